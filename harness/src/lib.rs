@@ -1,0 +1,11 @@
+//! MQTT conformance suite: wire codec, transcript, rules and monitors, YAML
+//! case engine, targets and reports.
+#![warn(missing_docs)]
+
+pub mod case;
+pub mod engine;
+pub mod report;
+pub mod rules;
+pub mod target;
+pub mod transcript;
+pub mod wire;

@@ -1,0 +1,1 @@
+//! Rule catalog and passive monitors.

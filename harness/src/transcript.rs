@@ -1,0 +1,207 @@
+//! The one event model: everything the suite observes on a connection, live
+//! or from a capture, becomes a [`Transcript`] of timestamped [`Event`]s.
+//!
+//! Directions are role-neutral (client→server / server→client) so the same
+//! monitors read a broker run (suite = client), a device session (suite =
+//! server), a proxied session and a pcap.
+
+use crate::wire::{Malformation, Packet};
+use serde::Serialize;
+use std::time::Duration;
+
+/// Which side of an MQTT connection a packet came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Dir {
+    /// Sent by the client (device, library) to the server (broker, platform).
+    ClientToServer,
+    /// Sent by the server to the client.
+    ServerToClient,
+}
+
+impl Dir {
+    /// The side that sends in this direction.
+    pub fn sender(self) -> Side {
+        match self {
+            Dir::ClientToServer => Side::Client,
+            Dir::ServerToClient => Side::Server,
+        }
+    }
+    /// Short arrow for logs: `C→S` or `S→C`.
+    pub fn arrow(self) -> &'static str {
+        match self {
+            Dir::ClientToServer => "C→S",
+            Dir::ServerToClient => "S→C",
+        }
+    }
+}
+
+/// A party of an MQTT connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Side {
+    /// The client (device, client library).
+    Client,
+    /// The server (broker, platform).
+    Server,
+}
+
+impl Side {
+    /// The direction this side sends in.
+    pub fn sends(self) -> Dir {
+        match self {
+            Side::Client => Dir::ClientToServer,
+            Side::Server => Dir::ServerToClient,
+        }
+    }
+    /// The other side.
+    pub fn other(self) -> Side {
+        match self {
+            Side::Client => Side::Server,
+            Side::Server => Side::Client,
+        }
+    }
+}
+
+/// Who ended a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClosedBy {
+    /// The client side closed (or reset) the connection.
+    Client,
+    /// The server side closed (or reset) the connection.
+    Server,
+    /// The capture or session ended with the connection still open.
+    Unknown,
+}
+
+/// What happened.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum EventKind {
+    /// A network connection was opened.
+    Opened {
+        /// Peer address as text.
+        peer: String,
+    },
+    /// One complete MQTT packet crossed the connection.
+    Packet {
+        /// Which way it went.
+        dir: Dir,
+        /// The exact bytes of the packet.
+        #[serde(serialize_with = "ser_hex")]
+        raw: Vec<u8>,
+        /// The decoded packet, when the bytes decoded far enough.
+        packet: Option<Packet>,
+        /// Every rule the bytes break.
+        malformations: Vec<Malformation>,
+        /// True when the suite itself produced these bytes (a case step sent them).
+        by_suite: bool,
+    },
+    /// Bytes that do not form a complete packet (a stream ended mid-packet,
+    /// a framing error, garbage).
+    Garbage {
+        /// Which way they went.
+        dir: Dir,
+        /// The bytes (at most a bounded prefix).
+        #[serde(serialize_with = "ser_hex")]
+        raw: Vec<u8>,
+        /// Why they could not be framed.
+        reason: String,
+    },
+    /// The connection was closed.
+    Closed {
+        /// Who closed it.
+        by: ClosedBy,
+        /// How (EOF, reset, timeout, ...).
+        reason: String,
+    },
+    /// A free-form note from the engine (a step started, a wait ended, ...).
+    Note {
+        /// Text of the note.
+        text: String,
+    },
+}
+
+/// One timestamped event on a named connection.
+#[derive(Debug, Clone, Serialize)]
+pub struct Event {
+    /// Position in the transcript (0-based), used by findings to point at evidence.
+    pub seq: usize,
+    /// Time since the transcript started.
+    #[serde(serialize_with = "ser_duration_ms")]
+    pub at: Duration,
+    /// Connection name (a case's `as:` name, or `conn-N` in captures).
+    pub conn: String,
+    /// Capture frame number, when the event came from a pcap.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub frame: Option<u64>,
+    /// What happened.
+    #[serde(flatten)]
+    pub kind: EventKind,
+}
+
+impl Event {
+    /// The packet of a `Packet` event.
+    pub fn packet(&self) -> Option<(Dir, &Packet)> {
+        match &self.kind {
+            EventKind::Packet {
+                dir,
+                packet: Some(p),
+                ..
+            } => Some((*dir, p)),
+            _ => None,
+        }
+    }
+}
+
+/// An ordered list of events over one or more connections.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Transcript {
+    /// The events in order of observation.
+    pub events: Vec<Event>,
+}
+
+impl Transcript {
+    /// An empty transcript.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Appends an event and returns its sequence number.
+    pub fn push(&mut self, at: Duration, conn: &str, kind: EventKind) -> usize {
+        let seq = self.events.len();
+        self.events.push(Event {
+            seq,
+            at,
+            conn: conn.to_string(),
+            frame: None,
+            kind,
+        });
+        seq
+    }
+
+    /// Names of the connections in order of first appearance.
+    pub fn connections(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for e in &self.events {
+            if !out.contains(&e.conn) {
+                out.push(e.conn.clone());
+            }
+        }
+        out
+    }
+
+    /// The events of one connection, in order.
+    pub fn of_conn<'a>(&'a self, conn: &'a str) -> impl Iterator<Item = &'a Event> + 'a {
+        self.events.iter().filter(move |e| e.conn == conn)
+    }
+}
+
+fn ser_hex<S: serde::Serializer>(b: &[u8], s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&hex::encode(b))
+}
+
+fn ser_duration_ms<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64((d.as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0)
+}
