@@ -4,6 +4,7 @@
 
 pub mod case;
 pub mod engine;
+pub mod project;
 pub mod report;
 pub mod rules;
 pub mod target;

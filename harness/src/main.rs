@@ -1,1 +1,314 @@
-fn main() {}
+//! `mqtt-conformance`: run MQTT conformance cases, list cases and rules, explain a rule.
+
+use clap::{Parser, Subcommand};
+use conformance::engine::{run_all, EngineConfig};
+use conformance::project::{glob_match, load_cases, root};
+use conformance::report::expected::Expected;
+use conformance::report::{write_all, CaseResult, Verdict};
+use conformance::target::{start, TargetSpec};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(name = "mqtt-conformance", version, about = "MQTT 3.1.1 conformance suite for brokers, devices and client libraries")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run the broker cases against a target and write reports.
+    Run {
+        /// embedded (default: rumqttd in-process), mosquitto (a local process the suite starts) or tcp://HOST:PORT.
+        #[arg(long, default_value = "embedded")]
+        target: String,
+        /// Only cases whose id matches this glob (`*`, `?`) or contains this text.
+        #[arg(long)]
+        filter: Option<String>,
+        /// Only cases citing this rule id.
+        #[arg(long)]
+        rule: Option<String>,
+        /// Profile of the cases to run.
+        #[arg(long, default_value = "mqtt311")]
+        profile: String,
+        /// Directory of case files.
+        #[arg(long)]
+        cases: Option<PathBuf>,
+        /// Where reports go (default: reports/out/<target>/).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Default time an expectation waits, in seconds.
+        #[arg(long, default_value_t = 5.0)]
+        step_timeout: f64,
+        /// Cases run at once.
+        #[arg(long, default_value_t = 32)]
+        jobs: usize,
+        /// Count every fail as unexpected, even when reports/<target>/expected.yaml records it.
+        #[arg(long)]
+        strict: bool,
+    },
+    /// List cases (default) or rules.
+    List {
+        /// List rules instead of cases.
+        #[arg(long)]
+        rules: bool,
+        /// Only this profile.
+        #[arg(long)]
+        profile: Option<String>,
+        /// Only cases citing this rule id.
+        #[arg(long)]
+        rule: Option<String>,
+        /// Id glob (`*`, `?`) or substring.
+        pattern: Option<String>,
+    },
+    /// Show a rule: its text, source, roles and the cases that cite it.
+    Explain {
+        /// Rule id, e.g. MQTT-3.1.2-3.
+        rule: String,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.cmd {
+        Cmd::Run {
+            target,
+            filter,
+            rule,
+            profile,
+            cases,
+            out,
+            step_timeout,
+            jobs,
+            strict,
+        } => cmd_run(target, filter, rule, profile, cases, out, step_timeout, jobs, strict),
+        Cmd::List {
+            rules,
+            profile,
+            rule,
+            pattern,
+        } => cmd_list(rules, profile, rule, pattern),
+        Cmd::Explain { rule } => cmd_explain(&rule),
+    }
+}
+
+fn load_or_report(dir: Option<PathBuf>) -> Result<Vec<conformance::case::Case>, ExitCode> {
+    let root = root();
+    let dir = dir.unwrap_or_else(|| root.join("cases"));
+    match load_cases(&root, &dir) {
+        Ok(c) => Ok(c),
+        Err(errors) => {
+            for e in &errors {
+                eprintln!("{:?}", miette::Report::new(e.clone()));
+            }
+            eprintln!("{} case file error(s); nothing was run", errors.len());
+            Err(ExitCode::from(2))
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn cmd_run(
+    target: String,
+    filter: Option<String>,
+    rule: Option<String>,
+    profile: String,
+    cases_dir: Option<PathBuf>,
+    out: Option<PathBuf>,
+    step_timeout: f64,
+    jobs: usize,
+    strict: bool,
+) -> ExitCode {
+    let spec = match TargetSpec::parse(&target) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let cases = match load_or_report(cases_dir) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let cases: Vec<_> = cases
+        .into_iter()
+        .filter(|c| c.profile == profile)
+        .filter(|c| filter.as_deref().is_none_or(|f| glob_match(f, &c.id)))
+        .filter(|c| rule.as_deref().is_none_or(|r| c.rules.iter().any(|x| x == r)))
+        .collect();
+    if cases.is_empty() {
+        eprintln!("error: no case matches (profile {profile}, filter {filter:?}, rule {rule:?})");
+        return ExitCode::from(2);
+    }
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    rt.block_on(async move {
+        let running = match start(&spec).await {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("error: target {target}: {e}");
+                return ExitCode::from(2);
+            }
+        };
+        eprintln!("target: {}", running.description);
+        let cfg = EngineConfig {
+            step_timeout: Duration::from_secs_f64(step_timeout.clamp(0.05, 3600.0)),
+            capabilities: running.capabilities.clone(),
+            ..EngineConfig::default()
+        };
+        let bar = ProgressBar::new(cases.len() as u64);
+        bar.set_style(
+            ProgressStyle::with_template("{bar:40.cyan/blue} {pos}/{len} {elapsed} {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        let progress = |r: &CaseResult| {
+            bar.set_message(format!("{} {}", r.verdict.name(), r.id));
+            bar.inc(1);
+        };
+        let report = run_all(&cases, &running, &profile, &cfg, jobs, &progress).await;
+        bar.finish_and_clear();
+        drop(running);
+
+        let root = root();
+        let expected = Expected::load(&root.join("reports").join(&report.target).join("expected.yaml")).unwrap_or_else(|e| {
+            eprintln!("warning: {e}");
+            Expected::default()
+        });
+        let mut unexpected = Vec::new();
+        println!("{:<58} {:<13} reason", "case", "verdict");
+        for r in &report.results {
+            let known = expected.entries.get(&r.id).map(|e| e.verdict);
+            let bad = matches!(r.verdict, Verdict::Fail | Verdict::Error | Verdict::Inconclusive);
+            let flag = if bad && (strict || known != Some(r.verdict)) {
+                unexpected.push(r.id.clone());
+                "!"
+            } else if bad {
+                "(known)"
+            } else {
+                ""
+            };
+            let reason: String = r.reason.chars().take(110).collect();
+            println!("{:<58} {:<13} {reason}", r.id, format!("{} {flag}", r.verdict.name()));
+        }
+        let s = &report.summary;
+        println!(
+            "\n{} cases against {}: {} pass, {} fail, {} inconclusive, {} skipped, {} error in {:.1} s",
+            s.total,
+            report.target,
+            s.pass,
+            s.fail,
+            s.inconclusive,
+            s.skipped,
+            s.error,
+            report.duration_ms as f64 / 1000.0
+        );
+        let out = out.unwrap_or_else(|| root.join("reports").join("out").join(&report.target));
+        match write_all(&report, &out) {
+            Ok(files) => println!(
+                "reports: {}",
+                files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(", ")
+            ),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
+        }
+        if unexpected.is_empty() {
+            ExitCode::SUCCESS
+        } else {
+            println!(
+                "{} unexpected result(s) (not recorded in reports/{}/expected.yaml): {}",
+                unexpected.len(),
+                report.target,
+                unexpected.join(", ")
+            );
+            ExitCode::from(1)
+        }
+    })
+}
+
+fn cmd_list(rules: bool, profile: Option<String>, rule: Option<String>, pattern: Option<String>) -> ExitCode {
+    let matches = |id: &str| pattern.as_deref().is_none_or(|p| glob_match(p, id));
+    if rules {
+        let cat = conformance::rules::catalog::Catalog::builtin();
+        let mut n = 0;
+        for r in cat.iter() {
+            if profile.as_deref().is_some_and(|p| p != r.profile) || !matches(&r.id) {
+                continue;
+            }
+            n += 1;
+            let roles: Vec<String> = r.roles.iter().map(|x| format!("{x:?}")).collect();
+            let text: String = r.text.chars().take(90).collect();
+            println!("{:<36} {:<6} {text}", r.id, roles.join(""));
+        }
+        eprintln!("{n} rules");
+        return ExitCode::SUCCESS;
+    }
+    let cases = match load_or_report(None) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let mut n = 0;
+    for c in cases {
+        if profile.as_deref().is_some_and(|p| p != c.profile)
+            || !matches(&c.id)
+            || rule.as_deref().is_some_and(|r| !c.rules.iter().any(|x| x == r))
+        {
+            continue;
+        }
+        n += 1;
+        println!("{:<56} {:<8} {}  [{}]", c.id, c.role.name(), c.title, c.rules.join(" "));
+    }
+    eprintln!("{n} cases");
+    ExitCode::SUCCESS
+}
+
+fn cmd_explain(id: &str) -> ExitCode {
+    let cat = conformance::rules::catalog::Catalog::builtin();
+    let Some(r) = cat.get(id) else {
+        let near: Vec<&str> = cat.iter().map(|r| r.id.as_str()).filter(|x| x.contains(id) || id.contains(*x)).take(8).collect();
+        eprintln!("error: unknown rule `{id}`{}", if near.is_empty() { String::new() } else { format!("; did you mean: {}", near.join(", ")) });
+        return ExitCode::from(2);
+    };
+    println!("{}  ({})", r.id, r.profile);
+    println!("  {}", r.text);
+    println!("  level:   {}", r.level);
+    println!("  binds:   {:?}", r.binds);
+    println!("  roles:   {}", r.roles.iter().map(|x| format!("{x:?}")).collect::<Vec<_>>().join(", "));
+    println!("  section: {}", r.section);
+    println!("  source:  {}", r.source);
+    if let Some(u) = &r.untestable {
+        println!("  not observable on the wire: {u}");
+    }
+    let monitors: Vec<&str> = conformance::rules::monitors_for(&r.profile)
+        .iter()
+        .filter(|m| m.rules().contains(&r.id.as_str()))
+        .map(|m| m.name())
+        .collect();
+    if !monitors.is_empty() {
+        println!("  monitors: {}", monitors.join(", "));
+    }
+    match load_or_report(None) {
+        Ok(cases) => {
+            let citing: Vec<_> = cases.iter().filter(|c| c.rules.iter().any(|x| x == id) || c.steps.iter().any(|s| s.rules.iter().any(|x| x == id))).collect();
+            if citing.is_empty() {
+                println!("  cases:   none cite it");
+            } else {
+                println!("  cases:");
+                for c in citing {
+                    println!("    {}  ({})", c.id, c.loc.file);
+                }
+            }
+            ExitCode::SUCCESS
+        }
+        Err(code) => code,
+    }
+}

@@ -181,6 +181,28 @@ impl Transcript {
         seq
     }
 
+    /// Replaces every CONNECT password (field and raw bytes) with `*`s, so
+    /// no secret reaches a report or log. Call after the monitors ran.
+    pub fn redact_secrets(&mut self) {
+        for e in &mut self.events {
+            if let EventKind::Packet {
+                raw,
+                packet: Some(Packet::Connect(c)),
+                ..
+            } = &mut e.kind
+            {
+                if let Some(pw) = c.password.as_mut() {
+                    // The password is the last field of a CONNECT.
+                    if !pw.is_empty() && raw.ends_with(pw) {
+                        let start = raw.len() - pw.len();
+                        raw[start..].iter_mut().for_each(|b| *b = b'*');
+                    }
+                    *pw = b"<redacted>".to_vec();
+                }
+            }
+        }
+    }
+
     /// Names of the connections in order of first appearance.
     pub fn connections(&self) -> Vec<String> {
         let mut out: Vec<String> = Vec::new();

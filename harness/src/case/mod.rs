@@ -1,1 +1,193 @@
-//! case
+//! The YAML case format: model, loading with file:line:column errors,
+//! variables, packet specs and matchers. The format is documented in
+//! `cases/README.md`.
+
+pub mod error;
+pub mod hex;
+mod load;
+pub mod matcher;
+pub mod spec;
+pub mod vars;
+
+pub use error::CaseError;
+pub use load::{load_dir, load_file, load_str, LoadOptions};
+pub use matcher::{Expect, Matcher};
+pub use spec::PacketSpec;
+
+use std::time::Duration;
+
+/// Who is under test in a case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// A broker or platform; the suite plays the client(s).
+    Broker,
+    /// A device or client; the suite plays the server.
+    Device,
+    /// A client library driven through an adapter.
+    Library,
+}
+
+impl Role {
+    /// Lower-case name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Broker => "broker",
+            Role::Device => "device",
+            Role::Library => "library",
+        }
+    }
+}
+
+/// Where in a file something was written.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Loc {
+    /// File path.
+    pub file: String,
+    /// 1-based line.
+    pub line: u64,
+    /// 1-based column.
+    pub column: u64,
+}
+
+impl std::fmt::Display for Loc {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}:{}", self.file, self.line, self.column)
+    }
+}
+
+/// A loaded, validated case.
+#[derive(Debug, Clone)]
+pub struct Case {
+    /// Hierarchical id, e.g. `mqtt311/connect/reserved-flag`.
+    pub id: String,
+    /// One-line title.
+    pub title: String,
+    /// Longer text (optional).
+    pub description: Option<String>,
+    /// Rule ids the case proves (all in the catalog).
+    pub rules: Vec<String>,
+    /// Who is under test.
+    pub role: Role,
+    /// Profile (`mqtt311` unless stated).
+    pub profile: String,
+    /// Capabilities the target must claim for the case to run.
+    pub requires: Vec<String>,
+    /// Free tags for filtering.
+    pub tags: Vec<String>,
+    /// Case variables in declaration order (values may use built-ins).
+    pub vars: Vec<(String, String)>,
+    /// Whole-case time limit.
+    pub timeout: Duration,
+    /// The steps.
+    pub steps: Vec<Step>,
+    /// Where the case was read from.
+    pub loc: Loc,
+}
+
+/// One step of a case.
+#[derive(Debug, Clone)]
+pub struct Step {
+    /// 1-based index within the case.
+    pub index: usize,
+    /// Where the step starts.
+    pub loc: Loc,
+    /// Connection the step acts on (`None`: the case's only/last connection).
+    pub on: Option<String>,
+    /// Time limit for an `expect` (or the whole `connect`).
+    pub within: Option<Duration>,
+    /// Rule ids this step proves (defaults to the case's).
+    pub rules: Vec<String>,
+    /// Variables to set from the matched packet's fields: (variable, field).
+    pub capture: Vec<(String, String)>,
+    /// For `expect`: the match must be the very next packet (no skipping).
+    pub strict: bool,
+    /// What the step does.
+    pub action: Action,
+}
+
+/// The fields of a `connect` shorthand step.
+#[derive(Debug, Clone)]
+pub struct ConnectStep {
+    /// Connection name.
+    pub name: String,
+    /// CONNECT fields.
+    pub packet: PacketSpec,
+    /// What the CONNACK must look like (default: return_code 0).
+    pub expect: Expect,
+    /// True when the case wrote its own `expect:`; then a mismatch is a failure,
+    /// otherwise it is a setup problem (inconclusive).
+    pub explicit_expect: bool,
+}
+
+/// What a step does.
+#[derive(Debug, Clone)]
+pub enum Action {
+    /// Open a network connection (no MQTT yet).
+    Open {
+        /// Connection name.
+        name: String,
+    },
+    /// Open (if needed), send CONNECT, wait for the CONNACK. Setup: a refusal makes the case inconclusive.
+    Connect(ConnectStep),
+    /// Send a packet built from fields.
+    Send(PacketSpec),
+    /// Send exact bytes (hex text or a fixture file).
+    SendBytes {
+        /// The bytes.
+        bytes: Vec<u8>,
+        /// Where they came from (`hex` or the fixture path).
+        origin: String,
+    },
+    /// Wait for something on the connection.
+    Expect(Expect),
+    /// Sleep.
+    Wait(Duration),
+    /// Send DISCONNECT and close the connection.
+    Disconnect {
+        /// Connection name.
+        name: String,
+    },
+    /// Close the connection without DISCONNECT (abnormal close).
+    Drop {
+        /// Connection name.
+        name: String,
+    },
+}
+
+impl Action {
+    /// Step keyword.
+    pub fn keyword(&self) -> &'static str {
+        match self {
+            Action::Open { .. } => "open",
+            Action::Connect(_) => "connect",
+            Action::Send(_) | Action::SendBytes { .. } => "send",
+            Action::Expect(_) => "expect",
+            Action::Wait(_) => "wait",
+            Action::Disconnect { .. } => "disconnect",
+            Action::Drop { .. } => "drop",
+        }
+    }
+}
+
+/// Parses `3s`, `250ms`, `1.5s`, `2m`.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let (num, mult) = if let Some(n) = s.strip_suffix("ms") {
+        (n, 0.001)
+    } else if let Some(n) = s.strip_suffix('s') {
+        (n, 1.0)
+    } else if let Some(n) = s.strip_suffix('m') {
+        (n, 60.0)
+    } else {
+        return Err(format!("`{s}` is not a duration; write e.g. 500ms, 3s or 2m"));
+    };
+    let v: f64 = num
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{s}` is not a duration; write e.g. 500ms, 3s or 2m"))?;
+    if !(0.0..=86_400.0).contains(&(v * mult)) {
+        return Err(format!("`{s}` is out of range"));
+    }
+    Ok(Duration::from_secs_f64(v * mult))
+}

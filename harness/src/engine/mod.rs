@@ -1,1 +1,70 @@
-//! engine
+//! The engine: runs a case's steps against a target, records the
+//! transcript, applies expectations and monitors, and gives a verdict.
+//! It never formats output; report views do that.
+
+mod batch;
+mod conn;
+mod session;
+
+pub use batch::run_all;
+pub use conn::{Conn, Incoming};
+pub use session::run_case;
+
+use std::time::Duration;
+
+/// Knobs of a run.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Default time an `expect` waits (a step's `within:` overrides it).
+    pub step_timeout: Duration,
+    /// Largest packet the suite accepts from a peer; larger claims are errors, never allocations.
+    pub max_packet: usize,
+    /// Per-run nonce that makes `${unique}` differ between runs.
+    pub nonce: String,
+    /// Capabilities the target claims.
+    pub capabilities: Vec<String>,
+    /// Most events one case may record before the peer counts as flooding.
+    pub max_events: usize,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            step_timeout: Duration::from_secs(5),
+            max_packet: 1 << 20,
+            nonce: run_nonce(),
+            capabilities: crate::target::full_broker_capabilities(),
+            max_events: 20_000,
+        }
+    }
+}
+
+/// A short per-process nonce (6 hex digits) from the clock and the pid.
+pub fn run_nonce() -> String {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let mix = (t as u64) ^ (u64::from(std::process::id()) << 20);
+    let mut x = mix.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    x ^= x >> 29;
+    format!("{:06x}", x & 0xff_ffff)
+}
+
+/// `${unique}` for a case: `t` + nonce + 4 hex digits of the case id's hash: alphanumeric, 11 chars.
+pub fn unique_for(nonce: &str, case_id: &str) -> String {
+    let mut h: u32 = 0x811c_9dc5;
+    for b in case_id.bytes() {
+        h ^= u32::from(b);
+        h = h.wrapping_mul(0x0100_0193);
+    }
+    format!("t{nonce}{:04x}", h & 0xffff)
+}
+
+/// Default client id of a connection: `${unique}` + the connection name, alphanumeric, at most 23 chars
+/// (so every broker must accept it, MQTT-3.1.3-5).
+pub fn client_id_for(unique: &str, conn: &str) -> String {
+    let mut s: String = unique.chars().chain(conn.chars()).filter(char::is_ascii_alphanumeric).collect();
+    s.truncate(23);
+    s
+}

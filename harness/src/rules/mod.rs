@@ -1,1 +1,186 @@
 //! Rule catalog and passive monitors.
+//!
+//! A [`Monitor`] reads a [`Transcript`] (live run, proxied session or
+//! capture) and reports [`Finding`]s: a rule id, the side that broke it and
+//! the event that shows it. [`run_monitors`] runs every monitor of a profile
+//! and cleans up the result (no duplicates, nothing blamed on the suite).
+
+pub mod catalog;
+pub(crate) mod conn;
+pub mod mqtt311;
+pub mod topic;
+
+#[cfg(test)]
+pub(crate) mod testutil;
+
+pub use catalog::{Binds, Catalog, CatalogError, Role, Rule};
+pub use topic::topic_matches;
+
+use crate::transcript::{Side, Transcript};
+use serde::Serialize;
+use std::collections::{HashMap, HashSet};
+
+/// A rule broken on the wire, with the evidence.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Finding {
+    /// Rule id from the catalog, e.g. `MQTT-3.2.0-1`.
+    pub rule: String,
+    /// The side that broke the rule.
+    pub blame: Side,
+    /// `Event.seq` of the event that shows the violation.
+    pub event: usize,
+    /// What was seen, in words.
+    pub message: String,
+}
+
+impl Finding {
+    /// A finding for `rule` blaming `blame`, pointing at event `event`.
+    pub fn new(rule: &str, blame: Side, event: usize, message: impl Into<String>) -> Self {
+        Finding {
+            rule: rule.to_string(),
+            blame,
+            event,
+            message: message.into(),
+        }
+    }
+}
+
+/// A passive check over a transcript.
+pub trait Monitor: Send + Sync {
+    /// Stable name, e.g. `mqtt311.connack-first`.
+    fn name(&self) -> &'static str;
+    /// The rule ids this monitor can report.
+    fn rules(&self) -> &'static [&'static str];
+    /// Every violation the transcript shows.
+    fn check(&self, t: &Transcript) -> Vec<Finding>;
+}
+
+/// The monitors that apply to a target of `profile`.
+///
+/// The MQTT 3.1.1 monitors run for every profile. Platforms that deliver on
+/// topics the device never subscribed to get those topics as implicit
+/// subscriptions (see [`mqtt311::implicit_subscriptions`]). Vendor profile
+/// monitors will be added here by their modules.
+pub fn monitors_for(profile: &str) -> Vec<Box<dyn Monitor>> {
+    mqtt311::monitors(mqtt311::implicit_subscriptions(profile))
+}
+
+/// Runs every monitor of `profile` over `t`.
+///
+/// The result is ordered by event and cleaned up: a finding repeated by
+/// several monitors (same rule, side and event) is kept once, and findings
+/// that blame the side the suite itself played on that connection (packets
+/// marked `by_suite`, e.g. a deliberately malformed CONNECT) are dropped,
+/// because they describe the test, not the implementation.
+pub fn run_monitors(profile: &str, t: &Transcript) -> Vec<Finding> {
+    let mut suite_side: HashMap<&str, Side> = HashMap::new();
+    for c in conn::ConnView::split(t) {
+        if let (Some(side), Some(first)) = (c.suite_side(), c.events.first()) {
+            suite_side.insert(first.conn.as_str(), side);
+        }
+    }
+    let mut seen = HashSet::new();
+    let mut out: Vec<Finding> = monitors_for(profile)
+        .iter()
+        .flat_map(|m| m.check(t))
+        .filter(|f| {
+            let conn = t.events.get(f.event).map(|e| e.conn.as_str());
+            conn.and_then(|c| suite_side.get(c)) != Some(&f.blame)
+        })
+        .filter(|f| seen.insert((f.rule.clone(), f.blame, f.event)))
+        .collect();
+    out.sort_by_key(|f| f.event);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::testutil::*;
+    use crate::transcript::Dir;
+    use crate::wire::Malformation;
+
+    #[test]
+    fn every_monitor_rule_is_in_the_catalog() {
+        let cat = Catalog::builtin();
+        for profile in cat.profiles() {
+            let monitors = monitors_for(profile);
+            assert!(!monitors.is_empty());
+            let mut names = HashSet::new();
+            for m in &monitors {
+                assert!(names.insert(m.name()), "duplicate monitor name {}", m.name());
+                assert!(!m.rules().is_empty(), "{} lists no rule", m.name());
+                for id in m.rules() {
+                    assert!(cat.contains(id), "{}: {id} not in the catalog", m.name());
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn duplicates_are_reported_once() {
+        // QoS 0 PUBLISH with DUP 1: the decoder's malformation and the
+        // DUP monitor both cite MQTT-3.3.1-2 for the same event.
+        let mut b = Tb::new();
+        b.handshake("c", true);
+        let mut p = publish("a", 0, None);
+        if let crate::wire::Packet::Publish(x) = &mut p {
+            x.dup = true;
+        }
+        let e = b.malformed(
+            "c",
+            Dir::ClientToServer,
+            Some(p),
+            vec![Malformation {
+                rule: "MQTT-3.3.1-2",
+                message: "DUP set on QoS 0".into(),
+            }],
+        );
+        let f = run_monitors("mqtt311", &b.t);
+        let dup: Vec<_> = f.iter().filter(|f| f.rule == "MQTT-3.3.1-2").collect();
+        assert_eq!(dup.len(), 1, "{f:?}");
+        assert_eq!((dup[0].blame, dup[0].event), (Side::Client, e));
+    }
+
+    #[test]
+    fn findings_against_the_suite_are_dropped() {
+        // The suite (as client) sends a malformed PUBLISH on purpose: the
+        // malformation blames the client, i.e. the suite, and is dropped;
+        // the broker acknowledging it is kept.
+        let mut b = Tb::new();
+        b.open("c");
+        b.suite_c("c", connect(true));
+        b.s("c", connack(false, 0));
+        let bad = b.malformed(
+            "c",
+            Dir::ClientToServer,
+            Some(publish("a/+", 1, Some(3))),
+            vec![Malformation {
+                rule: "MQTT-3.3.2-2",
+                message: "wildcard in topic name".into(),
+            }],
+        );
+        let ack = b.s("c", puback(3));
+        let f = run_monitors("mqtt311", &b.t);
+        assert!(f.iter().all(|f| f.blame == Side::Server), "{f:?}");
+        assert!(f.iter().any(|f| f.rule == "MQTT-4.8.0-1" && f.event == ack));
+        assert!(f.iter().all(|f| f.event != bad));
+    }
+
+    #[test]
+    fn clean_transcript_has_no_findings() {
+        let mut b = Tb::new();
+        b.handshake("c", true);
+        b.c("c", subscribe(1, &[("a/#", 1)]));
+        b.s("c", suback(1, &[1]));
+        b.c("c", publish("a/b", 1, Some(2)));
+        b.s("c", puback(2));
+        b.s("c", publish("a/b", 1, Some(9)));
+        b.c("c", puback(9));
+        b.c("c", pingreq());
+        b.s("c", pingresp());
+        b.c("c", disconnect());
+        b.closed("c", crate::transcript::ClosedBy::Client);
+        assert_eq!(run_monitors("mqtt311", &b.t), vec![]);
+    }
+}

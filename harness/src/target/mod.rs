@@ -1,1 +1,193 @@
-//! target
+//! Targets: how the implementation under test is reached. Cases never know
+//! which one they run against.
+//!
+//! - `embedded`: rumqttd in-process (default cargo feature `embedded`);
+//! - `mosquitto`: a local Mosquitto process on a free loopback port, with a
+//!   generated config, stopped afterwards;
+//! - `tcp://HOST:PORT`: any running broker.
+
+#[cfg(feature = "embedded")]
+mod embedded;
+mod mosquitto;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::net::TcpStream;
+
+/// A target as named on the command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TargetSpec {
+    /// rumqttd running inside this process.
+    Embedded,
+    /// A Mosquitto process started by the suite.
+    Mosquitto,
+    /// A broker already listening at this address.
+    Tcp(String),
+}
+
+impl TargetSpec {
+    /// Parses `embedded`, `mosquitto` or `tcp://host:port`.
+    pub fn parse(s: &str) -> Result<TargetSpec, String> {
+        match s {
+            "embedded" | "rumqttd" => Ok(TargetSpec::Embedded),
+            "mosquitto" => Ok(TargetSpec::Mosquitto),
+            _ => match s.strip_prefix("tcp://") {
+                Some(rest) if !rest.is_empty() => Ok(TargetSpec::Tcp(rest.to_string())),
+                _ => Err(format!(
+                    "unknown target `{s}`; expected embedded, mosquitto or tcp://HOST:PORT"
+                )),
+            },
+        }
+    }
+
+    /// Short name used for report directories (`reports/<name>/`).
+    pub fn name(&self) -> String {
+        match self {
+            TargetSpec::Embedded => "embedded".into(),
+            TargetSpec::Mosquitto => "mosquitto".into(),
+            TargetSpec::Tcp(a) => format!("tcp-{}", a.replace([':', '/'], "_")),
+        }
+    }
+}
+
+/// A target ready to accept connections; dropping it stops what the suite started.
+pub struct RunningTarget {
+    /// Short name (`embedded`, `mosquitto`, `tcp-...`).
+    pub name: String,
+    /// Human description, e.g. "Mosquitto 2.0.11 (pid 123) on 127.0.0.1:40123".
+    pub description: String,
+    /// Where to connect.
+    pub addr: SocketAddr,
+    /// Capabilities the target claims (cases `requires:` them).
+    pub capabilities: Vec<String>,
+    guard: Option<Box<dyn Stop>>,
+}
+
+/// Something the suite started and must stop.
+pub trait Stop: Send + Sync {
+    /// Stops it (idempotent).
+    fn stop(&self);
+}
+
+impl RunningTarget {
+    /// Stops what the suite started for this target (also done on drop).
+    /// Needed for targets kept in statics, which are never dropped.
+    pub fn stop(&self) {
+        if let Some(g) = &self.guard {
+            g.stop();
+        }
+    }
+}
+
+impl Drop for RunningTarget {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+impl std::fmt::Debug for RunningTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunningTarget")
+            .field("name", &self.name)
+            .field("addr", &self.addr)
+            .finish()
+    }
+}
+
+/// Capabilities of a full MQTT 3.1.1 broker.
+pub fn full_broker_capabilities() -> Vec<String> {
+    ["qos1", "qos2", "retain", "will", "wildcards", "clean-session-0"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+}
+
+/// Starts (or resolves) a target.
+pub async fn start(spec: &TargetSpec) -> Result<RunningTarget, String> {
+    match spec {
+        TargetSpec::Tcp(a) => {
+            let addr = tokio::net::lookup_host(a.as_str())
+                .await
+                .map_err(|e| format!("cannot resolve {a}: {e}"))?
+                .next()
+                .ok_or_else(|| format!("{a} resolves to no address"))?;
+            wait_ready(addr, Duration::from_secs(5))
+                .await
+                .map_err(|e| format!("nothing accepts connections on {addr}: {e}"))?;
+            Ok(RunningTarget {
+                name: spec.name(),
+                description: format!("broker at {addr}"),
+                addr,
+                capabilities: full_broker_capabilities(),
+                guard: None,
+            })
+        }
+        TargetSpec::Mosquitto => {
+            let m = mosquitto::Mosquitto::start().await?;
+            Ok(RunningTarget {
+                name: spec.name(),
+                description: m.description(),
+                addr: m.addr,
+                capabilities: full_broker_capabilities(),
+                guard: Some(Box::new(m)),
+            })
+        }
+        TargetSpec::Embedded => {
+            #[cfg(feature = "embedded")]
+            {
+                let addr = embedded::start().await?;
+                Ok(RunningTarget {
+                    name: spec.name(),
+                    description: format!("rumqttd 0.20 (embedded, in-process) on {addr}"),
+                    addr,
+                    capabilities: full_broker_capabilities(),
+                    guard: None,
+                })
+            }
+            #[cfg(not(feature = "embedded"))]
+            {
+                Err("this build has no embedded broker: rebuild with the default feature `embedded`".into())
+            }
+        }
+    }
+}
+
+/// Picks a free loopback port (bind port 0, read it, release it).
+pub fn free_port() -> Result<u16, String> {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(|e| format!("cannot find a free port: {e}"))
+}
+
+/// Waits until `addr` accepts a TCP connection, up to `limit`.
+pub async fn wait_ready(addr: SocketAddr, limit: Duration) -> Result<(), String> {
+    let deadline = tokio::time::Instant::now() + limit;
+    let mut last = String::new();
+    while tokio::time::Instant::now() < deadline {
+        match tokio::time::timeout(Duration::from_millis(500), TcpStream::connect(addr)).await {
+            Ok(Ok(_)) => return Ok(()),
+            Ok(Err(e)) => last = e.to_string(),
+            Err(_) => last = "connect timed out".into(),
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Err(format!("not ready after {limit:?}: {last}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_specs() {
+        assert_eq!(TargetSpec::parse("embedded"), Ok(TargetSpec::Embedded));
+        assert_eq!(TargetSpec::parse("mosquitto"), Ok(TargetSpec::Mosquitto));
+        assert_eq!(
+            TargetSpec::parse("tcp://127.0.0.1:1883"),
+            Ok(TargetSpec::Tcp("127.0.0.1:1883".into()))
+        );
+        assert!(TargetSpec::parse("udp://x").is_err());
+        assert!(TargetSpec::parse("tcp://").is_err());
+    }
+}

@@ -2,9 +2,22 @@
 //! with the rule id it breaks, exact encoding, a raw builder for
 //! deliberately malformed bytes and a bounded stream framer.
 
+pub mod decode;
+pub mod describe;
+pub mod encode;
+pub mod framer;
 pub mod packet;
+pub mod raw;
 
+#[cfg(test)]
+mod tests;
+
+pub use decode::decode;
+pub use describe::describe;
+pub use encode::{encode, encode_remaining_length};
+pub use framer::{peek_frame_len, FrameError, Framer};
 pub use packet::*;
+pub use raw::RawPacket;
 
 use serde::Serialize;
 

@@ -1,0 +1,560 @@
+//! Reading case files: YAML -> raw model (with locations) -> validated [`Case`].
+
+use super::matcher::Expect;
+use super::spec::PacketSpec;
+use super::vars::{references, Vars};
+use super::{parse_duration, Action, Case, CaseError, ConnectStep, Loc, Role, Step};
+use crate::wire::PacketType;
+use serde::Deserialize;
+use serde_json::{Map, Value};
+use serde_saphyr::Spanned;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// What the loader checks against.
+#[derive(Clone)]
+pub struct LoadOptions {
+    /// Directory that `fixture:` paths are relative to.
+    pub fixtures_dir: PathBuf,
+    /// Is this a known rule id?
+    pub rule_exists: fn(&str) -> bool,
+    /// Is this a known profile?
+    pub profile_exists: fn(&str) -> bool,
+}
+
+/// Built-in variables every case can use without declaring them.
+pub const BUILTIN_VARS: &[&str] = &["unique", "case", "client_id"];
+
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCase {
+    id: Spanned<String>,
+    title: Option<String>,
+    description: Option<String>,
+    #[serde(default)]
+    rules: Vec<Spanned<String>>,
+    role: Option<Spanned<String>>,
+    profile: Option<Spanned<String>>,
+    #[serde(default)]
+    requires: Vec<Spanned<String>>,
+    #[serde(default)]
+    tags: Vec<String>,
+    #[serde(default)]
+    vars: BTreeMap<String, Spanned<String>>,
+    timeout: Option<Spanned<String>>,
+    steps: Vec<Spanned<RawStep>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStep {
+    on: Option<String>,
+    within: Option<Spanned<String>>,
+    rules: Option<Vec<Spanned<String>>>,
+    #[serde(default)]
+    capture: BTreeMap<String, String>,
+    #[serde(default)]
+    strict: bool,
+    #[allow(dead_code)]
+    note: Option<String>,
+    open: Option<Spanned<Value>>,
+    connect: Option<Spanned<Value>>,
+    send: Option<Spanned<Value>>,
+    expect: Option<Spanned<Value>>,
+    wait: Option<Spanned<String>>,
+    disconnect: Option<Spanned<Value>>,
+    drop: Option<Spanned<Value>>,
+}
+
+struct Ctx<'a> {
+    path: &'a str,
+    src: &'a str,
+    opts: &'a LoadOptions,
+}
+
+impl Ctx<'_> {
+    fn err<T>(&self, at: &serde_saphyr::Location, msg: impl Into<String>) -> Result<T, CaseError> {
+        Err(CaseError::at(self.path, self.src, at.line(), at.column(), msg))
+    }
+    fn loc(&self, at: &serde_saphyr::Location) -> Loc {
+        Loc {
+            file: self.path.to_string(),
+            line: at.line(),
+            column: at.column(),
+        }
+    }
+}
+
+/// Loads one case file.
+pub fn load_file(path: &Path, opts: &LoadOptions) -> Result<Case, CaseError> {
+    let shown = path.display().to_string();
+    let src = std::fs::read_to_string(path).map_err(|e| CaseError::file(&shown, format!("cannot read: {e}")))?;
+    load_str(&shown, &src, opts)
+}
+
+/// Loads every `*.yaml` / `*.yml` under `dir` (recursively), sorted by path.
+/// Returns all cases or every error found; duplicate ids are errors.
+pub fn load_dir(dir: &Path, opts: &LoadOptions) -> Result<Vec<Case>, Vec<CaseError>> {
+    let mut files = Vec::new();
+    collect(dir, &mut files).map_err(|e| vec![CaseError::file(&dir.display().to_string(), format!("cannot list: {e}"))])?;
+    files.sort();
+    let mut cases: Vec<Case> = Vec::new();
+    let mut errors = Vec::new();
+    for f in files {
+        match load_file(&f, opts) {
+            Ok(c) => {
+                if let Some(prev) = cases.iter().find(|p| p.id == c.id) {
+                    errors.push(CaseError::file(
+                        &c.loc.to_string(),
+                        format!("duplicate case id `{}` (also in {})", c.id, prev.loc.file),
+                    ));
+                } else {
+                    cases.push(c);
+                }
+            }
+            Err(e) => errors.push(e),
+        }
+    }
+    if errors.is_empty() {
+        Ok(cases)
+    } else {
+        Err(errors)
+    }
+}
+
+fn collect(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let p = entry?.path();
+        if p.is_dir() {
+            collect(&p, out)?;
+        } else if matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")) {
+            out.push(p);
+        }
+    }
+    Ok(())
+}
+
+/// Loads a case from text; `path` is used in error messages.
+pub fn load_str(path: &str, src: &str, opts: &LoadOptions) -> Result<Case, CaseError> {
+    let raw: RawCase = serde_saphyr::from_str(src).map_err(|e| {
+        let (line, col) = e.location().map(|l| (l.line(), l.column())).unwrap_or((0, 0));
+        let msg = e.to_string();
+        // serde-saphyr's message may already carry the position; keep only the first line.
+        let msg = msg.lines().next().unwrap_or("invalid YAML").to_string();
+        CaseError::at(path, src, line, col, msg)
+    })?;
+    let cx = Ctx { path, src, opts };
+
+    let id = raw.id.value.trim().to_string();
+    if id.is_empty() || id.contains(char::is_whitespace) {
+        return cx.err(&raw.id.referenced, "`id` must be non-empty with no spaces (e.g. mqtt311/connect/reserved-flag)");
+    }
+    let role = match &raw.role {
+        None => Role::Broker,
+        Some(r) => match r.value.as_str() {
+            "broker" => Role::Broker,
+            "device" => Role::Device,
+            "library" => Role::Library,
+            other => return cx.err(&r.referenced, format!("unknown role `{other}`; expected broker, device or library")),
+        },
+    };
+    let profile = match &raw.profile {
+        None => "mqtt311".to_string(),
+        Some(p) if (opts.profile_exists)(&p.value) => p.value.clone(),
+        Some(p) => return cx.err(&p.referenced, format!("unknown profile `{}`", p.value)),
+    };
+    let rules = check_rules(&cx, &raw.rules)?;
+    if rules.is_empty() {
+        return cx.err(&raw.id.referenced, "a case must cite at least one rule id in `rules:`");
+    }
+    let timeout = match &raw.timeout {
+        None => DEFAULT_TIMEOUT,
+        Some(t) => parse_duration(&t.value).or_else(|e| cx.err(&t.referenced, e))?,
+    };
+
+    // Variables: built-ins, case vars (may refer to built-ins and each other), captures.
+    let mut known: Vec<String> = BUILTIN_VARS.iter().map(|s| s.to_string()).collect();
+    known.extend(raw.vars.keys().cloned());
+    for (name, v) in &raw.vars {
+        for r in references(&v.value) {
+            if !known.contains(&r) {
+                return cx.err(&v.referenced, format!("variable `{name}` uses unknown variable `${{{r}}}`"));
+            }
+        }
+    }
+    let vars: Vec<(String, String)> = raw.vars.iter().map(|(k, v)| (k.clone(), v.value.clone())).collect();
+
+    if raw.steps.is_empty() {
+        return cx.err(&raw.id.referenced, "a case needs at least one step in `steps:`");
+    }
+    let mut steps = Vec::new();
+    let mut conns: Vec<String> = Vec::new();
+    for (i, s) in raw.steps.iter().enumerate() {
+        let step = compile_step(&cx, i + 1, s, &rules, &mut conns, &mut known)?;
+        steps.push(step);
+    }
+
+    Ok(Case {
+        id,
+        title: raw.title.unwrap_or_default(),
+        description: raw.description,
+        rules,
+        role,
+        profile,
+        requires: raw.requires.iter().map(|r| r.value.clone()).collect(),
+        tags: raw.tags,
+        vars,
+        timeout,
+        steps,
+        loc: Loc {
+            file: path.to_string(),
+            line: raw.id.referenced.line(),
+            column: raw.id.referenced.column(),
+        },
+    })
+}
+
+fn check_rules(cx: &Ctx, rules: &[Spanned<String>]) -> Result<Vec<String>, CaseError> {
+    let mut out = Vec::new();
+    for r in rules {
+        if !(cx.opts.rule_exists)(&r.value) {
+            return cx.err(
+                &r.referenced,
+                format!("unknown rule id `{}`; see `mqtt-conformance list --rules`", r.value),
+            );
+        }
+        out.push(r.value.clone());
+    }
+    Ok(out)
+}
+
+fn conn_name(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Object(m) => m.get("as").and_then(Value::as_str).map(str::to_string),
+        _ => None,
+    }
+}
+
+fn compile_step(
+    cx: &Ctx,
+    index: usize,
+    s: &Spanned<RawStep>,
+    case_rules: &[String],
+    conns: &mut Vec<String>,
+    known: &mut Vec<String>,
+) -> Result<Step, CaseError> {
+    let at = &s.referenced;
+    let r = &s.value;
+    let present: Vec<&str> = [
+        ("open", r.open.is_some()),
+        ("connect", r.connect.is_some()),
+        ("send", r.send.is_some()),
+        ("expect", r.expect.is_some()),
+        ("wait", r.wait.is_some()),
+        ("disconnect", r.disconnect.is_some()),
+        ("drop", r.drop.is_some()),
+    ]
+    .iter()
+    .filter(|(_, p)| *p)
+    .map(|(k, _)| *k)
+    .collect();
+    if present.len() != 1 {
+        return cx.err(
+            at,
+            format!(
+                "step {index} must have exactly one action (open, connect, send, expect, wait, disconnect, drop); found {}",
+                if present.is_empty() { "none".to_string() } else { present.join(", ") }
+            ),
+        );
+    }
+    let rules = match &r.rules {
+        Some(rs) => check_rules(cx, rs)?,
+        None => case_rules.to_vec(),
+    };
+    let within = match &r.within {
+        None => None,
+        Some(w) => Some(parse_duration(&w.value).or_else(|e| cx.err(&w.referenced, e))?),
+    };
+    let check_on = |on: &Option<String>| -> Result<(), CaseError> {
+        if let Some(n) = on {
+            if !conns.contains(n) {
+                return cx.err(at, format!("step {index}: connection `{n}` is not opened by an earlier step"));
+            }
+        }
+        Ok(())
+    };
+    let check_vars = |v: &Value, at: &serde_saphyr::Location, known: &Vec<String>| -> Result<(), CaseError> {
+        let mut bad = None;
+        walk_strings(v, &mut |s| {
+            for name in references(s) {
+                if !known.contains(&name) && bad.is_none() {
+                    bad = Some(name);
+                }
+            }
+        });
+        match bad {
+            Some(n) => cx.err(at, format!("unknown variable `${{{n}}}` (declare it in `vars:` or `capture:` it first)")),
+            None => Ok(()),
+        }
+    };
+
+    let action = if let Some(v) = &r.open {
+        let name = conn_name(&v.value).ok_or(()).or_else(|_| cx.err(&v.referenced, "open: expected a connection name"))?;
+        conns.push(name.clone());
+        Action::Open { name }
+    } else if let Some(v) = &r.connect {
+        check_vars(&v.value, &v.referenced, known)?;
+        let mut fields = match &v.value {
+            Value::Object(m) => m.clone(),
+            Value::Null => Map::new(),
+            Value::String(s) => {
+                let mut m = Map::new();
+                m.insert("as".into(), Value::String(s.clone()));
+                m
+            }
+            _ => return cx.err(&v.referenced, "connect: expected a map of CONNECT fields (as, client_id, clean_session, ...)"),
+        };
+        let name = fields
+            .remove("as")
+            .and_then(|n| n.as_str().map(str::to_string))
+            .unwrap_or_else(|| "c1".to_string());
+        let explicit_expect = fields.contains_key("expect");
+        let expect = match fields.remove("expect") {
+            None => Expect::parse(&serde_json::json!({"connack": {"return_code": 0}})),
+            Some(e) => Expect::parse(&serde_json::json!({ "connack": e })),
+        }
+        .or_else(|e| cx.err(&v.referenced, format!("connect: expect: {e}")))?;
+        let packet = PacketSpec { ptype: PacketType::Connect, fields };
+        packet.check_fields().or_else(|e| cx.err(&v.referenced, format!("connect: {e}")))?;
+        dry_build(&packet).or_else(|e| cx.err(&v.referenced, format!("connect: {e}")))?;
+        if !conns.contains(&name) {
+            conns.push(name.clone());
+        }
+        Action::Connect(ConnectStep { name, packet, expect, explicit_expect })
+    } else if let Some(v) = &r.send {
+        check_on(&r.on)?;
+        check_vars(&v.value, &v.referenced, known)?;
+        compile_send(cx, v)?
+    } else if let Some(v) = &r.expect {
+        check_on(&r.on)?;
+        check_vars(&v.value, &v.referenced, known)?;
+        let e = Expect::parse(&v.value).or_else(|e| cx.err(&v.referenced, format!("expect: {e}")))?;
+        Action::Expect(e)
+    } else if let Some(w) = &r.wait {
+        Action::Wait(parse_duration(&w.value).or_else(|e| cx.err(&w.referenced, e))?)
+    } else if let Some(v) = &r.disconnect {
+        let name = conn_name(&v.value).ok_or(()).or_else(|_| cx.err(&v.referenced, "disconnect: expected a connection name"))?;
+        check_on(&Some(name.clone()))?;
+        Action::Disconnect { name }
+    } else if let Some(v) = &r.drop {
+        let name = conn_name(&v.value).ok_or(()).or_else(|_| cx.err(&v.referenced, "drop: expected a connection name"))?;
+        check_on(&Some(name.clone()))?;
+        Action::Drop { name }
+    } else {
+        return cx.err(at, "step has no action");
+    };
+
+    if matches!(action, Action::Send(_) | Action::SendBytes { .. } | Action::Expect(_)) && conns.is_empty() {
+        return cx.err(at, format!("step {index}: no connection yet; start with `connect:` or `open:`"));
+    }
+    if !r.capture.is_empty() && !matches!(action, Action::Expect(_)) {
+        return cx.err(at, "`capture:` only works on an `expect` step");
+    }
+    let capture: Vec<(String, String)> = r.capture.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    for (k, _) in &capture {
+        known.push(k.clone());
+    }
+    Ok(Step {
+        index,
+        loc: cx.loc(at),
+        on: r.on.clone(),
+        within,
+        rules,
+        capture,
+        strict: r.strict,
+        action,
+    })
+}
+
+fn compile_send(cx: &Ctx, v: &Spanned<Value>) -> Result<Action, CaseError> {
+    let at = &v.referenced;
+    match &v.value {
+        Value::String(name) => match PacketType::from_name(name) {
+            Some(t) => {
+                let spec = PacketSpec { ptype: t, fields: Map::new() };
+                dry_build(&spec).or_else(|e| cx.err(at, format!("send: {e}")))?;
+                Ok(Action::Send(spec))
+            }
+            None => cx.err(at, format!("send: `{name}` is not a packet type; use e.g. `send: pingreq`, `send: {{ hex: \"c0 00\" }}` or `send: {{ publish: {{...}} }}`")),
+        },
+        Value::Object(m) if m.len() == 1 => {
+            let Some((k, inner)) = m.iter().next() else {
+                return cx.err(at, "send: empty map");
+            };
+            match k.as_str() {
+                "hex" => {
+                    let text = inner.as_str().ok_or(()).or_else(|_| cx.err(at, "send: hex: expected hex text"))?;
+                    let bytes = super::hex::parse_hex(text).or_else(|e| cx.err(at, format!("send: hex: {e}")))?;
+                    Ok(Action::SendBytes { bytes, origin: "hex".into() })
+                }
+                "fixture" => {
+                    let rel = inner.as_str().ok_or(()).or_else(|_| cx.err(at, "send: fixture: expected a path under fixtures/"))?;
+                    let bytes = read_fixture(&cx.opts.fixtures_dir, rel).or_else(|e| cx.err(at, format!("send: fixture: {e}")))?;
+                    Ok(Action::SendBytes { bytes, origin: format!("fixtures/{rel}") })
+                }
+                name => {
+                    let Some(t) = PacketType::from_name(name) else {
+                        return cx.err(at, format!("send: `{name}` is not a packet type, `hex` or `fixture`"));
+                    };
+                    let fields = match inner {
+                        Value::Object(f) => f.clone(),
+                        Value::Null => Map::new(),
+                        other => return cx.err(at, format!("send: {name}: expected a map of fields, got {other}")),
+                    };
+                    let spec = PacketSpec { ptype: t, fields };
+                    spec.check_fields().or_else(|e| cx.err(at, format!("send: {e}")))?;
+                    dry_build(&spec).or_else(|e| cx.err(at, format!("send: {name}: {e}")))?;
+                    Ok(Action::Send(spec))
+                }
+            }
+        }
+        _ => cx.err(at, "send: expected a packet type name or a one-key map (`publish: {...}`, `hex: ...`, `fixture: ...`)"),
+    }
+}
+
+/// Reads a fixture: `.hex` text (comments allowed) or raw bytes otherwise. At most 1 MiB.
+pub fn read_fixture(dir: &Path, rel: &str) -> Result<Vec<u8>, String> {
+    if rel.contains("..") {
+        return Err(format!("`{rel}`: paths must stay under fixtures/"));
+    }
+    let p = dir.join(rel);
+    let meta = std::fs::metadata(&p).map_err(|e| format!("{}: {e}", p.display()))?;
+    if meta.len() > 1 << 20 {
+        return Err(format!("{}: larger than 1 MiB", p.display()));
+    }
+    let data = std::fs::read(&p).map_err(|e| format!("{}: {e}", p.display()))?;
+    if p.extension().and_then(|e| e.to_str()) == Some("hex") {
+        let text = String::from_utf8(data).map_err(|_| format!("{}: not UTF-8 text", p.display()))?;
+        super::hex::parse_hex(&text).map_err(|e| format!("{}: {e}", p.display()))
+    } else {
+        Ok(data)
+    }
+}
+
+/// Builds the packet once with every variable set to "0" to catch field errors at load time.
+fn dry_build(spec: &PacketSpec) -> Result<(), String> {
+    let mut names = Vec::new();
+    walk_strings(&Value::Object(spec.fields.clone()), &mut |s| names.extend(references(s)));
+    let mut vars = Vars::new();
+    for n in names.iter().map(String::as_str).chain(BUILTIN_VARS.iter().copied()) {
+        vars.set(n, "0");
+    }
+    spec.build(&vars).map(|_| ())
+}
+
+fn walk_strings(v: &Value, f: &mut dyn FnMut(&str)) {
+    match v {
+        Value::String(s) => f(s),
+        Value::Array(a) => a.iter().for_each(|x| walk_strings(x, f)),
+        Value::Object(m) => m.values().for_each(|x| walk_strings(x, f)),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts() -> LoadOptions {
+        LoadOptions {
+            fixtures_dir: PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures")),
+            rule_exists: |r| r.starts_with("MQTT-"),
+            profile_exists: |p| p == "mqtt311",
+        }
+    }
+
+    const GOOD: &str = r#"
+id: t/one
+title: demo
+rules: [MQTT-3.1.2-3]
+vars:
+  topic: "t/${unique}"
+steps:
+  - connect: { as: sub }
+  - send: { subscribe: { packet_id: 1, topics: [["${topic}", 1]] } }
+  - expect: { suback: { packet_id: 1, codes: [1] } }
+    within: 2s
+  - send: { hex: "c0 00  # PINGREQ" }
+  - expect: pingresp
+  - expect: { publish: { qos: 1 } }
+    capture: { pid: packet_id }
+  - send: { puback: { packet_id: "${pid}" } }
+  - disconnect: sub
+"#;
+
+    #[test]
+    fn loads_a_good_case() {
+        let c = load_str("good.yaml", GOOD, &opts()).expect("loads");
+        assert_eq!(c.id, "t/one");
+        assert_eq!(c.steps.len(), 8);
+        assert_eq!(c.steps[2].within, Some(Duration::from_secs(2)));
+        assert!(matches!(&c.steps[3].action, Action::SendBytes { bytes, .. } if bytes == &vec![0xc0, 0]));
+        assert_eq!(c.steps[1].loc.line, 9);
+    }
+
+    fn err_of(src: &str) -> CaseError {
+        load_str("bad.yaml", src, &opts()).expect_err("must fail")
+    }
+
+    #[test]
+    fn unknown_rule_points_at_it() {
+        let e = err_of("id: a\nrules: [MQTT-3.1.2-3, nope.rule]\nsteps:\n  - wait: 1s\n");
+        assert_eq!((e.line, e.column), (2, 23), "{e}");
+        assert!(e.message.contains("nope.rule"));
+    }
+
+    #[test]
+    fn malformed_yaml_has_location() {
+        let e = err_of("id: a\nrules: [MQTT-3.1.2-3\nsteps: []\n");
+        assert!(e.line >= 2, "{e}");
+    }
+
+    #[test]
+    fn unknown_step_field_is_an_error() {
+        let e = err_of("id: a\nrules: [MQTT-3.1.2-3]\nsteps:\n  - connect: {}\n  - sned: pingreq\n");
+        assert!(e.to_string().contains("sned"), "{e}");
+        assert!(e.line == 5, "{e}");
+    }
+
+    #[test]
+    fn bad_packet_field_points_at_step() {
+        let e = err_of("id: a\nrules: [MQTT-3.1.2-3]\nsteps:\n  - connect: {}\n  - send: { publish: { topc: x } }\n");
+        assert_eq!(e.line, 5, "{e}");
+        assert!(e.message.contains("topc"), "{e}");
+    }
+
+    #[test]
+    fn missing_fixture_is_an_error() {
+        let e = err_of("id: a\nrules: [MQTT-3.1.2-3]\nsteps:\n  - open: c\n  - send: { fixture: packets/does-not-exist.hex }\n");
+        assert_eq!(e.line, 5, "{e}");
+        assert!(e.message.contains("does-not-exist"), "{e}");
+    }
+
+    #[test]
+    fn unknown_variable_and_connection() {
+        let e = err_of("id: a\nrules: [MQTT-3.1.2-3]\nsteps:\n  - connect: {}\n  - send: { publish: { topic: \"${nope}\" } }\n");
+        assert!(e.message.contains("nope"), "{e}");
+        let e = err_of("id: a\nrules: [MQTT-3.1.2-3]\nsteps:\n  - connect: {}\n  - on: other\n    send: pingreq\n");
+        assert!(e.message.contains("other"), "{e}");
+    }
+
+    #[test]
+    fn two_actions_in_one_step() {
+        let e = err_of("id: a\nrules: [MQTT-3.1.2-3]\nsteps:\n  - connect: {}\n    wait: 1s\n");
+        assert!(e.message.contains("exactly one action"), "{e}");
+    }
+}

@@ -1,0 +1,246 @@
+//! Packets written as fields in case files (`send: { publish: { ... } }`),
+//! built into [`Packet`]s once variables are known.
+
+use super::vars::Vars;
+use crate::wire::{Connack, Connect, Packet, PacketType, Publish, Suback, Subscribe, Unsubscribe, Will};
+use serde_json::{Map, Value};
+
+/// A packet described by its type and fields; strings may hold `${vars}`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PacketSpec {
+    /// The packet type.
+    pub ptype: PacketType,
+    /// The fields as written.
+    pub fields: Map<String, Value>,
+}
+
+/// Field names each packet type accepts in a `send` step.
+pub fn send_fields(t: PacketType) -> &'static [&'static str] {
+    use PacketType::*;
+    match t {
+        Connect => &[
+            "client_id",
+            "clean_session",
+            "keep_alive",
+            "username",
+            "password",
+            "will",
+            "protocol_name",
+            "protocol_level",
+            "reserved",
+        ],
+        Connack => &["session_present", "return_code"],
+        Publish => &["topic", "qos", "retain", "dup", "packet_id", "payload", "payload_hex"],
+        Puback | Pubrec | Pubrel | Pubcomp | Unsuback => &["packet_id"],
+        Subscribe => &["packet_id", "topics"],
+        Suback => &["packet_id", "codes"],
+        Unsubscribe => &["packet_id", "topics"],
+        Pingreq | Pingresp | Disconnect => &[],
+    }
+}
+
+struct Fields<'a> {
+    map: &'a Map<String, Value>,
+    vars: &'a Vars,
+}
+
+impl Fields<'_> {
+    fn string(&self, k: &str) -> Result<Option<String>, String> {
+        match self.map.get(k) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => self.vars.expand(s).map(Some).map_err(|e| format!("{k}: {e}")),
+            Some(Value::Number(n)) => Ok(Some(n.to_string())),
+            Some(Value::Bool(b)) => Ok(Some(b.to_string())),
+            Some(other) => Err(format!("{k}: expected a string, got {other}")),
+        }
+    }
+    fn int(&self, k: &str, max: u64) -> Result<Option<u64>, String> {
+        let v = match self.map.get(k) {
+            None | Some(Value::Null) => return Ok(None),
+            Some(Value::Number(n)) => n.as_u64().ok_or_else(|| format!("{k}: {n} is not a whole number >= 0"))?,
+            Some(Value::String(s)) => {
+                let e = self.vars.expand(s).map_err(|e| format!("{k}: {e}"))?;
+                parse_int(&e).ok_or_else(|| format!("{k}: `{e}` is not a whole number"))?
+            }
+            Some(other) => return Err(format!("{k}: expected a number, got {other}")),
+        };
+        if v > max {
+            return Err(format!("{k}: {v} is larger than {max}"));
+        }
+        Ok(Some(v))
+    }
+    fn u8(&self, k: &str, default: u8) -> Result<u8, String> {
+        Ok(self.int(k, 255)?.map(|v| v as u8).unwrap_or(default))
+    }
+    fn u16(&self, k: &str, default: u16) -> Result<u16, String> {
+        Ok(self.int(k, 65535)?.map(|v| v as u16).unwrap_or(default))
+    }
+    fn bool(&self, k: &str, default: bool) -> Result<bool, String> {
+        match self.map.get(k) {
+            None | Some(Value::Null) => Ok(default),
+            Some(Value::Bool(b)) => Ok(*b),
+            Some(Value::Number(n)) if n.as_u64() == Some(0) => Ok(false),
+            Some(Value::Number(n)) if n.as_u64() == Some(1) => Ok(true),
+            Some(other) => Err(format!("{k}: expected true/false, got {other}")),
+        }
+    }
+    fn payload(&self, text_key: &str, hex_key: &str) -> Result<Vec<u8>, String> {
+        if let Some(h) = self.string(hex_key)? {
+            return super::hex::parse_hex(&h).map_err(|e| format!("{hex_key}: {e}"));
+        }
+        Ok(self.string(text_key)?.unwrap_or_default().into_bytes())
+    }
+}
+
+fn parse_int(s: &str) -> Option<u64> {
+    let s = s.trim();
+    match s.strip_prefix("0x") {
+        Some(h) => u64::from_str_radix(h, 16).ok(),
+        None => s.parse().ok(),
+    }
+}
+
+impl PacketSpec {
+    /// Checks field names; called when the case is loaded.
+    pub fn check_fields(&self) -> Result<(), String> {
+        let allowed = send_fields(self.ptype);
+        for k in self.fields.keys() {
+            if !allowed.contains(&k.as_str()) {
+                return Err(format!(
+                    "unknown field `{k}` for {}; expected one of: {}",
+                    self.ptype.name(),
+                    if allowed.is_empty() { "(none)".to_string() } else { allowed.join(", ") }
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Builds the packet with variables expanded.
+    pub fn build(&self, vars: &Vars) -> Result<Packet, String> {
+        let f = Fields { map: &self.fields, vars };
+        use PacketType as T;
+        Ok(match self.ptype {
+            T::Connect => {
+                let will = match self.fields.get("will") {
+                    None | Some(Value::Null) => None,
+                    Some(Value::Object(w)) => {
+                        let wf = Fields { map: w, vars };
+                        for k in w.keys() {
+                            if !["topic", "message", "message_hex", "qos", "retain"].contains(&k.as_str()) {
+                                return Err(format!("will: unknown field `{k}`; expected topic, message, message_hex, qos, retain"));
+                            }
+                        }
+                        Some(Will {
+                            topic: wf.string("topic")?.ok_or("will: `topic` is required")?,
+                            message: wf.payload("message", "message_hex")?,
+                            qos: wf.u8("qos", 0)?,
+                            retain: wf.bool("retain", false)?,
+                        })
+                    }
+                    Some(other) => return Err(format!("will: expected a map, got {other}")),
+                };
+                let clean_session = f.bool("clean_session", true)?;
+                Packet::Connect(Connect {
+                    protocol_name: f.string("protocol_name")?.unwrap_or_else(|| "MQTT".into()),
+                    protocol_level: f.u8("protocol_level", 4)?,
+                    flags: u8::from(f.bool("reserved", false)?),
+                    clean_session,
+                    keep_alive: f.u16("keep_alive", 60)?,
+                    client_id: match f.string("client_id")? {
+                        Some(c) => c,
+                        None => vars.get("client_id").unwrap_or_default().to_string(),
+                    },
+                    will,
+                    username: f.string("username")?,
+                    password: f.string("password")?.map(String::into_bytes),
+                })
+            }
+            T::Connack => Packet::Connack(Connack {
+                session_present: f.bool("session_present", false)?,
+                ack_flags: u8::from(f.bool("session_present", false)?),
+                return_code: f.u8("return_code", 0)?,
+            }),
+            T::Publish => {
+                let qos = f.u8("qos", 0)?;
+                Packet::Publish(Publish {
+                    dup: f.bool("dup", false)?,
+                    qos,
+                    retain: f.bool("retain", false)?,
+                    topic: f.string("topic")?.ok_or("publish: `topic` is required")?,
+                    packet_id: match f.int("packet_id", 65535)? {
+                        Some(v) => Some(v as u16),
+                        None if qos > 0 => Some(1),
+                        None => None,
+                    },
+                    payload: f.payload("payload", "payload_hex")?,
+                })
+            }
+            T::Puback => Packet::Puback { packet_id: f.u16("packet_id", 1)? },
+            T::Pubrec => Packet::Pubrec { packet_id: f.u16("packet_id", 1)? },
+            T::Pubrel => Packet::Pubrel { packet_id: f.u16("packet_id", 1)? },
+            T::Pubcomp => Packet::Pubcomp { packet_id: f.u16("packet_id", 1)? },
+            T::Unsuback => Packet::Unsuback { packet_id: f.u16("packet_id", 1)? },
+            T::Subscribe => Packet::Subscribe(Subscribe {
+                packet_id: f.u16("packet_id", 1)?,
+                topics: subscribe_topics(self.fields.get("topics"), vars)?,
+            }),
+            T::Suback => Packet::Suback(Suback {
+                packet_id: f.u16("packet_id", 1)?,
+                codes: match self.fields.get("codes") {
+                    Some(Value::Array(a)) => a
+                        .iter()
+                        .map(|c| c.as_u64().filter(|v| *v <= 255).map(|v| v as u8).ok_or(format!("codes: {c} is not a byte")))
+                        .collect::<Result<_, _>>()?,
+                    None => vec![0],
+                    Some(other) => return Err(format!("codes: expected a list, got {other}")),
+                },
+            }),
+            T::Unsubscribe => Packet::Unsubscribe(Unsubscribe {
+                packet_id: f.u16("packet_id", 1)?,
+                topics: match self.fields.get("topics") {
+                    Some(Value::Array(a)) => a
+                        .iter()
+                        .map(|t| match t {
+                            Value::String(s) => vars.expand(s),
+                            other => Err(format!("topics: expected strings, got {other}")),
+                        })
+                        .collect::<Result<_, _>>()?,
+                    _ => return Err("unsubscribe: `topics` (a list of filters) is required".into()),
+                },
+            }),
+            T::Pingreq => Packet::Pingreq,
+            T::Pingresp => Packet::Pingresp,
+            T::Disconnect => Packet::Disconnect,
+        })
+    }
+}
+
+fn subscribe_topics(v: Option<&Value>, vars: &Vars) -> Result<Vec<(String, u8)>, String> {
+    let Some(Value::Array(items)) = v else {
+        return Err("subscribe: `topics` is required: a list of [filter, qos] or {filter, qos}".into());
+    };
+    items
+        .iter()
+        .map(|item| {
+            let (filter, qos) = match item {
+                Value::Array(pair) if pair.len() == 2 => (pair[0].clone(), pair[1].clone()),
+                Value::Object(m) => (
+                    m.get("filter").cloned().unwrap_or(Value::Null),
+                    m.get("qos").cloned().unwrap_or(Value::from(0)),
+                ),
+                Value::String(_) => (item.clone(), Value::from(0)),
+                other => return Err(format!("topics: `{other}` is not [filter, qos]")),
+            };
+            let filter = match filter {
+                Value::String(s) => vars.expand(&s)?,
+                other => return Err(format!("topics: filter `{other}` is not a string")),
+            };
+            let qos = qos
+                .as_u64()
+                .filter(|q| *q <= 255)
+                .ok_or(format!("topics: qos `{qos}` is not a byte"))? as u8;
+            Ok((filter, qos))
+        })
+        .collect()
+}

@@ -1,0 +1,90 @@
+//! Running many cases against one target in parallel.
+
+use super::{run_case, EngineConfig};
+use crate::case::Case;
+use crate::report::model::{CaseResult, RunReport, Summary, SCHEMA};
+use crate::target::RunningTarget;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Runs `cases` against `target`, at most `jobs` at once, calling `progress`
+/// after each finished case. Results come back in the order of `cases`.
+pub async fn run_all(
+    cases: &[Case],
+    target: &RunningTarget,
+    profile: &str,
+    cfg: &EngineConfig,
+    jobs: usize,
+    progress: &(dyn Fn(&CaseResult) + Sync),
+) -> RunReport {
+    let started = Instant::now();
+    let started_unix = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let sem = Arc::new(tokio::sync::Semaphore::new(jobs.max(1)));
+    let mut set = tokio::task::JoinSet::new();
+    for (i, case) in cases.iter().enumerate() {
+        let case = case.clone();
+        let cfg = cfg.clone();
+        let addr = target.addr;
+        let name = target.name.clone();
+        let sem = sem.clone();
+        set.spawn(async move {
+            let _permit = sem.acquire_owned().await;
+            // A safety net over the engine's own deadlines: never hang.
+            let limit = case.timeout + std::time::Duration::from_secs(10);
+            let r = match tokio::time::timeout(limit, run_case(&case, addr, &name, &cfg)).await {
+                Ok(r) => r,
+                Err(_) => timed_out(&case, &name, limit),
+            };
+            (i, r)
+        });
+    }
+    let mut results: Vec<Option<CaseResult>> = vec![None; cases.len()];
+    while let Some(joined) = set.join_next().await {
+        match joined {
+            Ok((i, r)) => {
+                progress(&r);
+                results[i] = Some(r);
+            }
+            Err(e) => eprintln!("a case task failed: {e}"),
+        }
+    }
+    let results: Vec<CaseResult> = results
+        .into_iter()
+        .zip(cases)
+        .map(|(r, c)| r.unwrap_or_else(|| timed_out(c, &target.name, c.timeout)))
+        .collect();
+    RunReport {
+        schema: SCHEMA,
+        tool_version: env!("CARGO_PKG_VERSION"),
+        target: target.name.clone(),
+        target_description: target.description.clone(),
+        profile: profile.to_string(),
+        started_unix,
+        duration_ms: started.elapsed().as_millis() as u64,
+        summary: Summary::of(&results),
+        results,
+    }
+}
+
+fn timed_out(case: &Case, target: &str, limit: std::time::Duration) -> CaseResult {
+    CaseResult {
+        id: case.id.clone(),
+        title: case.title.clone(),
+        file: case.loc.file.clone(),
+        rules: case.rules.clone(),
+        role: case.role.name().into(),
+        profile: case.profile.clone(),
+        target: target.into(),
+        verdict: crate::report::Verdict::Error,
+        reason: format!("the case did not finish within {limit:?} (harness safety limit)"),
+        failures: vec![],
+        findings: vec![],
+        steps_run: 0,
+        steps_total: case.steps.len(),
+        duration_ms: limit.as_millis() as u64,
+        transcript: Default::default(),
+    }
+}

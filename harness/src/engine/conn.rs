@@ -1,0 +1,158 @@
+//! One live connection: a reader task that frames and decodes what the peer
+//! sends, and the write half the engine sends on.
+
+use crate::transcript::Dir;
+use crate::wire::{decode, Decoded, FrameError, Framer};
+use std::time::Instant;
+use tokio::io::AsyncReadExt;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+/// Something the reader saw.
+#[derive(Debug)]
+pub enum Incoming {
+    /// A complete packet.
+    Packet {
+        /// Connection name.
+        conn: String,
+        /// When it arrived.
+        at: Instant,
+        /// Its bytes.
+        raw: Vec<u8>,
+        /// Its decoding.
+        decoded: Decoded,
+    },
+    /// Bytes that cannot be framed; the reader stops after this.
+    Garbage {
+        /// Connection name.
+        conn: String,
+        /// When.
+        at: Instant,
+        /// A bounded prefix of the bytes.
+        raw: Vec<u8>,
+        /// Why.
+        reason: String,
+    },
+    /// The peer closed the connection (EOF) or it was reset.
+    Closed {
+        /// Connection name.
+        conn: String,
+        /// When.
+        at: Instant,
+        /// How.
+        reason: String,
+    },
+}
+
+/// The engine's side of a connection.
+pub struct Conn {
+    /// Write half; `None` once closed by the suite.
+    pub writer: Option<OwnedWriteHalf>,
+    reader: JoinHandle<()>,
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        self.reader.abort();
+    }
+}
+
+impl Conn {
+    /// Splits the stream and starts the reader task.
+    pub fn start(name: &str, stream: TcpStream, max_packet: usize, dir: Dir, tx: mpsc::Sender<Incoming>) -> Conn {
+        let _ = stream.set_nodelay(true);
+        let (r, w) = stream.into_split();
+        let reader = tokio::spawn(read_loop(name.to_string(), r, max_packet, dir, tx));
+        Conn {
+            writer: Some(w),
+            reader,
+        }
+    }
+
+    /// Stops reading (the suite closes or drops the connection).
+    pub fn stop_reading(&self) {
+        self.reader.abort();
+    }
+}
+
+const GARBAGE_PREFIX: usize = 64;
+
+async fn read_loop(conn: String, mut r: OwnedReadHalf, max_packet: usize, _dir: Dir, tx: mpsc::Sender<Incoming>) {
+    let mut framer = Framer::new(max_packet);
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        let n = match r.read(&mut buf).await {
+            Ok(0) => {
+                let pending = framer.buffered();
+                if !pending.is_empty() {
+                    let _ = tx
+                        .send(Incoming::Garbage {
+                            conn: conn.clone(),
+                            at: Instant::now(),
+                            raw: pending.iter().take(GARBAGE_PREFIX).copied().collect(),
+                            reason: format!("connection closed in the middle of a packet ({} bytes of it received)", pending.len()),
+                        })
+                        .await;
+                }
+                let _ = tx
+                    .send(Incoming::Closed {
+                        conn,
+                        at: Instant::now(),
+                        reason: "peer closed the connection (EOF)".into(),
+                    })
+                    .await;
+                return;
+            }
+            Ok(n) => n,
+            Err(e) => {
+                let _ = tx
+                    .send(Incoming::Closed {
+                        conn,
+                        at: Instant::now(),
+                        reason: format!("connection error: {e}"),
+                    })
+                    .await;
+                return;
+            }
+        };
+        framer.push(&buf[..n]);
+        loop {
+            match framer.next_frame() {
+                Ok(Some(frame)) => {
+                    let decoded = decode(&frame);
+                    if tx
+                        .send(Incoming::Packet {
+                            conn: conn.clone(),
+                            at: Instant::now(),
+                            raw: frame,
+                            decoded,
+                        })
+                        .await
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    let raw: Vec<u8> = framer.buffered().iter().take(GARBAGE_PREFIX).copied().collect();
+                    let _ = tx
+                        .send(Incoming::Garbage {
+                            conn: conn.clone(),
+                            at: Instant::now(),
+                            raw,
+                            reason: frame_error_text(&e),
+                        })
+                        .await;
+                    return;
+                }
+            }
+        }
+    }
+}
+
+fn frame_error_text(e: &FrameError) -> String {
+    e.to_string()
+}

@@ -1,0 +1,562 @@
+//! Running one case: connections, steps, expectations, verdict.
+
+use super::conn::{Conn, Incoming};
+use super::{client_id_for, unique_for, EngineConfig};
+use crate::case::matcher::packet_view;
+use crate::case::vars::Vars;
+use crate::case::{Action, Case, Expect, Role, Step};
+use crate::report::model::{CaseResult, Failure, Verdict};
+use crate::transcript::{ClosedBy, Dir, EventKind, Side, Transcript};
+use crate::wire::{decode, describe, encode, PacketType};
+use serde_json::Value;
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+
+/// A packet received and not yet consumed by an expectation.
+struct Received {
+    ptype: Option<PacketType>,
+    raw: Vec<u8>,
+    view: Value,
+    summary: String,
+}
+
+#[derive(Default)]
+struct ConnState {
+    inbox: VecDeque<Received>,
+    closed: Option<String>,
+    conn: Option<Conn>,
+}
+
+/// How a step ended when it did not succeed.
+enum StepEnd {
+    Fail { expected: String, actual: String },
+    Inconclusive(String),
+    Error(String),
+}
+
+struct Session<'a> {
+    case: &'a Case,
+    cfg: &'a EngineConfig,
+    addr: SocketAddr,
+    start: Instant,
+    case_deadline: Instant,
+    t: Transcript,
+    conns: HashMap<String, ConnState>,
+    order: Vec<String>,
+    tx: mpsc::Sender<Incoming>,
+    rx: mpsc::Receiver<Incoming>,
+    vars: Vars,
+}
+
+/// Runs `case` against the broker at `addr` and returns its result.
+pub async fn run_case(case: &Case, addr: SocketAddr, target: &str, cfg: &EngineConfig) -> CaseResult {
+    let started = Instant::now();
+    let mut result = CaseResult {
+        id: case.id.clone(),
+        title: case.title.clone(),
+        file: case.loc.file.clone(),
+        rules: case.rules.clone(),
+        role: case.role.name().into(),
+        profile: case.profile.clone(),
+        target: target.to_string(),
+        verdict: Verdict::Pass,
+        reason: String::new(),
+        failures: vec![],
+        findings: vec![],
+        steps_run: 0,
+        steps_total: case.steps.len(),
+        duration_ms: 0,
+        transcript: Transcript::new(),
+    };
+    if case.role != Role::Broker {
+        result.verdict = Verdict::Skipped;
+        result.reason = format!("role `{}` is not served by `run` (broker targets only)", case.role.name());
+        return result;
+    }
+    if let Some(missing) = case.requires.iter().find(|r| !cfg.capabilities.contains(r)) {
+        result.verdict = Verdict::Skipped;
+        result.reason = format!("target does not claim capability `{missing}`");
+        return result;
+    }
+
+    let (tx, rx) = mpsc::channel(256);
+    let unique = unique_for(&cfg.nonce, &case.id);
+    let mut vars = Vars::new();
+    vars.set("unique", unique.clone());
+    vars.set("case", case.id.clone());
+    vars.set("client_id", client_id_for(&unique, "c1"));
+    let mut s = Session {
+        case,
+        cfg,
+        addr,
+        start: started,
+        case_deadline: started + case.timeout,
+        t: Transcript::new(),
+        conns: HashMap::new(),
+        order: vec![],
+        tx,
+        rx,
+        vars,
+    };
+    // Case variables may refer to built-ins and to each other: resolve in passes.
+    let mut pending: Vec<(String, String)> = case.vars.clone();
+    for _ in 0..=pending.len() {
+        pending.retain(|(k, v)| match s.vars.expand(v) {
+            Ok(x) => {
+                s.vars.set(k, x);
+                false
+            }
+            Err(_) => true,
+        });
+    }
+    if let Some((k, _)) = pending.first() {
+        result.verdict = Verdict::Error;
+        result.reason = format!("variable `{k}` cannot be resolved (a cycle?)");
+        return result;
+    }
+
+    for step in &case.steps {
+        result.steps_run = step.index;
+        let outcome = s.run_step(step).await;
+        if let Err(end) = outcome {
+            let here = format!("step {} ({}, {})", step.index, step.action.keyword(), step.loc);
+            match end {
+                StepEnd::Fail { expected, actual } => {
+                    result.verdict = Verdict::Fail;
+                    result.reason = format!("{here}: expected {expected}; got {actual}");
+                    result.failures.push(Failure {
+                        rules: step.rules.clone(),
+                        step: step.index,
+                        location: step.loc.to_string(),
+                        expected,
+                        actual,
+                    });
+                }
+                StepEnd::Inconclusive(why) => {
+                    result.verdict = Verdict::Inconclusive;
+                    result.reason = format!("{here}: {why}");
+                }
+                StepEnd::Error(why) => {
+                    result.verdict = Verdict::Error;
+                    result.reason = format!("{here}: {why}");
+                }
+            }
+            break;
+        }
+    }
+    s.close_all("case ended");
+    // Drain whatever already arrived so the transcript is complete.
+    while let Ok(inc) = s.rx.try_recv() {
+        s.record(inc);
+    }
+
+    let findings: Vec<_> = crate::rules::run_monitors(&case.profile, &s.t)
+        .into_iter()
+        .filter(|f| f.blame == Side::Server)
+        .collect();
+    if result.verdict == Verdict::Pass {
+        if let Some(f) = findings.first() {
+            result.verdict = Verdict::Fail;
+            result.reason = format!("monitor {}: {} (event #{})", f.rule, f.message, f.event);
+        }
+    }
+    result.findings = findings;
+    s.t.redact_secrets();
+    result.transcript = s.t;
+    result.duration_ms = started.elapsed().as_millis() as u64;
+    result
+}
+
+impl Session<'_> {
+    fn at(&self, i: Instant) -> Duration {
+        i.saturating_duration_since(self.start)
+    }
+
+    fn note(&mut self, conn: &str, text: String) {
+        let at = self.at(Instant::now());
+        self.t.push(at, conn, EventKind::Note { text });
+    }
+
+    fn default_conn(&self, step: &Step) -> Result<String, StepEnd> {
+        match &step.on {
+            Some(n) => Ok(n.clone()),
+            None => self
+                .order
+                .last()
+                .cloned()
+                .ok_or_else(|| StepEnd::Error("no connection is open".into())),
+        }
+    }
+
+    fn step_deadline(&self, step: &Step, default: Duration) -> Instant {
+        let d = Instant::now() + step.within.unwrap_or(default);
+        d.min(self.case_deadline)
+    }
+
+    async fn run_step(&mut self, step: &Step) -> Result<(), StepEnd> {
+        if Instant::now() >= self.case_deadline {
+            return Err(StepEnd::Inconclusive(format!(
+                "the case's time limit ({:?}) ran out",
+                self.case.timeout
+            )));
+        }
+        match &step.action {
+            Action::Open { name } => self.open(name).await,
+            Action::Connect(c) => {
+                if !self.conns.get(&c.name).is_some_and(|s| s.conn.is_some()) {
+                    self.open(&c.name).await?;
+                }
+                let unique = self.vars.get("unique").unwrap_or_default().to_string();
+                self.vars.set("client_id", client_id_for(&unique, &c.name));
+                let packet = c.packet.build(&self.vars).map_err(StepEnd::Error)?;
+                self.send_bytes(&c.name, encode(&packet)).await;
+                let deadline = self.step_deadline(step, self.cfg.step_timeout);
+                match self.expect(&c.name, &c.expect, deadline, true, &[]).await {
+                    Ok(()) => Ok(()),
+                    Err(StepEnd::Fail { expected, actual }) if !c.explicit_expect => Err(StepEnd::Inconclusive(format!(
+                        "setup: connecting `{}` failed: expected {expected}; got {actual}",
+                        c.name
+                    ))),
+                    Err(e) => Err(e),
+                }
+            }
+            Action::Send(spec) => {
+                let name = self.default_conn(step)?;
+                let packet = spec.build(&self.vars).map_err(StepEnd::Error)?;
+                self.send_bytes(&name, encode(&packet)).await;
+                Ok(())
+            }
+            Action::SendBytes { bytes, .. } => {
+                let name = self.default_conn(step)?;
+                self.send_bytes(&name, bytes.clone()).await;
+                Ok(())
+            }
+            Action::Expect(e) => {
+                let name = self.default_conn(step)?;
+                let deadline = self.step_deadline(step, self.cfg.step_timeout);
+                self.expect(&name, e, deadline, step.strict, &step.capture).await
+            }
+            Action::Wait(d) => {
+                let until = (Instant::now() + *d).min(self.case_deadline);
+                while self.pump(until).await {}
+                Ok(())
+            }
+            Action::Disconnect { name } => {
+                self.send_bytes(name, encode(&crate::wire::Packet::Disconnect)).await;
+                self.close(name, "client sent DISCONNECT and closed").await;
+                Ok(())
+            }
+            Action::Drop { name } => {
+                self.close(name, "client dropped the connection without DISCONNECT").await;
+                Ok(())
+            }
+        }
+    }
+
+    async fn open(&mut self, name: &str) -> Result<(), StepEnd> {
+        let connect = tokio::time::timeout(self.cfg.step_timeout, TcpStream::connect(self.addr)).await;
+        let stream = match connect {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => return Err(StepEnd::Error(format!("cannot connect to {}: {e}", self.addr))),
+            Err(_) => {
+                return Err(StepEnd::Error(format!(
+                    "connecting to {} took longer than {:?}",
+                    self.addr, self.cfg.step_timeout
+                )))
+            }
+        };
+        let conn = Conn::start(name, stream, self.cfg.max_packet, Dir::ServerToClient, self.tx.clone());
+        let at = self.at(Instant::now());
+        self.t.push(at, name, EventKind::Opened { peer: self.addr.to_string() });
+        let st = self.conns.entry(name.to_string()).or_default();
+        st.conn = Some(conn);
+        st.closed = None;
+        st.inbox.clear();
+        self.order.retain(|n| n != name);
+        self.order.push(name.to_string());
+        Ok(())
+    }
+
+    async fn send_bytes(&mut self, name: &str, bytes: Vec<u8>) {
+        let d = decode(&bytes);
+        let at = self.at(Instant::now());
+        self.t.push(
+            at,
+            name,
+            EventKind::Packet {
+                dir: Dir::ClientToServer,
+                raw: bytes.clone(),
+                packet: d.packet,
+                malformations: d.malformations,
+                by_suite: true,
+            },
+        );
+        let timeout = self.cfg.step_timeout;
+        let Some(w) = self.conns.get_mut(name).and_then(|s| s.conn.as_mut()).and_then(|c| c.writer.as_mut()) else {
+            self.note(name, "send skipped: the connection is closed".into());
+            return;
+        };
+        let res = tokio::time::timeout(timeout, async {
+            w.write_all(&bytes).await?;
+            w.flush().await
+        })
+        .await;
+        let problem = match res {
+            Ok(Ok(())) => None,
+            Ok(Err(e)) => Some(format!("send failed: {e}")),
+            Err(_) => Some(format!("send did not complete within {timeout:?} (peer not reading)")),
+        };
+        if let Some(p) = problem {
+            self.note(name, p);
+        }
+    }
+
+    async fn close(&mut self, name: &str, why: &str) {
+        if let Some(st) = self.conns.get_mut(name) {
+            if let Some(mut c) = st.conn.take() {
+                c.stop_reading();
+                if let Some(mut w) = c.writer.take() {
+                    let _ = tokio::time::timeout(Duration::from_millis(200), w.shutdown()).await;
+                }
+                if st.closed.is_none() {
+                    st.closed = Some(why.to_string());
+                    let at = self.at(Instant::now());
+                    self.t.push(
+                        at,
+                        name,
+                        EventKind::Closed {
+                            by: ClosedBy::Client,
+                            reason: why.to_string(),
+                        },
+                    );
+                }
+            }
+        }
+    }
+
+    fn close_all(&mut self, why: &str) {
+        let names: Vec<String> = self.order.clone();
+        for n in names {
+            if let Some(st) = self.conns.get_mut(&n) {
+                if let Some(c) = st.conn.take() {
+                    c.stop_reading();
+                    if st.closed.is_none() {
+                        st.closed = Some(why.into());
+                        let at = self.at(Instant::now());
+                        self.t.push(
+                            at,
+                            &n,
+                            EventKind::Closed {
+                                by: ClosedBy::Client,
+                                reason: why.into(),
+                            },
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    /// Records one incoming item. Returns false if nothing came before `until`.
+    async fn pump(&mut self, until: Instant) -> bool {
+        let now = Instant::now();
+        if now >= until {
+            return false;
+        }
+        match tokio::time::timeout(until - now, self.rx.recv()).await {
+            Ok(Some(inc)) => {
+                self.record(inc);
+                true
+            }
+            // The channel never closes while the session holds a sender; treat as a tick.
+            Ok(None) => false,
+            Err(_) => false,
+        }
+    }
+
+    fn record(&mut self, inc: Incoming) {
+        if self.t.events.len() >= self.cfg.max_events {
+            let conn = match &inc {
+                Incoming::Packet { conn, .. } | Incoming::Garbage { conn, .. } | Incoming::Closed { conn, .. } => conn.clone(),
+            };
+            if let Some(st) = self.conns.get_mut(&conn) {
+                if let Some(c) = st.conn.take() {
+                    c.stop_reading();
+                    st.closed = Some(format!("peer flooded the suite: more than {} events", self.cfg.max_events));
+                }
+            }
+            return;
+        }
+        match inc {
+            Incoming::Packet { conn, at, raw, decoded } => {
+                let at = self.at(at);
+                let view = packet_view(decoded.packet.as_ref(), decoded.flags, &decoded.malformations);
+                let summary = match &decoded.packet {
+                    Some(p) => describe(p),
+                    None => format!("undecodable packet {}", crate::case::hex::spaced_hex(&raw)),
+                };
+                let ptype = decoded.packet_type;
+                self.t.push(
+                    at,
+                    &conn,
+                    EventKind::Packet {
+                        dir: Dir::ServerToClient,
+                        raw: raw.clone(),
+                        packet: decoded.packet,
+                        malformations: decoded.malformations,
+                        by_suite: false,
+                    },
+                );
+                if let Some(st) = self.conns.get_mut(&conn) {
+                    st.inbox.push_back(Received { ptype, raw, view, summary });
+                }
+            }
+            Incoming::Garbage { conn, at, raw, reason } => {
+                let at = self.at(at);
+                self.t.push(
+                    at,
+                    &conn,
+                    EventKind::Garbage {
+                        dir: Dir::ServerToClient,
+                        raw,
+                        reason: reason.clone(),
+                    },
+                );
+                // The stream cannot be trusted past this point: close it.
+                if let Some(st) = self.conns.get_mut(&conn) {
+                    if let Some(c) = st.conn.take() {
+                        c.stop_reading();
+                    }
+                    st.closed = Some(format!("suite closed the connection: {reason}"));
+                    let at = self.at(Instant::now());
+                    self.t.push(
+                        at,
+                        &conn,
+                        EventKind::Closed {
+                            by: ClosedBy::Client,
+                            reason: format!("unframeable bytes from the peer: {reason}"),
+                        },
+                    );
+                }
+            }
+            Incoming::Closed { conn, at, reason } => {
+                let at = self.at(at);
+                if let Some(st) = self.conns.get_mut(&conn) {
+                    if st.closed.is_none() {
+                        st.closed = Some(reason.clone());
+                        self.t.push(at, &conn, EventKind::Closed { by: ClosedBy::Server, reason });
+                    }
+                }
+            }
+        }
+    }
+
+    fn pending_summary(&self, name: &str) -> String {
+        let Some(st) = self.conns.get(name) else {
+            return "no such connection".into();
+        };
+        let mut parts: Vec<String> = st.inbox.iter().map(|r| r.summary.clone()).collect();
+        if let Some(c) = &st.closed {
+            parts.push(format!("connection closed ({c})"));
+        }
+        if parts.is_empty() {
+            "nothing".into()
+        } else {
+            parts.join(", then ")
+        }
+    }
+
+    /// Waits for `e` on `name` until `deadline`.
+    ///
+    /// Packets that do not match are skipped and stay queued for later steps,
+    /// unless `strict` (then the next packet must match). PINGRESP never
+    /// counts as "something" for `closed` / `nothing`.
+    async fn expect(
+        &mut self,
+        name: &str,
+        e: &Expect,
+        deadline: Instant,
+        strict: bool,
+        capture: &[(String, String)],
+    ) -> Result<(), StepEnd> {
+        let waited_from = Instant::now();
+        loop {
+            let st = self.conns.get_mut(name).ok_or_else(|| StepEnd::Error(format!("no connection `{name}`")))?;
+            // 1. A queued packet that matches?
+            let mut mismatch: Option<String> = None;
+            let mut hit = None;
+            for (i, r) in st.inbox.iter().enumerate() {
+                match e.check_packet(r.ptype, &r.raw, &r.view, &self.vars) {
+                    Ok(()) => {
+                        hit = Some(i);
+                        break;
+                    }
+                    Err(why) => {
+                        let harmless = r.ptype == Some(PacketType::Pingresp);
+                        if mismatch.is_none() && !harmless && !e.accepts_nothing() && !e.accepts_close() {
+                            mismatch = Some(format!("{} ({why})", r.summary));
+                        }
+                        if strict && !harmless {
+                            return Err(StepEnd::Fail {
+                                expected: e.describe(),
+                                actual: format!("{} ({why})", r.summary),
+                            });
+                        }
+                    }
+                }
+            }
+            if let Some(i) = hit {
+                if let Some(r) = st.inbox.remove(i) {
+                    for (var, field) in capture {
+                        let v = r.view.get(field).cloned().unwrap_or(Value::Null);
+                        let text = match v {
+                            Value::String(s) => s,
+                            Value::Null => {
+                                return Err(StepEnd::Error(format!("capture: the packet has no field `{field}`")))
+                            }
+                            other => other.to_string(),
+                        };
+                        self.vars.set(var, text);
+                    }
+                }
+                return Ok(());
+            }
+            let significant = st.inbox.iter().any(|r| r.ptype != Some(PacketType::Pingresp));
+            // 2. Closed?
+            if let Some(why) = st.closed.clone() {
+                if e.accepts_close() && !significant {
+                    return Ok(());
+                }
+                return Err(StepEnd::Fail {
+                    expected: e.describe(),
+                    actual: match mismatch {
+                        Some(m) => format!("{m}, then connection closed ({why})"),
+                        None => self.pending_summary(name),
+                    },
+                });
+            }
+            if e.accepts_nothing() && significant {
+                return Err(StepEnd::Fail {
+                    expected: e.describe(),
+                    actual: self.pending_summary(name),
+                });
+            }
+            // 3. Out of time?
+            if Instant::now() >= deadline {
+                if e.accepts_nothing() {
+                    return Ok(());
+                }
+                let waited = Instant::now() - waited_from;
+                return Err(StepEnd::Fail {
+                    expected: format!("{} within {:.1}s", e.describe(), waited.as_secs_f64()),
+                    actual: format!("{} (connection still open)", self.pending_summary(name)),
+                });
+            }
+            self.pump(deadline).await;
+        }
+    }
+}

@@ -1,0 +1,139 @@
+//! Expected verdicts per target, committed under `reports/<target>/expected.yaml`.
+//!
+//! `cargo test` compares each case's verdict with the recorded one, so a
+//! broker that behaves as recorded passes and any change fails. After review,
+//! `CONFORMANCE_OVERRIDE=1 cargo test` rewrites the files (like sqllogictest's
+//! `--override`); notes are kept for entries whose verdict did not change.
+
+use super::model::Verdict;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// One recorded expectation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// The verdict the target is known to give.
+    pub verdict: Verdict,
+    /// For a `fail`: the rule ids the target breaks.
+    pub rules: Vec<String>,
+    /// Why (required for `fail`, `inconclusive`, `error` on a real target).
+    pub note: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawEntry {
+    Short(String),
+    Long {
+        verdict: String,
+        #[serde(default)]
+        rules: Vec<String>,
+        note: Option<String>,
+    },
+}
+
+/// All recorded verdicts of one target, by case id.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Expected {
+    /// Entries by case id.
+    pub entries: BTreeMap<String, Entry>,
+}
+
+impl Expected {
+    /// Reads `path`; a missing file is an empty set.
+    pub fn load(path: &Path) -> Result<Expected, String> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Expected::default()),
+            Err(e) => return Err(format!("{}: {e}", path.display())),
+        };
+        Self::parse(&path.display().to_string(), &text)
+    }
+
+    /// Parses the YAML text of an expected-verdict file.
+    pub fn parse(name: &str, text: &str) -> Result<Expected, String> {
+        if text.trim().is_empty() {
+            return Ok(Expected::default());
+        }
+        let raw: BTreeMap<String, RawEntry> = serde_saphyr::from_str(text).map_err(|e| {
+            let loc = e.location().map(|l| format!(":{}:{}", l.line(), l.column())).unwrap_or_default();
+            format!("{name}{loc}: {}", e.to_string().lines().next().unwrap_or(""))
+        })?;
+        let mut entries = BTreeMap::new();
+        for (id, r) in raw {
+            let (v, rules, note) = match r {
+                RawEntry::Short(v) => (v, vec![], None),
+                RawEntry::Long { verdict, rules, note } => (verdict, rules, note),
+            };
+            let verdict = Verdict::from_name(&v).ok_or_else(|| format!("{name}: `{id}`: unknown verdict `{v}`"))?;
+            entries.insert(id, Entry { verdict, rules, note });
+        }
+        Ok(Expected { entries })
+    }
+
+    /// Renders the file (sorted by id, notes kept).
+    pub fn render(&self, target: &str) -> String {
+        let mut out = format!(
+            "# Recorded verdicts of every case against `{target}`.\n\
+             # `cargo test` fails when a verdict changes. After reviewing a change, rewrite with\n\
+             #   CONFORMANCE_OVERRIDE=1 cargo test\n\
+             # Every `fail` carries the rule ids broken and a note explaining the deviation.\n"
+        );
+        for (id, e) in &self.entries {
+            if e.rules.is_empty() && e.note.is_none() {
+                out.push_str(&format!("{id}: {}\n", e.verdict.name()));
+            } else {
+                out.push_str(&format!("{id}:\n  verdict: {}\n", e.verdict.name()));
+                if !e.rules.is_empty() {
+                    out.push_str(&format!("  rules: [{}]\n", e.rules.join(", ")));
+                }
+                if let Some(n) = &e.note {
+                    out.push_str(&format!("  note: {}\n", serde_json::Value::String(n.clone())));
+                }
+            }
+        }
+        out
+    }
+
+    /// Sets a verdict; keeps rules and note when the verdict is unchanged.
+    pub fn record(&mut self, id: &str, verdict: Verdict, rules: Vec<String>) {
+        match self.entries.get_mut(id) {
+            Some(e) if e.verdict == verdict => {
+                if e.rules.is_empty() {
+                    e.rules = rules;
+                }
+            }
+            _ => {
+                self.entries.insert(
+                    id.to_string(),
+                    Entry {
+                        verdict,
+                        rules: if verdict == Verdict::Fail { rules } else { vec![] },
+                        note: None,
+                    },
+                );
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_and_keeps_notes() {
+        let text = "a/b: pass\nc/d:\n  verdict: fail\n  rules: [MQTT-3.1.2-3]\n  note: \"keeps the connection: a deviation\"\n";
+        let mut e = Expected::parse("x", text).expect("parses");
+        assert_eq!(e.entries.len(), 2);
+        assert_eq!(e.entries["c/d"].verdict, Verdict::Fail);
+        e.record("c/d", Verdict::Fail, vec!["MQTT-3.1.2-3".into()]);
+        assert!(e.entries["c/d"].note.is_some());
+        let again = Expected::parse("x", &e.render("t")).expect("re-parses");
+        assert_eq!(again, e);
+        e.record("c/d", Verdict::Pass, vec![]);
+        assert!(e.entries["c/d"].note.is_none());
+        assert!(Expected::parse("x", "a: maybe\n").is_err());
+    }
+}

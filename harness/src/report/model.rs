@@ -1,0 +1,153 @@
+//! The one result model every report view is made from.
+
+use crate::rules::Finding;
+use crate::transcript::Transcript;
+use serde::Serialize;
+
+/// Version of the JSON report schema (`reports/SCHEMA.md`).
+pub const SCHEMA: &str = "mqtt-conformance/report/v1";
+
+/// How a case ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    /// Every expectation held and no monitor found a violation by the target.
+    Pass,
+    /// The target broke a rule (an expectation failed or a monitor found a violation).
+    Fail,
+    /// The case could not decide (setup refused, target went away mid-case).
+    Inconclusive,
+    /// Not run: a capability it requires is not claimed, or the role is not served.
+    Skipped,
+    /// A harness or configuration problem (target unreachable, bad case data).
+    Error,
+}
+
+impl Verdict {
+    /// Lower-case name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Verdict::Pass => "pass",
+            Verdict::Fail => "fail",
+            Verdict::Inconclusive => "inconclusive",
+            Verdict::Skipped => "skipped",
+            Verdict::Error => "error",
+        }
+    }
+    /// Parses a lower-case name.
+    pub fn from_name(s: &str) -> Option<Verdict> {
+        [Verdict::Pass, Verdict::Fail, Verdict::Inconclusive, Verdict::Skipped, Verdict::Error]
+            .into_iter()
+            .find(|v| v.name() == s)
+    }
+}
+
+/// One failed expectation.
+#[derive(Debug, Clone, Serialize)]
+pub struct Failure {
+    /// The rule ids the failed step proves.
+    pub rules: Vec<String>,
+    /// 1-based step index.
+    pub step: usize,
+    /// Where the step is written (file:line:column).
+    pub location: String,
+    /// What was expected.
+    pub expected: String,
+    /// What happened instead.
+    pub actual: String,
+}
+
+/// The result of one case against one target.
+#[derive(Debug, Clone, Serialize)]
+pub struct CaseResult {
+    /// Case id.
+    pub id: String,
+    /// Case title.
+    pub title: String,
+    /// Case file.
+    pub file: String,
+    /// Rule ids the case cites.
+    pub rules: Vec<String>,
+    /// Role under test.
+    pub role: String,
+    /// Profile.
+    pub profile: String,
+    /// Target name.
+    pub target: String,
+    /// The verdict.
+    pub verdict: Verdict,
+    /// Why, in one line (empty on pass).
+    pub reason: String,
+    /// Failed expectations (at most one today: a case stops at its first failure).
+    pub failures: Vec<Failure>,
+    /// Monitor findings against the side under test.
+    pub findings: Vec<Finding>,
+    /// Steps that ran, of the case's total.
+    pub steps_run: usize,
+    /// Number of steps in the case.
+    pub steps_total: usize,
+    /// Wall time in milliseconds.
+    pub duration_ms: u64,
+    /// Everything observed, with raw bytes and decoded packets.
+    pub transcript: Transcript,
+}
+
+/// A whole run: every case against one target.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunReport {
+    /// Schema id and version.
+    pub schema: &'static str,
+    /// Suite version.
+    pub tool_version: &'static str,
+    /// Target name.
+    pub target: String,
+    /// Target description (implementation, version, address).
+    pub target_description: String,
+    /// Profile the run used.
+    pub profile: String,
+    /// Start time, seconds since the Unix epoch.
+    pub started_unix: u64,
+    /// Wall time of the run in milliseconds.
+    pub duration_ms: u64,
+    /// Count per verdict.
+    pub summary: Summary,
+    /// The results, in case-id order.
+    pub results: Vec<CaseResult>,
+}
+
+/// Counts per verdict.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct Summary {
+    /// Cases run.
+    pub total: usize,
+    /// Passed.
+    pub pass: usize,
+    /// Failed.
+    pub fail: usize,
+    /// Inconclusive.
+    pub inconclusive: usize,
+    /// Skipped.
+    pub skipped: usize,
+    /// Errors.
+    pub error: usize,
+}
+
+impl Summary {
+    /// Counts the verdicts of `results`.
+    pub fn of(results: &[CaseResult]) -> Summary {
+        let mut s = Summary {
+            total: results.len(),
+            ..Summary::default()
+        };
+        for r in results {
+            match r.verdict {
+                Verdict::Pass => s.pass += 1,
+                Verdict::Fail => s.fail += 1,
+                Verdict::Inconclusive => s.inconclusive += 1,
+                Verdict::Skipped => s.skipped += 1,
+                Verdict::Error => s.error += 1,
+            }
+        }
+        s
+    }
+}

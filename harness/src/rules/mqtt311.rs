@@ -1,0 +1,1376 @@
+//! MQTT 3.1.1 passive monitors.
+//!
+//! Each monitor reads a whole transcript, looks at one connection at a time
+//! (events grouped by `Event.conn`) and reports the side that broke a rule,
+//! pointing at the event that shows it. They are written to avoid false
+//! findings on partial views:
+//!
+//! - rules about the start of a connection are judged only when the
+//!   transcript saw the connection open (`Opened` event) or its CONNECT;
+//! - a missing answer is reported only when the peer demonstrably read the
+//!   request: it answered a request sent *later* on the same connection
+//!   (receivers handle a connection's packets in order). A connection that
+//!   closes early, or a transcript that ends, never yields a "no answer"
+//!   finding by itself;
+//! - checks that need the whole session state (subscriptions, in-flight
+//!   QoS 2 ids) run only on fresh sessions (CleanSession 1, or Session
+//!   Present 0), where that state is all in this connection;
+//! - bytes that did not decode may hide a request or an answer, so checks
+//!   that depend on "nothing else was sent" stand down around them.
+
+use super::conn::{
+    has_malformation, is_malformed, packet_dir, packet_type, ConnView, Exchanges, Pkt, ReqKind,
+};
+use super::topic::{matches_ignoring_dollar_rule, topic_matches};
+use super::{Finding, Monitor};
+use crate::transcript::{Dir, Event, EventKind, Side, Transcript};
+use crate::wire::{Packet, PacketType};
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+/// Topic filters a platform subscribes its devices to without a SUBSCRIBE,
+/// by profile: deliveries on them are not judged by [`DeliveredTopic`].
+pub fn implicit_subscriptions(profile: &str) -> &'static [&'static str] {
+    match profile {
+        // OneNET delivers commands on $creq/{cmduuid} unasked (seed 001 §5.2.2).
+        "onenet" => &["$creq/+"],
+        // Aliyun pushes system topics (RRPC, services) it subscribed itself.
+        "aliyun" => &["/sys/#", "/ext/#"],
+        _ => &[],
+    }
+}
+
+/// Every MQTT 3.1.1 monitor; `implicit` lists topic filters the server
+/// subscribes clients to by itself (see [`implicit_subscriptions`]).
+pub fn monitors(implicit: &'static [&'static str]) -> Vec<Box<dyn Monitor>> {
+    vec![
+        Box::new(Malformations),
+        Box::new(FirstPacketConnect),
+        Box::new(SecondConnect),
+        Box::new(ConnackFirst),
+        Box::new(ConnackSessionPresent),
+        Box::new(RefusedConnectionCloses),
+        Box::new(PacketIdNonZero),
+        Box::new(AckIds),
+        Box::new(PacketIdInUse),
+        Box::new(Qos2Flow),
+        Box::new(PublishAnswered),
+        Box::new(PubrelAnswered),
+        Box::new(SubscribeAnswered),
+        Box::new(UnsubscribeAnswered),
+        Box::new(PingreqAnswered),
+        Box::new(SubackCount),
+        Box::new(SubackCodes),
+        Box::new(Qos0Dup),
+        Box::new(NothingAfterDisconnect),
+        Box::new(ViolationCloses),
+        Box::new(DeliveredTopic { implicit }),
+        Box::new(DeliveredQos { implicit }),
+        Box::new(KeepAliveClient),
+        Box::new(KeepAliveServer),
+    ]
+}
+
+/// Runs `f` on every connection of `t` and collects its findings.
+fn per_conn(t: &Transcript, mut f: impl FnMut(&ConnView<'_>, &mut Vec<Finding>)) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for c in ConnView::split(t) {
+        f(&c, &mut out);
+    }
+    out
+}
+
+/// The direction the other side sends in.
+fn peer(dir: Dir) -> Dir {
+    dir.sender().other().sends()
+}
+
+/// Upper-case packet name for messages.
+fn name(p: &Packet) -> String {
+    p.packet_type().name().to_uppercase()
+}
+
+/// Upper-case name of a packet event's type, `?` when unknown.
+fn ev_name(e: &Event) -> String {
+    packet_type(e).map_or_else(|| "?".to_string(), |t| t.name().to_uppercase())
+}
+
+fn side_name(s: Side) -> &'static str {
+    match s {
+        Side::Client => "client",
+        Side::Server => "server",
+    }
+}
+
+/// Tolerance added to keep-alive limits for timer granularity and transit.
+fn keepalive_tolerance(keep_alive: u16) -> Duration {
+    Duration::from_secs(1) + Duration::from_secs_f64(f64::from(keep_alive) * 0.1)
+}
+
+// ---------------------------------------------------------------------------
+
+/// Every malformation the decoder attached to a packet, blamed on its sender.
+///
+/// `rules()` lists the ids the decoder is expected to cite; a malformation
+/// citing any other id is passed through unchanged.
+pub struct Malformations;
+
+impl Monitor for Malformations {
+    fn name(&self) -> &'static str {
+        "mqtt311.malformations"
+    }
+    fn rules(&self) -> &'static [&'static str] {
+        &[
+            "MQTT-1.5.3-1",
+            "MQTT-1.5.3-2",
+            "MQTT-2.2.2-1",
+            "MQTT-2.3.1-1",
+            "MQTT-3.1.2-1",
+            "MQTT-3.1.2-2",
+            "MQTT-3.1.2-3",
+            "MQTT-3.1.2-9",
+            "MQTT-3.1.2-11",
+            "MQTT-3.1.2-13",
+            "MQTT-3.1.2-14",
+            "MQTT-3.1.2-15",
+            "MQTT-3.1.2-18",
+            "MQTT-3.1.2-19",
+            "MQTT-3.1.2-20",
+            "MQTT-3.1.2-21",
+            "MQTT-3.1.2-22",
+            "MQTT-3.1.3-1",
+            "MQTT-3.1.3-3",
+            "MQTT-3.1.3-4",
+            "MQTT-3.1.3-7",
+            "MQTT-3.1.3-10",
+            "MQTT-3.1.3-11",
+            "MQTT-3.3.1-2",
+            "MQTT-3.3.1-4",
+            "MQTT-3.3.2-1",
+            "MQTT-3.3.2-2",
+            "MQTT-3.6.1-1",
+            "MQTT-3.8.1-1",
+            "MQTT-3.8.3-1",
+            "MQTT-3.8.3-3",
+            "MQTT-3.8.3-4",
+            "MQTT-3.9.3-2",
+            "MQTT-3.10.1-1",
+            "MQTT-3.10.3-1",
+            "MQTT-3.10.3-2",
+            "MQTT-4.7.1-1",
+            "MQTT-4.7.1-2",
+            "MQTT-4.7.1-3",
+            "MQTT-4.7.3-1",
+            "MQTT-4.7.3-2",
+        ]
+    }
+    fn check(&self, t: &Transcript) -> Vec<Finding> {
+        let mut out = Vec::new();
+        for e in &t.events {
+            if let EventKind::Packet {
+                dir, malformations, ..
+            } = &e.kind
+            {
+                for m in malformations {
+                    out.push(Finding::new(
+                        m.rule,
+                        dir.sender(),
+                        e.seq,
+                        format!("{} {}: {}", dir.arrow(), ev_name(e), m.message),
+                    ));
+                }
+            }
+        }
+        out
+    }
+}
+
+/// MQTT-3.1.0-1: the client's first packet is CONNECT (judged only when the
+/// transcript saw the connection open).
+pub struct FirstPacketConnect;
+
+impl Monitor for FirstPacketConnect {
+    fn name(&self) -> &'static str {
+        "mqtt311.first-packet-connect"
+    }
+    fn rules(&self) -> &'static [&'static str] {
+        &["MQTT-3.1.0-1"]
+    }
+    fn check(&self, t: &Transcript) -> Vec<Finding> {
+        per_conn(t, |c, out| {
+            if !c.opened() {
+                return;
+            }
+            let first = c
+                .events
+                .iter()
+                .find(|e| packet_dir(e) == Some(Dir::ClientToServer));
+            if let Some(e) = first {
+                match packet_type(e) {
+                    Some(PacketType::Connect) | None => {}
+                    Some(other) => out.push(Finding::new(
+                        "MQTT-3.1.0-1",
+                        Side::Client,
+                        e.seq,
+                        format!(
+                            "the client's first packet is {}, not CONNECT",
+                            other.name().to_uppercase()
+                        ),
+                    )),
+                }
+            }
+        })
+    }
+}
+
+/// MQTT-3.1.0-2: after a second CONNECT the server disconnects. Reported when
+/// the server answers the second CONNECT (a CONNACK beyond the first one) or
+/// answers any request the client sent after it. Server packets that merely
+/// cross the second CONNECT in flight are not counted.
+pub struct SecondConnect;
+
+impl Monitor for SecondConnect {
+    fn name(&self) -> &'static str {
+        "mqtt311.second-connect"
+    }
+    fn rules(&self) -> &'static [&'static str] {
+        &["MQTT-3.1.0-2"]
+    }
+    fn check(&self, t: &Transcript) -> Vec<Finding> {
+        per_conn(t, |c, out| {
+            let is_connect =
+                |p: &Pkt<'_>| p.dir == Dir::ClientToServer && matches!(p.packet, Packet::Connect(_));
+            let is_connack =
+                |p: &Pkt<'_>| p.dir == Dir::ServerToClient && matches!(p.packet, Packet::Connack(_));
+            let Some(second) = c.packets().filter(is_connect).nth(1) else {
+                return;
+            };
+            let s2 = second.ev.seq;
+            let acks_before = c
+                .packets()
+                .filter(|p| is_connack(p) && p.ev.seq < s2)
+                .count();
+            // The CONNACK that would answer the second CONNECT.
+            let nth = if acks_before == 0 { 1 } else { 0 };
+            let connack = c
+                .packets()
+                .filter(|p| is_connack(p) && p.ev.seq > s2)
+                .nth(nth);
+            let ex = Exchanges::build(c);
+            let later = ex
+                .list
+                .iter()
+                .filter(|e| e.req.dir == Dir::ClientToServer && e.req.ev.seq > s2)
+                .filter_map(|e| e.resp)
+                .min_by_key(|r| r.ev.seq);
+            if let Some(r) = [connack, later].into_iter().flatten().min_by_key(|r| r.ev.seq) {
+                out.push(Finding::new(
+                    "MQTT-3.1.0-2",
+                    Side::Server,
+                    r.ev.seq,
+                    format!(
+                        "the server answered with {} after a second CONNECT (event {s2}) instead of disconnecting",
+                        name(r.packet)
+                    ),
+                ));
+            }
+        })
+    }
+}
+
+/// MQTT-3.2.0-1: the server's first packet is CONNACK (judged only when the
+/// transcript saw the connection open).
+pub struct ConnackFirst;
+
+impl Monitor for ConnackFirst {
+    fn name(&self) -> &'static str {
+        "mqtt311.connack-first"
+    }
+    fn rules(&self) -> &'static [&'static str] {
+        &["MQTT-3.2.0-1"]
+    }
+    fn check(&self, t: &Transcript) -> Vec<Finding> {
+        per_conn(t, |c, out| {
+            if !c.opened() {
+                return;
+            }
+            let first = c
+                .events
+                .iter()
+                .find(|e| packet_dir(e) == Some(Dir::ServerToClient));
+            if let Some(e) = first {
+                match packet_type(e) {
+                    Some(PacketType::Connack) | None => {}
+                    Some(other) => out.push(Finding::new(
+                        "MQTT-3.2.0-1",
+                        Side::Server,
+                        e.seq,
+                        format!(
+                            "the server's first packet is {}, not CONNACK",
+                            other.name().to_uppercase()
+                        ),
+                    )),
+                }
+            }
+        })
+    }
+}
+
+/// MQTT-3.2.2-4: a refusing CONNACK has Session Present 0; MQTT-3.2.2-1: the
+/// CONNACK accepting a CleanSession 1 CONNECT has Session Present 0. The
+/// n-th CONNACK is paired with the n-th CONNECT of the connection.
+pub struct ConnackSessionPresent;
+
+impl Monitor for ConnackSessionPresent {
+    fn name(&self) -> &'static str {
+        "mqtt311.connack-session-present"
+    }
+    fn rules(&self) -> &'static [&'static str] {
+        &["MQTT-3.2.2-1", "MQTT-3.2.2-4"]
+    }
+    fn check(&self, t: &Transcript) -> Vec<Finding> {
+        per_conn(t, |c, out| {
+            let connects: Vec<bool> = c
+                .packets()
+                .filter_map(|p| match p.packet {
+                    Packet::Connect(x) if p.dir == Dir::ClientToServer => Some(x.clean_session),
+                    _ => None,
+                })
+                .collect();
+            let acks = c.packets().filter_map(|p| match p.packet {
+                Packet::Connack(a) if p.dir == Dir::ServerToClient => Some((p.ev.seq, a)),
+                _ => None,
+            });
+            for (i, (seq, ack)) in acks.enumerate() {
+                if !ack.session_present {
+                    continue;
+                }
+                if ack.return_code != 0 {
+                    out.push(Finding::new(
+                        "MQTT-3.2.2-4",
+                        Side::Server,
+                        seq,
+                        format!(
+                            "CONNACK refuses the connection (return code {}) but has Session Present 1",
+                            ack.return_code
+                        ),
+                    ));
+                } else if connects.get(i) == Some(&true) {
+                    out.push(Finding::new(
+                        "MQTT-3.2.2-1",
+                        Side::Server,
+                        seq,
+                        "CONNACK to a CleanSession 1 CONNECT has Session Present 1",
+                    ));
+                }
+            }
+        })
+    }
+}
+
+/// MQTT-3.2.2-5: after a CONNACK with a non-zero return code the server
+/// closes; any further server packet is a finding.
+pub struct RefusedConnectionCloses;
+
+impl Monitor for RefusedConnectionCloses {
+    fn name(&self) -> &'static str {
+        "mqtt311.refused-connection-closes"
+    }
+    fn rules(&self) -> &'static [&'static str] {
+        &["MQTT-3.2.2-5"]
+    }
+    fn check(&self, t: &Transcript) -> Vec<Finding> {
+        per_conn(t, |c, out| {
+            let refused = c.packets().find_map(|p| match p.packet {
+                Packet::Connack(a) if p.dir == Dir::ServerToClient && a.return_code != 0 => {
+                    Some((p.ev.seq, a.return_code))
+                }
+                _ => None,
+            });
+            let Some((at, code)) = refused else {
+                return;
+            };
+            let next = c
+                .events
+                .iter()
+                .find(|e| e.seq > at && packet_dir(e) == Some(Dir::ServerToClient));
+            if let Some(e) = next {
+                out.push(Finding::new(
+                    "MQTT-3.2.2-5",
+                    Side::Server,
+                    e.seq,
+                    format!(
+                        "the server sent {} after refusing the connection with return code {code} (event {at})",
+                        ev_name(e)
+                    ),
+                ));
+            }
+        })
+    }
+}
+
+/// MQTT-2.3.1-1: SUBSCRIBE, UNSUBSCRIBE and QoS 1/2 PUBLISH carry a non-zero
+/// packet id.
+pub struct PacketIdNonZero;
+
+impl Monitor for PacketIdNonZero {
+    fn name(&self) -> &'static str {
+        "mqtt311.packet-id-nonzero"
+    }
+    fn rules(&self) -> &'static [&'static str] {
+        &["MQTT-2.3.1-1"]
+    }
+    fn check(&self, t: &Transcript) -> Vec<Finding> {
+        per_conn(t, |c, out| {
+            for p in c.packets() {
+                let zero = match p.packet {
+                    Packet::Publish(x) => x.qos > 0 && x.packet_id == Some(0),
+                    Packet::Subscribe(s) => s.packet_id == 0,
+                    Packet::Unsubscribe(u) => u.packet_id == 0,
+                    _ => false,
+                };
+                if zero && !has_malformation(p.ev, "MQTT-2.3.1-1") {
+                    out.push(Finding::new(
+                        "MQTT-2.3.1-1",
+                        p.sender(),
+                        p.ev.seq,
+                        format!("{} with packet id 0", name(p.packet)),
+                    ));
+                }
+            }
+        })
+    }
+}
+
+/// Acknowledgements echo the id of a request the other side sent:
+/// PUBACK/PUBREC → QoS 1/2 PUBLISH (MQTT-2.3.1-6), SUBACK → SUBSCRIBE
+/// (MQTT-2.3.1-7, MQTT-3.8.4-2), UNSUBACK → UNSUBSCRIBE (MQTT-2.3.1-7,
+/// MQTT-3.10.4-4). An ack whose id was never used by such a request on the
+/// connection is a finding under each rule it breaks; a PUBREC answering a
+/// QoS 1 PUBLISH or a PUBACK answering a QoS 2 one breaks MQTT-3.3.4-1.
+/// Judged only when the connection's CONNECT is in the transcript.
+pub struct AckIds;
+
+impl Monitor for AckIds {
+    fn name(&self) -> &'static str {
+        "mqtt311.ack-ids"
+    }
+    fn rules(&self) -> &'static [&'static str] {
+        &[
+            "MQTT-2.3.1-6",
+            "MQTT-2.3.1-7",
+            "MQTT-3.8.4-2",
+            "MQTT-3.10.4-4",
+            "MQTT-3.3.4-1",
+        ]
+    }
+    fn check(&self, t: &Transcript) -> Vec<Finding> {
+        per_conn(t, |c, out| {
+            if c.connect().is_none() {
+                return;
+            }
+            let ex = Exchanges::build(c);
+            for e in ex.list.iter().filter(|e| e.wrong_kind) {
+                if let Some(r) = e.resp {
+                    out.push(Finding::new(
+                        "MQTT-3.3.4-1",
+                        r.sender(),
+                        r.ev.seq,
+                        format!(
+                            "{} id {} (event {}) answered with {} instead of {}",
+                            e.kind.request_name(),
+                            e.id,
+                            e.req.ev.seq,
+                            name(r.packet),
+                            e.kind.response_name()
+                        ),
+                    ));
+                }
+            }
+            for r in &ex.unmatched {
+                let asker = peer(r.dir);
+                if c.opaque_between(asker, 0, r.ev.seq) {
+                    continue;
+                }
+                let (kinds, rules): (&[ReqKind], &[&str]) = match r.packet {
+                    Packet::Puback { .. } | Packet::Pubrec { .. } => {
+                        (&[ReqKind::Publish1, ReqKind::Publish2], &["MQTT-2.3.1-6"])
+                    }
+                    Packet::Suback(_) => (&[ReqKind::Subscribe], &["MQTT-2.3.1-7", "MQTT-3.8.4-2"]),
+                    Packet::Unsuback { .. } => {
+                        (&[ReqKind::Unsubscribe], &["MQTT-2.3.1-7", "MQTT-3.10.4-4"])
+                    }
+                    _ => continue,
+                };
+                let Some(id) = r.packet.packet_id() else {
+                    continue;
+                };
+                let known = ex.list.iter().any(|e| {
+                    e.req.dir == asker
+                        && e.id == id
+                        && kinds.contains(&e.kind)
+                        && e.req.ev.seq < r.ev.seq
+                });
+                if !known {
+                    for rule in rules {
+                        out.push(Finding::new(
+                            rule,
+                            r.sender(),
+                            r.ev.seq,
+                            format!(
+                                "{} id {id} matches no {} the {} sent",
+                                name(r.packet),
+                                kinds
+                                    .iter()
+                                    .map(|k| k.request_name())
+                                    .collect::<Vec<_>>()
+                                    .join(" or "),
+                                side_name(asker.sender())
+                            ),
+                        ));
+                    }
+                }
+            }
+        })
+    }
+}
+
+/// A new request reuses a packet id that is still in use (MQTT-2.3.1-2 for
+/// the client, MQTT-2.3.1-4 for the server); the same PUBLISH sent again
+/// before its acknowledgement without DUP 1 breaks MQTT-3.3.1-1. An id is in
+/// use from the request until its final acknowledgement (PUBACK, PUBCOMP,
+/// SUBACK, UNSUBACK). An identical SUBSCRIBE/UNSUBSCRIBE is taken as a
+/// retransmission; a PUBLISH re-sent after its PUBREL is left to
+/// [`Qos2Flow`].
+pub struct PacketIdInUse;
+
+impl Monitor for PacketIdInUse {
+    fn name(&self) -> &'static str {
+        "mqtt311.packet-id-in-use"
+    }
+    fn rules(&self) -> &'static [&'static str] {
+        &["MQTT-2.3.1-2", "MQTT-2.3.1-4", "MQTT-3.3.1-1"]
+    }
+    fn check(&self, t: &Transcript) -> Vec<Finding> {
+        per_conn(t, |c, out| {
+            // (sender's direction, id) → (request, PUBREL sent)
+            let mut in_use: HashMap<(Dir, u16), (Pkt<'_>, bool)> = HashMap::new();
+            for p in c.packets() {
+                let id = match p.packet {
+                    Packet::Publish(x) if x.qos > 0 => x.packet_id,
+                    Packet::Subscribe(s) => Some(s.packet_id),
+                    Packet::Unsubscribe(u) => Some(u.packet_id),
+                    Packet::Pubrel { packet_id } => {
+                        if let Some(entry) = in_use.get_mut(&(p.dir, *packet_id)) {
+                            entry.1 = true;
+                        }
+                        continue;
+                    }
+                    Packet::Puback { packet_id }
+                    | Packet::Pubcomp { packet_id }
+                    | Packet::Unsuback { packet_id } => {
+                        in_use.remove(&(peer(p.dir), *packet_id));
+                        continue;
+                    }
+                    Packet::Suback(s) => {
+                        in_use.remove(&(peer(p.dir), s.packet_id));
+                        continue;
+                    }
+                    _ => continue,
+                };
+                let Some(id) = id else { continue };
+                let Some(&(orig, released)) = in_use.get(&(p.dir, id)) else {
+                    in_use.insert((p.dir, id), (p, false));
+                    continue;
+                };
+                if released {
+                    continue;
+                }
+                let same = match (orig.packet, p.packet) {
+                    (Packet::Publish(a), Packet::Publish(b)) => {
+                        a.topic == b.topic && a.payload == b.payload && a.qos == b.qos
+                    }
+                    (a, b) => a == b,
+                };
+                if same {
+                    if let Packet::Publish(b) = p.packet {
+                        if !b.dup {
+                            out.push(Finding::new(
+                                "MQTT-3.3.1-1",
+                                p.sender(),
+                                p.ev.seq,
+                                format!(
+                                    "PUBLISH id {id} sent again before its acknowledgement without DUP 1 (first sent at event {})",
+                                    orig.ev.seq
+                                ),
+                            ));
+                        }
+                    }
+                } else if !c.opaque_between(peer(p.dir), orig.ev.seq, p.ev.seq) {
+                    let rule = match p.sender() {
+                        Side::Client => "MQTT-2.3.1-2",
+                        Side::Server => "MQTT-2.3.1-4",
+                    };
+                    out.push(Finding::new(
+                        rule,
+                        p.sender(),
+                        p.ev.seq,
+                        format!(
+                            "new {} uses packet id {id}, still in use by the {} of event {}",
+                            name(p.packet),
+                            name(orig.packet),
+                            orig.ev.seq
+                        ),
+                    ));
+                }
+            }
+        })
+    }
+}
+
+/// QoS 2 handshake order. Sender (MQTT-4.3.3-1): PUBREL only after PUBREC,
+/// and no PUBLISH with that id again once PUBREL went out (until PUBCOMP).
+/// Receiver (MQTT-4.3.3-2): PUBCOMP only after PUBREL. A PUBREL whose id no
+/// QoS 2 PUBLISH of the sender ever carried breaks MQTT-2.3.1-6; that is
+/// judged on fresh sessions only, since a resumed session may re-send
+/// PUBRELs of an earlier connection (MQTT-4.4.0-1).
+pub struct Qos2Flow;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Q2 {
+    Published,
+    Received,
+    Released,
+}
+
+impl Monitor for Qos2Flow {
+    fn name(&self) -> &'static str {
+        "mqtt311.qos2-flow"
+    }
+    fn rules(&self) -> &'static [&'static str] {
+        &["MQTT-2.3.1-6", "MQTT-4.3.3-1", "MQTT-4.3.3-2"]
+    }
+    fn check(&self, t: &Transcript) -> Vec<Finding> {
+        per_conn(t, |c, out| {
+            let fresh = c.fresh_session();
+            // key: (direction of the QoS 2 PUBLISH, id)
+            let mut st: HashMap<(Dir, u16), Q2> = HashMap::new();
+            let mut published: HashSet<(Dir, u16)> = HashSet::new();
+            for p in c.packets() {
+                match p.packet {
+                    Packet::Publish(x) if x.qos == 2 => {
+                        let Some(id) = x.packet_id else { continue };
+                        let key = (p.dir, id);
+                        published.insert(key);
+                        match st.get(&key) {
+                            Some(Q2::Released) => out.push(Finding::new(
+                                "MQTT-4.3.3-1",
+                                p.sender(),
+                                p.ev.seq,
+                                format!("QoS 2 PUBLISH id {id} sent again after its PUBREL, before PUBCOMP"),
+                            )),
+                            Some(_) => {}
+                            None => {
+                                st.insert(key, Q2::Published);
+                            }
+                        }
+                    }
+                    Packet::Pubrec { packet_id } => {
+                        let key = (peer(p.dir), *packet_id);
+                        if st.get(&key) == Some(&Q2::Published) {
+                            st.insert(key, Q2::Received);
+                        }
+                    }
+                    Packet::Pubrel { packet_id } => {
+                        let key = (p.dir, *packet_id);
+                        match st.get(&key) {
+                            Some(Q2::Received) | Some(Q2::Released) => {
+                                st.insert(key, Q2::Released);
+                            }
+                            Some(Q2::Published) => {
+                                out.push(Finding::new(
+                                    "MQTT-4.3.3-1",
+                                    p.sender(),
+                                    p.ev.seq,
+                                    format!("PUBREL id {packet_id} sent before the PUBREC for that PUBLISH"),
+                                ));
+                                st.insert(key, Q2::Released);
+                            }
+                            None => {
+                                if fresh
+                                    && !published.contains(&key)
+                                    && !c.opaque_between(p.dir, 0, p.ev.seq)
+                                {
+                                    out.push(Finding::new(
+                                        "MQTT-2.3.1-6",
+                                        p.sender(),
+                                        p.ev.seq,
+                                        format!("PUBREL id {packet_id} matches no QoS 2 PUBLISH the {} sent", side_name(p.sender())),
+                                    ));
+                                }
+                            }
+                        }
+                    }
+                    Packet::Pubcomp { packet_id } => {
+                        let key = (peer(p.dir), *packet_id);
+                        match st.get(&key) {
+                            Some(Q2::Released) => {
+                                st.remove(&key);
+                            }
+                            Some(Q2::Published) | Some(Q2::Received) => out.push(Finding::new(
+                                "MQTT-4.3.3-2",
+                                p.sender(),
+                                p.ev.seq,
+                                format!("PUBCOMP id {packet_id} sent before any PUBREL for it"),
+                            )),
+                            None => {}
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        })
+    }
+}
+
+/// Reports requests of `kinds` (sent in `dirs`) that the peer read but never
+/// answered, under `rule`; see [`Exchanges::ignored`].
+fn unanswered(t: &Transcript, kinds: &[ReqKind], dirs: &[Dir], rule: &str) -> Vec<Finding> {
+    per_conn(t, |c, out| {
+        let ex = Exchanges::build(c);
+        for (e, proof) in ex.ignored(c, kinds) {
+            if !dirs.contains(&e.req.dir) {
+                continue;
+            }
+            let id = if e.kind == ReqKind::Pingreq {
+                String::new()
+            } else {
+                format!(" id {}", e.id)
+            };
+            out.push(Finding::new(
+                rule,
+                e.req.sender().other(),
+                e.req.ev.seq,
+                format!(
+                    "{}{id} got no {}, although the {} answered a later request (event {})",
+                    e.kind.request_name(),
+                    e.kind.response_name(),
+                    side_name(e.req.sender().other()),
+                    proof.ev.seq
+                ),
+            ));
+        }
+    })
+}
+
+const BOTH_DIRS: &[Dir] = &[Dir::ClientToServer, Dir::ServerToClient];
+const FROM_CLIENT: &[Dir] = &[Dir::ClientToServer];
+
+/// MQTT-3.3.4-1: a QoS 1 PUBLISH gets PUBACK and a QoS 2 PUBLISH gets PUBREC.
+///
+/// Heuristic: a PUBLISH counts as unanswered only when no acknowledgement
+/// for it appears anywhere in the connection *and* the receiver answered a
+/// request the publisher sent after it (so it had read the PUBLISH). An
+/// early close or the end of the transcript alone never produces a finding.
+pub struct PublishAnswered;
+
+impl Monitor for PublishAnswered {
+    fn name(&self) -> &'static str {
+        "mqtt311.publish-answered"
+    }
+    fn rules(&self) -> &'static [&'static str] {
+        &["MQTT-3.3.4-1"]
+    }
+    fn check(&self, t: &Transcript) -> Vec<Finding> {
+        unanswered(
+            t,
+            &[ReqKind::Publish1, ReqKind::Publish2],
+            BOTH_DIRS,
+            "MQTT-3.3.4-1",
+        )
+    }
+}
+
+/// MQTT-4.3.3-2: the QoS 2 receiver answers PUBREL with PUBCOMP (same
+/// heuristic as [`PublishAnswered`]).
+pub struct PubrelAnswered;
+
+impl Monitor for PubrelAnswered {
+    fn name(&self) -> &'static str {
+        "mqtt311.pubrel-answered"
+    }
+    fn rules(&self) -> &'static [&'static str] {
+        &["MQTT-4.3.3-2"]
+    }
+    fn check(&self, t: &Transcript) -> Vec<Finding> {
+        unanswered(t, &[ReqKind::Pubrel], BOTH_DIRS, "MQTT-4.3.3-2")
+    }
+}
+
+/// MQTT-3.8.4-1: every SUBSCRIBE gets a SUBACK (same heuristic as
+/// [`PublishAnswered`]).
+pub struct SubscribeAnswered;
+
+impl Monitor for SubscribeAnswered {
+    fn name(&self) -> &'static str {
+        "mqtt311.subscribe-answered"
+    }
+    fn rules(&self) -> &'static [&'static str] {
+        &["MQTT-3.8.4-1"]
+    }
+    fn check(&self, t: &Transcript) -> Vec<Finding> {
+        unanswered(t, &[ReqKind::Subscribe], FROM_CLIENT, "MQTT-3.8.4-1")
+    }
+}
+
+/// MQTT-3.10.4-4: every UNSUBSCRIBE gets an UNSUBACK (same heuristic as
+/// [`PublishAnswered`]).
+pub struct UnsubscribeAnswered;
+
+impl Monitor for UnsubscribeAnswered {
+    fn name(&self) -> &'static str {
+        "mqtt311.unsubscribe-answered"
+    }
+    fn rules(&self) -> &'static [&'static str] {
+        &["MQTT-3.10.4-4"]
+    }
+    fn check(&self, t: &Transcript) -> Vec<Finding> {
+        unanswered(t, &[ReqKind::Unsubscribe], FROM_CLIENT, "MQTT-3.10.4-4")
+    }
+}
+
+/// MQTT-3.12.4-1: every PINGREQ gets a PINGRESP. PINGRESPs answer PINGREQs
+/// first in, first out; a PINGREQ left over is reported when the server
+/// answered a later request of the client (same heuristic as
+/// [`PublishAnswered`]).
+pub struct PingreqAnswered;
+
+impl Monitor for PingreqAnswered {
+    fn name(&self) -> &'static str {
+        "mqtt311.pingreq-answered"
+    }
+    fn rules(&self) -> &'static [&'static str] {
+        &["MQTT-3.12.4-1"]
+    }
+    fn check(&self, t: &Transcript) -> Vec<Finding> {
+        unanswered(t, &[ReqKind::Pingreq], FROM_CLIENT, "MQTT-3.12.4-1")
+    }
+}
+
+/// MQTT-3.8.4-5: a SUBACK has exactly one return code per filter of the
+/// SUBSCRIBE it answers.
+pub struct SubackCount;
+
+impl Monitor for SubackCount {
+    fn name(&self) -> &'static str {
+        "mqtt311.suback-count"
+    }
+    fn rules(&self) -> &'static [&'static str] {
+        &["MQTT-3.8.4-5"]
+    }
+    fn check(&self, t: &Transcript) -> Vec<Finding> {
+        per_conn(t, |c, out| {
+            let ex = Exchanges::build(c);
+            for e in &ex.list {
+                let (Packet::Subscribe(s), Some(r)) = (e.req.packet, e.resp) else {
+                    continue;
+                };
+                let Packet::Suback(a) = r.packet else { continue };
+                if a.codes.len() != s.topics.len() {
+                    out.push(Finding::new(
+                        "MQTT-3.8.4-5",
+                        r.sender(),
+                        r.ev.seq,
+                        format!(
+                            "SUBACK id {} has {} return codes for the {} topic filters of the SUBSCRIBE at event {}",
+                            a.packet_id,
+                            a.codes.len(),
+                            s.topics.len(),
+                            e.req.ev.seq
+                        ),
+                    ));
+                }
+            }
+        })
+    }
+}
+
+/// MQTT-3.9.3-2: SUBACK return codes are 0x00, 0x01, 0x02 or 0x80 (one
+/// finding per SUBACK, unless the decoder already reported it).
+pub struct SubackCodes;
+
+impl Monitor for SubackCodes {
+    fn name(&self) -> &'static str {
+        "mqtt311.suback-codes"
+    }
+    fn rules(&self) -> &'static [&'static str] {
+        &["MQTT-3.9.3-2"]
+    }
+    fn check(&self, t: &Transcript) -> Vec<Finding> {
+        per_conn(t, |c, out| {
+            for p in c.packets() {
+                let Packet::Suback(a) = p.packet else { continue };
+                let bad: Vec<String> = a
+                    .codes
+                    .iter()
+                    .filter(|c| !matches!(c, 0x00 | 0x01 | 0x02 | 0x80))
+                    .map(|c| format!("0x{c:02x}"))
+                    .collect();
+                if !bad.is_empty() && !has_malformation(p.ev, "MQTT-3.9.3-2") {
+                    out.push(Finding::new(
+                        "MQTT-3.9.3-2",
+                        p.sender(),
+                        p.ev.seq,
+                        format!("SUBACK id {} uses return code(s) {}", a.packet_id, bad.join(", ")),
+                    ));
+                }
+            }
+        })
+    }
+}
+
+/// MQTT-3.3.1-2: a QoS 0 PUBLISH has DUP 0 (unless the decoder already
+/// reported it for that packet).
+pub struct Qos0Dup;
+
+impl Monitor for Qos0Dup {
+    fn name(&self) -> &'static str {
+        "mqtt311.qos0-dup"
+    }
+    fn rules(&self) -> &'static [&'static str] {
+        &["MQTT-3.3.1-2"]
+    }
+    fn check(&self, t: &Transcript) -> Vec<Finding> {
+        per_conn(t, |c, out| {
+            for p in c.packets() {
+                if let Packet::Publish(x) = p.packet {
+                    if x.qos == 0 && x.dup && !has_malformation(p.ev, "MQTT-3.3.1-2") {
+                        out.push(Finding::new(
+                            "MQTT-3.3.1-2",
+                            p.sender(),
+                            p.ev.seq,
+                            format!("QoS 0 PUBLISH on {:?} has DUP 1", x.topic),
+                        ));
+                    }
+                }
+            }
+        })
+    }
+}
+
+/// MQTT-3.14.4-2: after DISCONNECT the client sends nothing more.
+pub struct NothingAfterDisconnect;
+
+impl Monitor for NothingAfterDisconnect {
+    fn name(&self) -> &'static str {
+        "mqtt311.nothing-after-disconnect"
+    }
+    fn rules(&self) -> &'static [&'static str] {
+        &["MQTT-3.14.4-2"]
+    }
+    fn check(&self, t: &Transcript) -> Vec<Finding> {
+        per_conn(t, |c, out| {
+            let Some(d) = c
+                .packets()
+                .find(|p| p.dir == Dir::ClientToServer && matches!(p.packet, Packet::Disconnect))
+            else {
+                return;
+            };
+            let after = c.events.iter().find(|e| {
+                e.seq > d.ev.seq
+                    && match &e.kind {
+                        EventKind::Packet { dir, .. } | EventKind::Garbage { dir, .. } => {
+                            *dir == Dir::ClientToServer
+                        }
+                        _ => false,
+                    }
+            });
+            if let Some(e) = after {
+                out.push(Finding::new(
+                    "MQTT-3.14.4-2",
+                    Side::Client,
+                    e.seq,
+                    format!(
+                        "the client sent {} after its DISCONNECT (event {})",
+                        ev_name(e),
+                        d.ev.seq
+                    ),
+                ));
+            }
+        })
+    }
+}
+
+/// The receiver of a malformed packet closes the connection (MQTT-4.8.0-1).
+///
+/// Racing packets make "the receiver sent something afterwards" unreliable,
+/// so only responses count as evidence: the receiver answered the malformed
+/// packet itself, or answered a request the violator sent after it. For a
+/// malformed CONNECT, MQTT-3.1.4-1 applies instead and only an accepting
+/// CONNACK (return code 0) is reported; refusing CONNACKs are allowed (e.g.
+/// 0x01 for a bad protocol level). A malformed SUBSCRIBE answered with a
+/// SUBACK containing 0x80 is not reported (many servers refuse the filter
+/// instead of closing). One finding per receiver and connection.
+pub struct ViolationCloses;
+
+impl Monitor for ViolationCloses {
+    fn name(&self) -> &'static str {
+        "mqtt311.violation-closes"
+    }
+    fn rules(&self) -> &'static [&'static str] {
+        &["MQTT-4.8.0-1", "MQTT-3.1.4-1"]
+    }
+    fn check(&self, t: &Transcript) -> Vec<Finding> {
+        per_conn(t, |c, out| {
+            let ex = Exchanges::build(c);
+            let mut blamed: HashSet<Side> = HashSet::new();
+            for ev in c.events.iter().filter(|e| is_malformed(e)) {
+                let Some(dir) = packet_dir(ev) else { continue };
+                let receiver = dir.sender().other();
+                if blamed.contains(&receiver) {
+                    continue;
+                }
+                let rules = match &ev.kind {
+                    EventKind::Packet { malformations, .. } => malformations
+                        .iter()
+                        .map(|m| m.rule)
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    _ => String::new(),
+                };
+                let own = ex
+                    .list
+                    .iter()
+                    .find(|e| e.req.ev.seq == ev.seq)
+                    .and_then(|e| e.resp);
+                match ev.packet() {
+                    Some((Dir::ClientToServer, Packet::Connect(_))) => {
+                        let accept = c.packets().find(|p| {
+                            p.ev.seq > ev.seq
+                                && matches!(p.packet, Packet::Connack(a) if p.dir == Dir::ServerToClient && a.return_code == 0)
+                        });
+                        if let Some(a) = accept {
+                            out.push(Finding::new(
+                                "MQTT-3.1.4-1",
+                                Side::Server,
+                                a.ev.seq,
+                                format!(
+                                    "the server accepted a malformed CONNECT (event {}: {rules}) instead of closing",
+                                    ev.seq
+                                ),
+                            ));
+                            blamed.insert(Side::Server);
+                        }
+                        continue;
+                    }
+                    Some((_, Packet::Subscribe(_))) => {
+                        let refused = matches!(own.map(|r| r.packet), Some(Packet::Suback(a)) if a.codes.contains(&0x80));
+                        if refused {
+                            continue;
+                        }
+                    }
+                    _ => {}
+                }
+                let later = ex
+                    .list
+                    .iter()
+                    .filter(|e| e.req.dir == dir && e.req.ev.seq > ev.seq)
+                    .filter_map(|e| e.resp)
+                    .min_by_key(|r| r.ev.seq);
+                if let Some(r) = [own, later].into_iter().flatten().min_by_key(|r| r.ev.seq) {
+                    out.push(Finding::new(
+                        "MQTT-4.8.0-1",
+                        receiver,
+                        r.ev.seq,
+                        format!(
+                            "the {} answered with {} after the malformed {} at event {} ({rules}) instead of closing",
+                            side_name(receiver),
+                            name(r.packet),
+                            ev_name(ev),
+                            ev.seq
+                        ),
+                    ));
+                    blamed.insert(receiver);
+                }
+            }
+        })
+    }
+}
+
+/// One topic filter the client asked for, as known at some point in time.
+#[derive(Debug, Clone)]
+struct SubState<'a> {
+    filter: &'a str,
+    /// Granted QoS once the SUBACK arrived; `None` while pending.
+    granted: Option<u8>,
+    /// The SUBACK refused this filter (0x80 or an invalid code).
+    refused: bool,
+}
+
+/// Every filter the client subscribed to before event `seq`, with what the
+/// SUBACKs seen before `seq` said about it. Filters are never removed by
+/// UNSUBSCRIBE: messages already in flight may still arrive.
+fn subscriptions_before<'a>(ex: &Exchanges<'a>, seq: usize) -> Vec<SubState<'a>> {
+    let mut out = Vec::new();
+    for e in &ex.list {
+        let Packet::Subscribe(s) = e.req.packet else { continue };
+        if e.req.dir != Dir::ClientToServer || e.req.ev.seq >= seq {
+            continue;
+        }
+        let codes = match e.resp.map(|r| r.packet) {
+            Some(Packet::Suback(a)) if e.resp.is_some_and(|r| r.ev.seq < seq) => {
+                Some(a.codes.as_slice())
+            }
+            _ => None,
+        };
+        for (i, (filter, _)) in s.topics.iter().enumerate() {
+            let code = codes.and_then(|c| c.get(i)).copied();
+            out.push(SubState {
+                filter,
+                granted: code.filter(|c| *c <= 2),
+                refused: code.is_some_and(|c| c > 2),
+            });
+        }
+    }
+    out
+}
+
+/// True when the server's PUBLISH can be judged against the subscriptions:
+/// a fresh session with no undecodable client bytes before it.
+fn deliveries_judgeable(c: &ConnView<'_>, p: &Pkt<'_>) -> bool {
+    c.fresh_session() && !c.opaque_between(Dir::ClientToServer, 0, p.ev.seq)
+}
+
+/// MQTT-3.3.2-3: a PUBLISH the server delivers matches one of the client's
+/// subscriptions; when it matches only because a wildcard filter was applied
+/// to a `$` topic, MQTT-4.7.2-1 is cited instead.
+///
+/// Judged only on fresh sessions (all subscriptions visible). Subscriptions
+/// count from the SUBSCRIBE (servers may deliver before the SUBACK) until a
+/// SUBACK refuses them; UNSUBSCRIBE is ignored (in-flight deliveries). Topics
+/// matching `implicit` (platform-made subscriptions) are not judged.
+pub struct DeliveredTopic {
+    /// Filters the server subscribes the client to by itself.
+    pub implicit: &'static [&'static str],
+}
+
+impl Monitor for DeliveredTopic {
+    fn name(&self) -> &'static str {
+        "mqtt311.delivered-topic"
+    }
+    fn rules(&self) -> &'static [&'static str] {
+        &["MQTT-3.3.2-3", "MQTT-4.7.2-1"]
+    }
+    fn check(&self, t: &Transcript) -> Vec<Finding> {
+        per_conn(t, |c, out| {
+            let ex = Exchanges::build(c);
+            for p in c.packets() {
+                let Packet::Publish(x) = p.packet else { continue };
+                if p.dir != Dir::ServerToClient || !deliveries_judgeable(c, &p) {
+                    continue;
+                }
+                if self.implicit.iter().any(|f| topic_matches(f, &x.topic)) {
+                    continue;
+                }
+                let subs = subscriptions_before(&ex, p.ev.seq);
+                let active: Vec<&str> = subs.iter().filter(|s| !s.refused).map(|s| s.filter).collect();
+                if active.iter().any(|f| topic_matches(f, &x.topic)) {
+                    continue;
+                }
+                if let Some(f) = active
+                    .iter()
+                    .find(|f| matches_ignoring_dollar_rule(f, &x.topic))
+                {
+                    out.push(Finding::new(
+                        "MQTT-4.7.2-1",
+                        Side::Server,
+                        p.ev.seq,
+                        format!(
+                            "PUBLISH on {:?} delivered through the wildcard filter {f:?}, which must not match topics starting with '$'",
+                            x.topic
+                        ),
+                    ));
+                } else {
+                    out.push(Finding::new(
+                        "MQTT-3.3.2-3",
+                        Side::Server,
+                        p.ev.seq,
+                        format!(
+                            "PUBLISH on {:?} matches none of the client's subscriptions {:?}",
+                            x.topic, active
+                        ),
+                    ));
+                }
+            }
+        })
+    }
+}
+
+/// MQTT-3.8.4-6: a delivered PUBLISH has at most the highest QoS granted to
+/// the client's matching subscriptions. Judged like [`DeliveredTopic`], and
+/// only when every matching subscription has its SUBACK already.
+pub struct DeliveredQos {
+    /// Filters the server subscribes the client to by itself.
+    pub implicit: &'static [&'static str],
+}
+
+impl Monitor for DeliveredQos {
+    fn name(&self) -> &'static str {
+        "mqtt311.delivered-qos"
+    }
+    fn rules(&self) -> &'static [&'static str] {
+        &["MQTT-3.8.4-6"]
+    }
+    fn check(&self, t: &Transcript) -> Vec<Finding> {
+        per_conn(t, |c, out| {
+            let ex = Exchanges::build(c);
+            for p in c.packets() {
+                let Packet::Publish(x) = p.packet else { continue };
+                if p.dir != Dir::ServerToClient || x.qos == 0 || !deliveries_judgeable(c, &p) {
+                    continue;
+                }
+                if self.implicit.iter().any(|f| topic_matches(f, &x.topic)) {
+                    continue;
+                }
+                let subs = subscriptions_before(&ex, p.ev.seq);
+                let matching: Vec<&SubState<'_>> = subs
+                    .iter()
+                    .filter(|s| !s.refused && topic_matches(s.filter, &x.topic))
+                    .collect();
+                if matching.is_empty() || matching.iter().any(|s| s.granted.is_none()) {
+                    continue;
+                }
+                let max = matching.iter().filter_map(|s| s.granted).max().unwrap_or(0);
+                if x.qos > max {
+                    out.push(Finding::new(
+                        "MQTT-3.8.4-6",
+                        Side::Server,
+                        p.ev.seq,
+                        format!(
+                            "PUBLISH on {:?} delivered at QoS {} but the matching subscriptions were granted at most QoS {max}",
+                            x.topic, x.qos
+                        ),
+                    ));
+                }
+            }
+        })
+    }
+}
+
+/// The accepted CONNECT of a connection with a non-zero keep alive.
+fn keepalive_start<'a>(c: &ConnView<'a>) -> Option<(&'a Event, u16)> {
+    let (ev, connect) = c.connect()?;
+    let accepted = matches!(c.connack(), Some((_, a)) if a.return_code == 0);
+    (accepted && connect.keep_alive > 0).then_some((ev, connect.keep_alive))
+}
+
+/// True for a packet or garbage event sent by the client.
+fn from_client(e: &Event) -> bool {
+    matches!(&e.kind, EventKind::Packet { dir: Dir::ClientToServer, .. } | EventKind::Garbage { dir: Dir::ClientToServer, .. })
+}
+
+/// MQTT-3.1.2-23: the client never stays silent longer than its keep alive
+/// while the connection is open. A gap longer than keep alive + tolerance
+/// (1 s + 10 %) between client packets, or between the last client packet
+/// and the end of the connection, is reported (first gap only). Nothing is
+/// judged after the client's DISCONNECT.
+pub struct KeepAliveClient;
+
+impl Monitor for KeepAliveClient {
+    fn name(&self) -> &'static str {
+        "mqtt311.keepalive-client"
+    }
+    fn rules(&self) -> &'static [&'static str] {
+        &["MQTT-3.1.2-23"]
+    }
+    fn check(&self, t: &Transcript) -> Vec<Finding> {
+        per_conn(t, |c, out| {
+            let Some((start, ka)) = keepalive_start(c) else {
+                return;
+            };
+            let limit = Duration::from_secs(u64::from(ka)) + keepalive_tolerance(ka);
+            let mut last = start.at;
+            for e in c.events.iter().filter(|e| e.seq > start.seq) {
+                let closing = matches!(e.kind, EventKind::Closed { .. });
+                if !closing && !from_client(e) {
+                    continue;
+                }
+                let gap = e.at.saturating_sub(last);
+                if gap > limit {
+                    out.push(Finding::new(
+                        "MQTT-3.1.2-23",
+                        Side::Client,
+                        e.seq,
+                        format!(
+                            "the client was silent for {:.1} s with keep alive {ka} s",
+                            gap.as_secs_f64()
+                        ),
+                    ));
+                    return;
+                }
+                if closing || matches!(e.packet(), Some((_, Packet::Disconnect))) {
+                    return;
+                }
+                last = e.at;
+            }
+        })
+    }
+}
+
+/// MQTT-3.1.2-24: the server drops a client silent for 1.5 × keep alive.
+/// Reported at the first server packet sent when the client had been silent
+/// longer than 1.5 × keep alive + tolerance (1 s + 10 %) — either still
+/// silent, or its next packet came after that deadline, so the connection
+/// should already have been closed.
+pub struct KeepAliveServer;
+
+impl Monitor for KeepAliveServer {
+    fn name(&self) -> &'static str {
+        "mqtt311.keepalive-server"
+    }
+    fn rules(&self) -> &'static [&'static str] {
+        &["MQTT-3.1.2-24"]
+    }
+    fn check(&self, t: &Transcript) -> Vec<Finding> {
+        per_conn(t, |c, out| {
+            let Some((start, ka)) = keepalive_start(c) else {
+                return;
+            };
+            let limit = Duration::from_secs_f64(f64::from(ka) * 1.5) + keepalive_tolerance(ka);
+            let mut last = start.at;
+            let mut overdue: Option<Duration> = None;
+            for e in c.events.iter().filter(|e| e.seq > start.seq) {
+                if from_client(e) {
+                    let gap = e.at.saturating_sub(last);
+                    if gap > limit && overdue.is_none() {
+                        overdue = Some(gap);
+                    }
+                    if matches!(e.packet(), Some((_, Packet::Disconnect))) {
+                        return;
+                    }
+                    last = e.at;
+                } else if packet_dir(e) == Some(Dir::ServerToClient) {
+                    let gap = overdue.unwrap_or_else(|| e.at.saturating_sub(last));
+                    if gap > limit {
+                        out.push(Finding::new(
+                            "MQTT-3.1.2-24",
+                            Side::Server,
+                            e.seq,
+                            format!(
+                                "the server still sent {} after the client had been silent for {:.1} s (keep alive {ka} s)",
+                                ev_name(e),
+                                gap.as_secs_f64()
+                            ),
+                        ));
+                        return;
+                    }
+                } else if matches!(e.kind, EventKind::Closed { .. }) {
+                    return;
+                }
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;
