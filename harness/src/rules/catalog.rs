@@ -120,7 +120,10 @@ const BUILTIN: &[(&str, &str)] = &[
     ("mqtt311.yaml", include_str!("../../rules/mqtt311.yaml")),
     ("onenet.yaml", include_str!("../../rules/onenet.yaml")),
     ("aliyun.yaml", include_str!("../../rules/aliyun.yaml")),
-    ("thingspanel.yaml", include_str!("../../rules/thingspanel.yaml")),
+    (
+        "thingspanel.yaml",
+        include_str!("../../rules/thingspanel.yaml"),
+    ),
     ("fbox.yaml", include_str!("../../rules/fbox.yaml")),
     ("tpsrv.yaml", include_str!("../../rules/tpsrv.yaml")),
 ];
@@ -150,11 +153,10 @@ impl Catalog {
     pub fn parse(files: &[(&str, &str)]) -> Result<Catalog, CatalogError> {
         let mut cat = Catalog::default();
         for (name, text) in files {
-            let file: RuleFile =
-                serde_saphyr::from_str(text).map_err(|e| CatalogError::Yaml {
-                    file: (*name).to_string(),
-                    source: Box::new(e),
-                })?;
+            let file: RuleFile = serde_saphyr::from_str(text).map_err(|e| CatalogError::Yaml {
+                file: (*name).to_string(),
+                source: Box::new(e),
+            })?;
             for rule in file.rules {
                 if rule.profile != file.profile {
                     return Err(CatalogError::ProfileMismatch {
@@ -248,7 +250,14 @@ mod tests {
         assert_eq!(c.len(), 141 + 29 + 16 + 14 + 11 + 13);
         assert_eq!(
             c.profiles(),
-            ["mqtt311", "onenet", "aliyun", "thingspanel", "fbox", "tpsrv"]
+            [
+                "mqtt311",
+                "onenet",
+                "aliyun",
+                "thingspanel",
+                "fbox",
+                "tpsrv"
+            ]
         );
     }
 

@@ -66,9 +66,9 @@ impl<'a> ConnView<'a> {
 
     /// The decoded packets, in order.
     pub fn packets(&self) -> impl Iterator<Item = Pkt<'a>> + '_ {
-        self.events.iter().filter_map(|&ev| {
-            ev.packet().map(|(dir, packet)| Pkt { ev, dir, packet })
-        })
+        self.events
+            .iter()
+            .filter_map(|&ev| ev.packet().map(|(dir, packet)| Pkt { ev, dir, packet }))
     }
 
     /// The first CONNECT, when it is the first packet the client sent: the
@@ -317,9 +317,9 @@ impl<'a> Exchanges<'a> {
     /// Index of the oldest unanswered request sent in `dir` with one of the
     /// kinds and the id.
     fn pending(&self, dir: Dir, kinds: &[ReqKind], id: u16) -> Option<usize> {
-        self.list
-            .iter()
-            .position(|e| e.resp.is_none() && e.req.dir == dir && e.id == id && kinds.contains(&e.kind))
+        self.list.iter().position(|e| {
+            e.resp.is_none() && e.req.dir == dir && e.id == id && kinds.contains(&e.kind)
+        })
     }
 
     /// For an unanswered request, a response the same peer gave to a request
@@ -337,11 +337,7 @@ impl<'a> Exchanges<'a> {
     /// Unanswered requests of the given kinds whose peer demonstrably read
     /// them (see [`Exchanges::answered_later`]) and sent no undecodable bytes
     /// that could hide the answer. Returns each with the proving response.
-    pub fn ignored(
-        &self,
-        conn: &ConnView<'a>,
-        kinds: &[ReqKind],
-    ) -> Vec<(Exchange<'a>, Pkt<'a>)> {
+    pub fn ignored(&self, conn: &ConnView<'a>, kinds: &[ReqKind]) -> Vec<(Exchange<'a>, Pkt<'a>)> {
         self.list
             .iter()
             .filter(|e| e.resp.is_none() && kinds.contains(&e.kind))

@@ -108,7 +108,11 @@ mod tests {
             assert!(!monitors.is_empty());
             let mut names = HashSet::new();
             for m in &monitors {
-                assert!(names.insert(m.name()), "duplicate monitor name {}", m.name());
+                assert!(
+                    names.insert(m.name()),
+                    "duplicate monitor name {}",
+                    m.name()
+                );
                 assert!(!m.rules().is_empty(), "{} lists no rule", m.name());
                 for id in m.rules() {
                     assert!(cat.contains(id), "{}: {id} not in the catalog", m.name());

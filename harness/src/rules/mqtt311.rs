@@ -111,8 +111,9 @@ fn keepalive_tolerance(keep_alive: u16) -> Duration {
 
 /// Every malformation the decoder attached to a packet, blamed on its sender.
 ///
-/// `rules()` lists the ids the decoder is expected to cite; a malformation
-/// citing any other id is passed through unchanged.
+/// `rules()` lists the ids `wire::decode` cites (it uses MQTT-4.8.0-1 for
+/// framing problems without an id of their own); a malformation citing any
+/// other id is passed through unchanged.
 pub struct Malformations;
 
 impl Monitor for Malformations {
@@ -138,12 +139,13 @@ impl Monitor for Malformations {
             "MQTT-3.1.2-20",
             "MQTT-3.1.2-21",
             "MQTT-3.1.2-22",
-            "MQTT-3.1.3-1",
             "MQTT-3.1.3-3",
             "MQTT-3.1.3-4",
             "MQTT-3.1.3-7",
             "MQTT-3.1.3-10",
             "MQTT-3.1.3-11",
+            "MQTT-3.2.2-4",
+            "MQTT-3.2.2-6",
             "MQTT-3.3.1-2",
             "MQTT-3.3.1-4",
             "MQTT-3.3.2-1",
@@ -153,15 +155,18 @@ impl Monitor for Malformations {
             "MQTT-3.8.3-1",
             "MQTT-3.8.3-3",
             "MQTT-3.8.3-4",
+            "MQTT-3.8.4-5",
             "MQTT-3.9.3-2",
             "MQTT-3.10.1-1",
             "MQTT-3.10.3-1",
             "MQTT-3.10.3-2",
+            "MQTT-3.14.1-1",
             "MQTT-4.7.1-1",
             "MQTT-4.7.1-2",
             "MQTT-4.7.1-3",
             "MQTT-4.7.3-1",
             "MQTT-4.7.3-2",
+            "MQTT-4.8.0-1",
         ]
     }
     fn check(&self, t: &Transcript) -> Vec<Finding> {
@@ -238,10 +243,12 @@ impl Monitor for SecondConnect {
     }
     fn check(&self, t: &Transcript) -> Vec<Finding> {
         per_conn(t, |c, out| {
-            let is_connect =
-                |p: &Pkt<'_>| p.dir == Dir::ClientToServer && matches!(p.packet, Packet::Connect(_));
-            let is_connack =
-                |p: &Pkt<'_>| p.dir == Dir::ServerToClient && matches!(p.packet, Packet::Connack(_));
+            let is_connect = |p: &Pkt<'_>| {
+                p.dir == Dir::ClientToServer && matches!(p.packet, Packet::Connect(_))
+            };
+            let is_connack = |p: &Pkt<'_>| {
+                p.dir == Dir::ServerToClient && matches!(p.packet, Packet::Connack(_))
+            };
             let Some(second) = c.packets().filter(is_connect).nth(1) else {
                 return;
             };
@@ -263,7 +270,11 @@ impl Monitor for SecondConnect {
                 .filter(|e| e.req.dir == Dir::ClientToServer && e.req.ev.seq > s2)
                 .filter_map(|e| e.resp)
                 .min_by_key(|r| r.ev.seq);
-            if let Some(r) = [connack, later].into_iter().flatten().min_by_key(|r| r.ev.seq) {
+            if let Some(r) = [connack, later]
+                .into_iter()
+                .flatten()
+                .min_by_key(|r| r.ev.seq)
+            {
                 out.push(Finding::new(
                     "MQTT-3.1.0-2",
                     Side::Server,
@@ -338,14 +349,18 @@ impl Monitor for ConnackSessionPresent {
                 })
                 .collect();
             let acks = c.packets().filter_map(|p| match p.packet {
-                Packet::Connack(a) if p.dir == Dir::ServerToClient => Some((p.ev.seq, a)),
+                Packet::Connack(a) if p.dir == Dir::ServerToClient => Some((p.ev, a)),
                 _ => None,
             });
-            for (i, (seq, ack)) in acks.enumerate() {
+            for (i, (ev, ack)) in acks.enumerate() {
+                let seq = ev.seq;
                 if !ack.session_present {
                     continue;
                 }
                 if ack.return_code != 0 {
+                    if has_malformation(ev, "MQTT-3.2.2-4") {
+                        continue;
+                    }
                     out.push(Finding::new(
                         "MQTT-3.2.2-4",
                         Side::Server,
@@ -875,8 +890,10 @@ impl Monitor for SubackCount {
                 let (Packet::Subscribe(s), Some(r)) = (e.req.packet, e.resp) else {
                     continue;
                 };
-                let Packet::Suback(a) = r.packet else { continue };
-                if a.codes.len() != s.topics.len() {
+                let Packet::Suback(a) = r.packet else {
+                    continue;
+                };
+                if a.codes.len() != s.topics.len() && !has_malformation(r.ev, "MQTT-3.8.4-5") {
                     out.push(Finding::new(
                         "MQTT-3.8.4-5",
                         r.sender(),
@@ -909,7 +926,9 @@ impl Monitor for SubackCodes {
     fn check(&self, t: &Transcript) -> Vec<Finding> {
         per_conn(t, |c, out| {
             for p in c.packets() {
-                let Packet::Suback(a) = p.packet else { continue };
+                let Packet::Suback(a) = p.packet else {
+                    continue;
+                };
                 let bad: Vec<String> = a
                     .codes
                     .iter()
@@ -921,7 +940,11 @@ impl Monitor for SubackCodes {
                         "MQTT-3.9.3-2",
                         p.sender(),
                         p.ev.seq,
-                        format!("SUBACK id {} uses return code(s) {}", a.packet_id, bad.join(", ")),
+                        format!(
+                            "SUBACK id {} uses return code(s) {}",
+                            a.packet_id,
+                            bad.join(", ")
+                        ),
                     ));
                 }
             }
@@ -1113,7 +1136,9 @@ struct SubState<'a> {
 fn subscriptions_before<'a>(ex: &Exchanges<'a>, seq: usize) -> Vec<SubState<'a>> {
     let mut out = Vec::new();
     for e in &ex.list {
-        let Packet::Subscribe(s) = e.req.packet else { continue };
+        let Packet::Subscribe(s) = e.req.packet else {
+            continue;
+        };
         if e.req.dir != Dir::ClientToServer || e.req.ev.seq >= seq {
             continue;
         }
@@ -1165,7 +1190,9 @@ impl Monitor for DeliveredTopic {
         per_conn(t, |c, out| {
             let ex = Exchanges::build(c);
             for p in c.packets() {
-                let Packet::Publish(x) = p.packet else { continue };
+                let Packet::Publish(x) = p.packet else {
+                    continue;
+                };
                 if p.dir != Dir::ServerToClient || !deliveries_judgeable(c, &p) {
                     continue;
                 }
@@ -1173,7 +1200,11 @@ impl Monitor for DeliveredTopic {
                     continue;
                 }
                 let subs = subscriptions_before(&ex, p.ev.seq);
-                let active: Vec<&str> = subs.iter().filter(|s| !s.refused).map(|s| s.filter).collect();
+                let active: Vec<&str> = subs
+                    .iter()
+                    .filter(|s| !s.refused)
+                    .map(|s| s.filter)
+                    .collect();
                 if active.iter().any(|f| topic_matches(f, &x.topic)) {
                     continue;
                 }
@@ -1225,7 +1256,9 @@ impl Monitor for DeliveredQos {
         per_conn(t, |c, out| {
             let ex = Exchanges::build(c);
             for p in c.packets() {
-                let Packet::Publish(x) = p.packet else { continue };
+                let Packet::Publish(x) = p.packet else {
+                    continue;
+                };
                 if p.dir != Dir::ServerToClient || x.qos == 0 || !deliveries_judgeable(c, &p) {
                     continue;
                 }
@@ -1266,7 +1299,16 @@ fn keepalive_start<'a>(c: &ConnView<'a>) -> Option<(&'a Event, u16)> {
 
 /// True for a packet or garbage event sent by the client.
 fn from_client(e: &Event) -> bool {
-    matches!(&e.kind, EventKind::Packet { dir: Dir::ClientToServer, .. } | EventKind::Garbage { dir: Dir::ClientToServer, .. })
+    matches!(
+        &e.kind,
+        EventKind::Packet {
+            dir: Dir::ClientToServer,
+            ..
+        } | EventKind::Garbage {
+            dir: Dir::ClientToServer,
+            ..
+        }
+    )
 }
 
 /// MQTT-3.1.2-23: the client never stays silent longer than its keep alive

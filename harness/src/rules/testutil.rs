@@ -2,7 +2,9 @@
 
 use crate::rules::{Finding, Monitor};
 use crate::transcript::{ClosedBy, Dir, EventKind, Side, Transcript};
-use crate::wire::{Connack, Connect, Malformation, Packet, Publish, Suback, Subscribe, Unsubscribe};
+use crate::wire::{
+    Connack, Connect, Malformation, Packet, Publish, Suback, Subscribe, Unsubscribe,
+};
 use std::time::Duration;
 
 /// Transcript builder: every event is 10 ms after the previous one unless
@@ -217,7 +219,11 @@ pub fn disconnect() -> Packet {
 pub fn run(m: &dyn Monitor, t: &Transcript) -> Vec<(String, Side, usize)> {
     m.check(t)
         .into_iter()
-        .map(|Finding { rule, blame, event, .. }| (rule, blame, event))
+        .map(
+            |Finding {
+                 rule, blame, event, ..
+             }| (rule, blame, event),
+        )
         .collect()
 }
 

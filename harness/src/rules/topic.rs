@@ -109,7 +109,11 @@ mod tests {
     #[case("a", "", false)]
     #[case("sport+", "sport+", true)]
     fn matching(#[case] filter: &str, #[case] topic: &str, #[case] expected: bool) {
-        assert_eq!(topic_matches(filter, topic), expected, "{filter} vs {topic}");
+        assert_eq!(
+            topic_matches(filter, topic),
+            expected,
+            "{filter} vs {topic}"
+        );
     }
 
     #[test]

@@ -78,9 +78,15 @@ pub fn decode(frame: &[u8]) -> Decoded {
         PacketType::Connect => d.connect(body).map(Packet::Connect),
         PacketType::Connack => d.connack(body).map(Packet::Connack),
         PacketType::Publish => d.publish(flags, body).map(Packet::Publish),
-        PacketType::Puback => d.id_only(name, body).map(|packet_id| Packet::Puback { packet_id }),
-        PacketType::Pubrec => d.id_only(name, body).map(|packet_id| Packet::Pubrec { packet_id }),
-        PacketType::Pubrel => d.id_only(name, body).map(|packet_id| Packet::Pubrel { packet_id }),
+        PacketType::Puback => d
+            .id_only(name, body)
+            .map(|packet_id| Packet::Puback { packet_id }),
+        PacketType::Pubrec => d
+            .id_only(name, body)
+            .map(|packet_id| Packet::Pubrec { packet_id }),
+        PacketType::Pubrel => d
+            .id_only(name, body)
+            .map(|packet_id| Packet::Pubrel { packet_id }),
         PacketType::Pubcomp => d
             .id_only(name, body)
             .map(|packet_id| Packet::Pubcomp { packet_id }),
@@ -607,8 +613,7 @@ impl Decoder {
             Field::Missing => {
                 self.push(
                     "MQTT-3.1.3-3",
-                    "CONNECT: the payload is empty; the client identifier is always present"
-                        .into(),
+                    "CONNECT: the payload is empty; the client identifier is always present".into(),
                 );
                 String::new()
             }
@@ -650,7 +655,8 @@ impl Decoder {
         };
         let mut username = None;
         if username_flag {
-            if let Some(u) = self.flagged_field(&mut r, "user name", "MQTT-3.1.2-19", "user name flag")
+            if let Some(u) =
+                self.flagged_field(&mut r, "user name", "MQTT-3.1.2-19", "user name flag")
             {
                 username = Some(self.string(N, u, &user_field));
             }
@@ -670,7 +676,9 @@ impl Decoder {
         }
         let mut password = None;
         if password_flag {
-            if let Some(p) = self.flagged_field(&mut r, "password", "MQTT-3.1.2-21", "password flag") {
+            if let Some(p) =
+                self.flagged_field(&mut r, "password", "MQTT-3.1.2-21", "password flag")
+            {
                 password = Some(p.to_vec());
             }
         } else if r.remaining() > 0 {
@@ -680,8 +688,7 @@ impl Decoder {
                 r.pos = probe.pos;
                 self.push(
                     "MQTT-3.1.2-20",
-                    "CONNECT: the password flag is 0 but the payload holds a password field"
-                        .into(),
+                    "CONNECT: the password flag is 0 but the payload holds a password field".into(),
                 );
                 password = Some(p.to_vec());
             }
@@ -761,7 +768,9 @@ impl Decoder {
         if session_present && return_code != 0 {
             self.push(
                 "MQTT-3.2.2-4",
-                format!("CONNACK: session present is 1 with the non-zero return code {return_code}"),
+                format!(
+                    "CONNACK: session present is 1 with the non-zero return code {return_code}"
+                ),
             );
         }
         Some(Connack {

@@ -163,7 +163,11 @@ fn publish(s: &mut String, p: &Publish) -> std::fmt::Result {
 /// `"text"` for UTF-8 payloads, `hex:..` otherwise, both cut to a preview.
 fn payload_preview(b: &[u8]) -> String {
     match std::str::from_utf8(b) {
-        Ok(t) if !t.chars().any(|c| c.is_control() && c != '\n' && c != '\t' && c != '\r') => {
+        Ok(t)
+            if !t
+                .chars()
+                .any(|c| c.is_control() && c != '\n' && c != '\t' && c != '\r') =>
+        {
             quoted(t, PAYLOAD_PREVIEW)
         }
         _ => {
@@ -196,7 +200,7 @@ fn connack_code(rc: u8) -> &'static str {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{Connack, Subscribe, Suback, Unsubscribe, Will};
+    use super::super::{Connack, Suback, Subscribe, Unsubscribe, Will};
     use super::*;
     use rstest::rstest;
 

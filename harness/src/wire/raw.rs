@@ -210,7 +210,10 @@ mod tests {
 
     #[test]
     fn non_minimal_width_keeps_value() {
-        let b = RawPacket::new(0x40).u16(5).remaining_length_width(4).build();
+        let b = RawPacket::new(0x40)
+            .u16(5)
+            .remaining_length_width(4)
+            .build();
         assert_eq!(hex::encode(&b), "40828080000005");
         let d = decode(&b);
         assert_eq!(d.packet, Some(Packet::Puback { packet_id: 5 }));
@@ -220,7 +223,9 @@ mod tests {
     #[test]
     fn override_and_raw_length() {
         assert_eq!(
-            RawPacket::new(0x30).remaining_length_override(268_435_456).build(),
+            RawPacket::new(0x30)
+                .remaining_length_override(268_435_456)
+                .build(),
             [0x30, 0x80, 0x80, 0x80, 0x80, 0x01]
         );
         assert_eq!(
@@ -228,7 +233,10 @@ mod tests {
             [0x30, 0x80]
         );
         assert_eq!(
-            RawPacket::new(0xc0).remaining_length_width(1000).build().len(),
+            RawPacket::new(0xc0)
+                .remaining_length_width(1000)
+                .build()
+                .len(),
             1 + MAX_LENGTH_WIDTH
         );
     }

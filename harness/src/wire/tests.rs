@@ -25,7 +25,11 @@ fn parse_fixture(text: &str) -> Vec<u8> {
 /// A CONNECT with the given protocol name, level, flags and payload fields
 /// (each written with a two-byte length prefix), keep alive 60.
 fn conn(proto: &str, level: u8, flags: u8, fields: &[&[u8]]) -> Vec<u8> {
-    let mut r = RawPacket::new(0x10).string(proto).u8(level).u8(flags).u16(60);
+    let mut r = RawPacket::new(0x10)
+        .string(proto)
+        .u8(level)
+        .u8(flags)
+        .u16(60);
     for f in fields {
         r = r.binary(f);
     }
@@ -227,7 +231,15 @@ fn lenient_decode_keeps_what_it_can() {
     };
     assert_eq!(c.username.as_deref(), Some("u"));
     // A SUBSCRIBE with bad filters keeps every pair.
-    let d = decode(&RawPacket::new(0x82).u16(1).string("a").u8(3).string("b#").u8(0xff).build());
+    let d = decode(
+        &RawPacket::new(0x82)
+            .u16(1)
+            .string("a")
+            .u8(3)
+            .string("b#")
+            .u8(0xff)
+            .build(),
+    );
     let Some(Packet::Subscribe(s)) = d.packet else {
         panic!("subscribe expected");
     };
@@ -304,7 +316,10 @@ fn reported_ids_are_3_1_1_ids() {
     let spec = std::path::Path::new("/work/shared/spec/mqtt311-statements.md");
     if let Ok(text) = std::fs::read_to_string(spec) {
         for id in KNOWN {
-            assert!(text.contains(&format!("| {id} |")), "{id} not in the spec list");
+            assert!(
+                text.contains(&format!("| {id} |")),
+                "{id} not in the spec list"
+            );
         }
     }
 }
@@ -358,9 +373,20 @@ fn check_decode_total(bytes: &[u8]) {
 #[test]
 fn never_panics_on_mutations_and_truncations() {
     let seeds = [
-        conn("MQTT", 4, 0xf6, &[b"c1", b"will/topic", b"msg", b"user", b"pw"]),
+        conn(
+            "MQTT",
+            4,
+            0xf6,
+            &[b"c1", b"will/topic", b"msg", b"user", b"pw"],
+        ),
         h("3a 07 0003 612f62 0001 ff"),
-        RawPacket::new(0x82).u16(1).string("a/+").u8(1).string("#").u8(2).build(),
+        RawPacket::new(0x82)
+            .u16(1)
+            .string("a/+")
+            .u8(1)
+            .string("#")
+            .u8(2)
+            .build(),
         h("90 06 0001 00 01 02 80"),
         RawPacket::new(0xa2).u16(1).string("a/+").build(),
         h("20 02 01 00"),
@@ -414,7 +440,10 @@ fn huge_claims_do_not_allocate() {
     b.extend(std::iter::repeat_n(0xff, 1000));
     b.push(0x01);
     let d = decode(&b);
-    assert!(d.malformations.iter().any(|m| m.message.contains("1001 bytes")));
+    assert!(d
+        .malformations
+        .iter()
+        .any(|m| m.message.contains("1001 bytes")));
 }
 
 #[derive(serde::Serialize)]
@@ -439,7 +468,11 @@ fn fixture_snapshots() {
         })
         .collect();
     files.sort();
-    assert!(files.len() >= 10, "wire fixtures missing in {}", dir.display());
+    assert!(
+        files.len() >= 10,
+        "wire fixtures missing in {}",
+        dir.display()
+    );
     for path in files {
         let name = path
             .file_stem()

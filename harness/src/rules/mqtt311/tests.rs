@@ -83,7 +83,10 @@ fn second_connect_answered_with_connack() {
     b.handshake("c", true);
     b.c("c", connect(true));
     let e = b.s("c", connack(false, 0));
-    assert_eq!(run(&SecondConnect, &b.t), vec![f("MQTT-3.1.0-2", Server, e)]);
+    assert_eq!(
+        run(&SecondConnect, &b.t),
+        vec![f("MQTT-3.1.0-2", Server, e)]
+    );
 }
 
 #[test]
@@ -93,7 +96,10 @@ fn second_connect_later_request_answered() {
     b.c("c", connect(true));
     b.c("c", pingreq());
     let e = b.s("c", pingresp());
-    assert_eq!(run(&SecondConnect, &b.t), vec![f("MQTT-3.1.0-2", Server, e)]);
+    assert_eq!(
+        run(&SecondConnect, &b.t),
+        vec![f("MQTT-3.1.0-2", Server, e)]
+    );
 }
 
 #[test]
@@ -321,7 +327,10 @@ fn resend_without_dup() {
     b.handshake("c", true);
     b.c("c", publish("a", 1, Some(1)));
     let e = b.c("c", publish("a", 1, Some(1)));
-    assert_eq!(run(&PacketIdInUse, &b.t), vec![f("MQTT-3.3.1-1", Client, e)]);
+    assert_eq!(
+        run(&PacketIdInUse, &b.t),
+        vec![f("MQTT-3.3.1-1", Client, e)]
+    );
 }
 
 #[test]
@@ -394,7 +403,7 @@ fn qos2_flow_kept() {
     b.c("c", pubrel(1));
     b.s("c", pubcomp(1));
     b.c("c", publish("b", 2, Some(1))); // the id is free again
-    // resumed session: PUBREL of an earlier connection may be re-sent
+                                        // resumed session: PUBREL of an earlier connection may be re-sent
     b.open("d");
     b.c("d", connect(false));
     b.s("d", connack(true, 0));
@@ -443,7 +452,10 @@ fn pubrel_unanswered() {
     let e = b.c("c", pubrel(1));
     b.c("c", pingreq());
     b.s("c", pingresp());
-    assert_eq!(run(&PubrelAnswered, &b.t), vec![f("MQTT-4.3.3-2", Server, e)]);
+    assert_eq!(
+        run(&PubrelAnswered, &b.t),
+        vec![f("MQTT-4.3.3-2", Server, e)]
+    );
 }
 
 #[test]
@@ -636,7 +648,10 @@ fn server_acks_malformed_publish() {
         mal("MQTT-3.3.2-2"),
     );
     let e = b.s("c", puback(1));
-    assert_eq!(run(&ViolationCloses, &b.t), vec![f("MQTT-4.8.0-1", Server, e)]);
+    assert_eq!(
+        run(&ViolationCloses, &b.t),
+        vec![f("MQTT-4.8.0-1", Server, e)]
+    );
 }
 
 #[test]
@@ -646,7 +661,10 @@ fn client_keeps_going_after_malformed_server_packet() {
     b.malformed("c", Dir::ServerToClient, None, mal("MQTT-2.2.2-1"));
     b.s("c", publish("a", 1, Some(4)));
     let e = b.c("c", puback(4));
-    assert_eq!(run(&ViolationCloses, &b.t), vec![f("MQTT-4.8.0-1", Client, e)]);
+    assert_eq!(
+        run(&ViolationCloses, &b.t),
+        vec![f("MQTT-4.8.0-1", Client, e)]
+    );
 }
 
 #[test]
@@ -660,7 +678,10 @@ fn server_accepts_malformed_connect() {
         mal("MQTT-3.1.2-3"),
     );
     let e = b.s("c", connack(false, 0));
-    assert_eq!(run(&ViolationCloses, &b.t), vec![f("MQTT-3.1.4-1", Server, e)]);
+    assert_eq!(
+        run(&ViolationCloses, &b.t),
+        vec![f("MQTT-3.1.4-1", Server, e)]
+    );
 }
 
 #[test]
