@@ -12,13 +12,25 @@ use conformance::target::{start, TargetSpec};
 fn main() {
     let root = root();
     let cases = match load_cases(&root, &root.join("cases")) {
-        Ok(c) => c.into_iter().filter(|c| c.profile == "mqtt311").collect::<Vec<_>>(),
+        Ok(c) => c
+            .into_iter()
+            .filter(|c| c.profile == "mqtt311")
+            .collect::<Vec<_>>(),
         Err(e) => {
-            eprintln!("cannot load cases: {}", e.iter().map(|x| x.to_string()).collect::<Vec<_>>().join("\n"));
+            eprintln!(
+                "cannot load cases: {}",
+                e.iter()
+                    .map(|x| x.to_string())
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            );
             std::process::exit(2);
         }
     };
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("runtime: {e}");

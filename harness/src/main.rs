@@ -12,7 +12,11 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 #[derive(Parser)]
-#[command(name = "mqtt-conformance", version, about = "MQTT 3.1.1 conformance suite for brokers, devices and client libraries")]
+#[command(
+    name = "mqtt-conformance",
+    version,
+    about = "MQTT 3.1.1 conformance suite for brokers, devices and client libraries"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -46,6 +50,9 @@ enum Cmd {
         /// Cases run at once.
         #[arg(long, default_value_t = 32)]
         jobs: usize,
+        /// Largest packet accepted from the target, in bytes; a larger claim is a failure, never an allocation.
+        #[arg(long, default_value_t = 1 << 20)]
+        max_packet: usize,
         /// Count every fail as unexpected, even when reports/<target>/expected.yaml records it.
         #[arg(long)]
         strict: bool,
@@ -83,8 +90,20 @@ fn main() -> ExitCode {
             out,
             step_timeout,
             jobs,
+            max_packet,
             strict,
-        } => cmd_run(target, filter, rule, profile, cases, out, step_timeout, jobs, strict),
+        } => cmd_run(
+            target,
+            filter,
+            rule,
+            profile,
+            cases,
+            out,
+            step_timeout,
+            jobs,
+            max_packet,
+            strict,
+        ),
         Cmd::List {
             rules,
             profile,
@@ -120,6 +139,7 @@ fn cmd_run(
     out: Option<PathBuf>,
     step_timeout: f64,
     jobs: usize,
+    max_packet: usize,
     strict: bool,
 ) -> ExitCode {
     let spec = match TargetSpec::parse(&target) {
@@ -137,13 +157,19 @@ fn cmd_run(
         .into_iter()
         .filter(|c| c.profile == profile)
         .filter(|c| filter.as_deref().is_none_or(|f| glob_match(f, &c.id)))
-        .filter(|c| rule.as_deref().is_none_or(|r| c.rules.iter().any(|x| x == r)))
+        .filter(|c| {
+            rule.as_deref()
+                .is_none_or(|r| c.rules.iter().any(|x| x == r))
+        })
         .collect();
     if cases.is_empty() {
         eprintln!("error: no case matches (profile {profile}, filter {filter:?}, rule {rule:?})");
         return ExitCode::from(2);
     }
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -162,6 +188,7 @@ fn cmd_run(
         let cfg = EngineConfig {
             step_timeout: Duration::from_secs_f64(step_timeout.clamp(0.05, 3600.0)),
             capabilities: running.capabilities.clone(),
+            max_packet: max_packet.clamp(16, 268_435_460),
             ..EngineConfig::default()
         };
         let bar = ProgressBar::new(cases.len() as u64);
@@ -235,7 +262,12 @@ fn cmd_run(
     })
 }
 
-fn cmd_list(rules: bool, profile: Option<String>, rule: Option<String>, pattern: Option<String>) -> ExitCode {
+fn cmd_list(
+    rules: bool,
+    profile: Option<String>,
+    rule: Option<String>,
+    pattern: Option<String>,
+) -> ExitCode {
     let matches = |id: &str| pattern.as_deref().is_none_or(|p| glob_match(p, id));
     if rules {
         let cat = conformance::rules::catalog::Catalog::builtin();
@@ -260,12 +292,20 @@ fn cmd_list(rules: bool, profile: Option<String>, rule: Option<String>, pattern:
     for c in cases {
         if profile.as_deref().is_some_and(|p| p != c.profile)
             || !matches(&c.id)
-            || rule.as_deref().is_some_and(|r| !c.rules.iter().any(|x| x == r))
+            || rule
+                .as_deref()
+                .is_some_and(|r| !c.rules.iter().any(|x| x == r))
         {
             continue;
         }
         n += 1;
-        println!("{:<56} {:<8} {}  [{}]", c.id, c.role.name(), c.title, c.rules.join(" "));
+        println!(
+            "{:<56} {:<8} {}  [{}]",
+            c.id,
+            c.role.name(),
+            c.title,
+            c.rules.join(" ")
+        );
     }
     eprintln!("{n} cases");
     ExitCode::SUCCESS
@@ -274,15 +314,34 @@ fn cmd_list(rules: bool, profile: Option<String>, rule: Option<String>, pattern:
 fn cmd_explain(id: &str) -> ExitCode {
     let cat = conformance::rules::catalog::Catalog::builtin();
     let Some(r) = cat.get(id) else {
-        let near: Vec<&str> = cat.iter().map(|r| r.id.as_str()).filter(|x| x.contains(id) || id.contains(*x)).take(8).collect();
-        eprintln!("error: unknown rule `{id}`{}", if near.is_empty() { String::new() } else { format!("; did you mean: {}", near.join(", ")) });
+        let near: Vec<&str> = cat
+            .iter()
+            .map(|r| r.id.as_str())
+            .filter(|x| x.contains(id) || id.contains(*x))
+            .take(8)
+            .collect();
+        eprintln!(
+            "error: unknown rule `{id}`{}",
+            if near.is_empty() {
+                String::new()
+            } else {
+                format!("; did you mean: {}", near.join(", "))
+            }
+        );
         return ExitCode::from(2);
     };
     println!("{}  ({})", r.id, r.profile);
     println!("  {}", r.text);
     println!("  level:   {}", r.level);
     println!("  binds:   {:?}", r.binds);
-    println!("  roles:   {}", r.roles.iter().map(|x| format!("{x:?}")).collect::<Vec<_>>().join(", "));
+    println!(
+        "  roles:   {}",
+        r.roles
+            .iter()
+            .map(|x| format!("{x:?}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
     println!("  section: {}", r.section);
     println!("  source:  {}", r.source);
     if let Some(u) = &r.untestable {
@@ -298,7 +357,13 @@ fn cmd_explain(id: &str) -> ExitCode {
     }
     match load_or_report(None) {
         Ok(cases) => {
-            let citing: Vec<_> = cases.iter().filter(|c| c.rules.iter().any(|x| x == id) || c.steps.iter().any(|s| s.rules.iter().any(|x| x == id))).collect();
+            let citing: Vec<_> = cases
+                .iter()
+                .filter(|c| {
+                    c.rules.iter().any(|x| x == id)
+                        || c.steps.iter().any(|s| s.rules.iter().any(|x| x == id))
+                })
+                .collect();
             if citing.is_empty() {
                 println!("  cases:   none cite it");
             } else {

@@ -4,7 +4,14 @@ use crate::case::{load_dir, Case, CaseError, LoadOptions};
 use std::path::{Path, PathBuf};
 
 /// Profiles the suite knows (see `shared/spec/rules.md`).
-pub const PROFILES: &[&str] = &["mqtt311", "onenet", "aliyun", "thingspanel", "fbox", "tpsrv"];
+pub const PROFILES: &[&str] = &[
+    "mqtt311",
+    "onenet",
+    "aliyun",
+    "thingspanel",
+    "fbox",
+    "tpsrv",
+];
 
 /// The project root: the current directory when it has `cases/`, else the
 /// source checkout this binary was built from.

@@ -50,7 +50,10 @@ impl TargetSlot {
     }
 }
 
-static RESULTS: Mutex<BTreeMap<(String, String), (Verdict, Vec<String>)>> = Mutex::new(BTreeMap::new());
+/// (target, case id) -> (verdict, rule ids of failures and findings).
+type Recorded = BTreeMap<(String, String), (Verdict, Vec<String>)>;
+
+static RESULTS: Mutex<Recorded> = Mutex::new(BTreeMap::new());
 
 fn targets(root: &std::path::Path) -> Vec<Arc<TargetSlot>> {
     let mut specs = vec![];
@@ -81,9 +84,16 @@ fn trial(case: Case, slot: Arc<TargetSlot>, cfg: EngineConfig) -> Trial {
             Ok(t) => t,
             Err(e) => {
                 if std::env::var("CONFORMANCE_REQUIRE_TARGETS").is_ok_and(|v| v == "1") {
-                    return Err(Failed::from(format!("target {} is required but did not start: {e}", slot.spec.name())));
+                    return Err(Failed::from(format!(
+                        "target {} is required but did not start: {e}",
+                        slot.spec.name()
+                    )));
                 }
-                return Ok(Completion::ignored_with(format!("target {} unavailable: {}", slot.spec.name(), e.lines().next().unwrap_or(""))));
+                return Ok(Completion::ignored_with(format!(
+                    "target {} unavailable: {}",
+                    slot.spec.name(),
+                    e.lines().next().unwrap_or("")
+                )));
             }
         };
         let cfg = EngineConfig {
@@ -91,7 +101,12 @@ fn trial(case: Case, slot: Arc<TargetSlot>, cfg: EngineConfig) -> Trial {
             ..cfg
         };
         let result = runtime().block_on(run_case(&case, target.addr, &target.name, &cfg));
-        let rules: Vec<String> = result.failures.iter().flat_map(|f| f.rules.clone()).chain(result.findings.iter().map(|f| f.rule.clone())).collect();
+        let rules: Vec<String> = result
+            .failures
+            .iter()
+            .flat_map(|f| f.rules.clone())
+            .chain(result.findings.iter().map(|f| f.rule.clone()))
+            .collect();
         if let Ok(mut m) = RESULTS.lock() {
             m.insert((slot.spec.name(), case.id.clone()), (result.verdict, rules));
         }
@@ -117,10 +132,19 @@ fn trial(case: Case, slot: Arc<TargetSlot>, cfg: EngineConfig) -> Trial {
         };
         msg.push_str(&format!("\nreason: {}\n", result.reason));
         for f in &result.failures {
-            msg.push_str(&format!("rules {} at {}\n  expected: {}\n  actual:   {}\n", f.rules.join(","), f.location, f.expected, f.actual));
+            msg.push_str(&format!(
+                "rules {} at {}\n  expected: {}\n  actual:   {}\n",
+                f.rules.join(","),
+                f.location,
+                f.expected,
+                f.actual
+            ));
         }
         for f in &result.findings {
-            msg.push_str(&format!("finding {} (event #{}): {}\n", f.rule, f.event, f.message));
+            msg.push_str(&format!(
+                "finding {} (event #{}): {}\n",
+                f.rule, f.event, f.message
+            ));
         }
         msg.push_str("wire log:\n");
         msg.push_str(&wirelog::render(&result.transcript, 48));
@@ -139,7 +163,9 @@ fn main() {
         Ok(c) => c,
         Err(errors) => {
             let text: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
-            let trial = Trial::test("case-files::load", move || Err(Failed::from(text.join("\n"))));
+            let trial = Trial::test("case-files::load", move || {
+                Err(Failed::from(text.join("\n")))
+            });
             libtest_mimic::run(&args, vec![trial]).exit();
         }
     };
@@ -154,15 +180,27 @@ fn main() {
     // Every recorded verdict must belong to a case that still exists.
     for slot in &slots {
         let ids: Vec<String> = cases.iter().map(|c| c.id.clone()).collect();
-        let stale: Vec<String> = slot.expected.entries.keys().filter(|k| !ids.contains(k)).cloned().collect();
+        let stale: Vec<String> = slot
+            .expected
+            .entries
+            .keys()
+            .filter(|k| !ids.contains(k))
+            .cloned()
+            .collect();
         let path = slot.expected_path.display().to_string();
-        trials.push(Trial::test(format!("{}::expected-file::no-stale-entries", slot.spec.name()), move || {
-            if stale.is_empty() {
-                Ok(())
-            } else {
-                Err(Failed::from(format!("{path} records cases that no longer exist: {}", stale.join(", "))))
-            }
-        }));
+        trials.push(Trial::test(
+            format!("{}::expected-file::no-stale-entries", slot.spec.name()),
+            move || {
+                if stale.is_empty() {
+                    Ok(())
+                } else {
+                    Err(Failed::from(format!(
+                        "{path} records cases that no longer exist: {}",
+                        stale.join(", ")
+                    )))
+                }
+            },
+        ));
     }
     let conclusion = libtest_mimic::run(&args, trials);
 

@@ -59,9 +59,12 @@ async fn run_against(addr: SocketAddr) -> (conformance::report::CaseResult, Dura
         ..EngineConfig::default()
     };
     let t0 = Instant::now();
-    let r = tokio::time::timeout(Duration::from_secs(10), run_case(&case(), addr, "hostile", &cfg))
-        .await
-        .expect("the engine must not hang");
+    let r = tokio::time::timeout(
+        Duration::from_secs(10),
+        run_case(&case(), addr, "hostile", &cfg),
+    )
+    .await
+    .expect("the engine must not hang");
     (r, t0.elapsed())
 }
 
@@ -103,8 +106,14 @@ async fn claims_a_256_mb_packet() {
         })
         .collect::<Vec<_>>()
         .join(" ");
-    assert!(said.contains("268435455"), "framing error names the claim: {said}");
-    assert!(took < Duration::from_secs(3), "no waiting for 256 MB: {took:?}");
+    assert!(
+        said.contains("268435455"),
+        "framing error names the claim: {said}"
+    );
+    assert!(
+        took < Duration::from_secs(3),
+        "no waiting for 256 MB: {took:?}"
+    );
 }
 
 #[tokio::test]
@@ -113,7 +122,10 @@ async fn never_answers() {
     let (r, took) = run_against(addr).await;
     assert_eq!(r.verdict, Verdict::Fail, "{}", r.reason);
     assert!(r.reason.contains("within"), "{}", r.reason);
-    assert!(took >= Duration::from_millis(900) && took < Duration::from_secs(3), "{took:?}");
+    assert!(
+        took >= Duration::from_millis(900) && took < Duration::from_secs(3),
+        "{took:?}"
+    );
 }
 
 #[tokio::test]

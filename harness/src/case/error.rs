@@ -15,18 +15,24 @@ pub struct CaseError {
     /// What is wrong.
     pub message: String,
     /// File text and byte span for the fancy rendering.
-    src: Option<(NamedSource<String>, SourceSpan)>,
+    src: Option<Box<(NamedSource<String>, SourceSpan)>>,
 }
 
 impl CaseError {
     /// An error at a location of `source` (the text of `path`).
-    pub fn at(path: &str, source: &str, line: u64, column: u64, message: impl Into<String>) -> Self {
+    pub fn at(
+        path: &str,
+        source: &str,
+        line: u64,
+        column: u64,
+        message: impl Into<String>,
+    ) -> Self {
         let offset = byte_offset(source, line, column);
         let src = offset.map(|o| {
-            (
+            Box::new((
                 NamedSource::new(path, source.to_string()).with_language("yaml"),
                 SourceSpan::from((o, 1usize.min(source.len().saturating_sub(o)))),
-            )
+            ))
         });
         CaseError {
             path: path.to_string(),
@@ -71,7 +77,11 @@ fn byte_offset(source: &str, line: u64, column: u64) -> Option<usize> {
 impl fmt::Display for CaseError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.line > 0 {
-            write!(f, "{}:{}:{}: {}", self.path, self.line, self.column, self.message)
+            write!(
+                f,
+                "{}:{}:{}: {}",
+                self.path, self.line, self.column, self.message
+            )
         } else {
             write!(f, "{}: {}", self.path, self.message)
         }
@@ -82,10 +92,11 @@ impl std::error::Error for CaseError {}
 
 impl Diagnostic for CaseError {
     fn source_code(&self) -> Option<&dyn miette::SourceCode> {
-        self.src.as_ref().map(|(s, _)| s as &dyn miette::SourceCode)
+        self.src.as_ref().map(|b| &b.0 as &dyn miette::SourceCode)
     }
     fn labels(&self) -> Option<Box<dyn Iterator<Item = miette::LabeledSpan> + '_>> {
-        self.src.as_ref().map(|(_, span)| {
+        self.src.as_ref().map(|b| {
+            let span = &b.1;
             Box::new(std::iter::once(miette::LabeledSpan::new_with_span(
                 Some("here".to_string()),
                 *span,

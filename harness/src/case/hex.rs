@@ -95,9 +95,7 @@ impl BytePattern {
                     ))
                 }
                 (PatByte::Exact(want), Some(got)) if want != got => {
-                    return Err(format!(
-                        "byte {i}: expected {want:02x}, got {got:02x}"
-                    ))
+                    return Err(format!("byte {i}: expected {want:02x}, got {got:02x}"))
                 }
                 _ => {}
             }

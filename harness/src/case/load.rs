@@ -77,7 +77,13 @@ struct Ctx<'a> {
 
 impl Ctx<'_> {
     fn err<T>(&self, at: &serde_saphyr::Location, msg: impl Into<String>) -> Result<T, CaseError> {
-        Err(CaseError::at(self.path, self.src, at.line(), at.column(), msg))
+        Err(CaseError::at(
+            self.path,
+            self.src,
+            at.line(),
+            at.column(),
+            msg,
+        ))
     }
     fn loc(&self, at: &serde_saphyr::Location) -> Loc {
         Loc {
@@ -91,7 +97,8 @@ impl Ctx<'_> {
 /// Loads one case file.
 pub fn load_file(path: &Path, opts: &LoadOptions) -> Result<Case, CaseError> {
     let shown = path.display().to_string();
-    let src = std::fs::read_to_string(path).map_err(|e| CaseError::file(&shown, format!("cannot read: {e}")))?;
+    let src = std::fs::read_to_string(path)
+        .map_err(|e| CaseError::file(&shown, format!("cannot read: {e}")))?;
     load_str(&shown, &src, opts)
 }
 
@@ -99,7 +106,12 @@ pub fn load_file(path: &Path, opts: &LoadOptions) -> Result<Case, CaseError> {
 /// Returns all cases or every error found; duplicate ids are errors.
 pub fn load_dir(dir: &Path, opts: &LoadOptions) -> Result<Vec<Case>, Vec<CaseError>> {
     let mut files = Vec::new();
-    collect(dir, &mut files).map_err(|e| vec![CaseError::file(&dir.display().to_string(), format!("cannot list: {e}"))])?;
+    collect(dir, &mut files).map_err(|e| {
+        vec![CaseError::file(
+            &dir.display().to_string(),
+            format!("cannot list: {e}"),
+        )]
+    })?;
     files.sort();
     let mut cases: Vec<Case> = Vec::new();
     let mut errors = Vec::new();
@@ -140,7 +152,10 @@ fn collect(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
 /// Loads a case from text; `path` is used in error messages.
 pub fn load_str(path: &str, src: &str, opts: &LoadOptions) -> Result<Case, CaseError> {
     let raw: RawCase = serde_saphyr::from_str(src).map_err(|e| {
-        let (line, col) = e.location().map(|l| (l.line(), l.column())).unwrap_or((0, 0));
+        let (line, col) = e
+            .location()
+            .map(|l| (l.line(), l.column()))
+            .unwrap_or((0, 0));
         let msg = e.to_string();
         // serde-saphyr's message may already carry the position; keep only the first line.
         let msg = msg.lines().next().unwrap_or("invalid YAML").to_string();
@@ -150,7 +165,10 @@ pub fn load_str(path: &str, src: &str, opts: &LoadOptions) -> Result<Case, CaseE
 
     let id = raw.id.value.trim().to_string();
     if id.is_empty() || id.contains(char::is_whitespace) {
-        return cx.err(&raw.id.referenced, "`id` must be non-empty with no spaces (e.g. mqtt311/connect/reserved-flag)");
+        return cx.err(
+            &raw.id.referenced,
+            "`id` must be non-empty with no spaces (e.g. mqtt311/connect/reserved-flag)",
+        );
     }
     let role = match &raw.role {
         None => Role::Broker,
@@ -158,7 +176,12 @@ pub fn load_str(path: &str, src: &str, opts: &LoadOptions) -> Result<Case, CaseE
             "broker" => Role::Broker,
             "device" => Role::Device,
             "library" => Role::Library,
-            other => return cx.err(&r.referenced, format!("unknown role `{other}`; expected broker, device or library")),
+            other => {
+                return cx.err(
+                    &r.referenced,
+                    format!("unknown role `{other}`; expected broker, device or library"),
+                )
+            }
         },
     };
     let profile = match &raw.profile {
@@ -168,7 +191,10 @@ pub fn load_str(path: &str, src: &str, opts: &LoadOptions) -> Result<Case, CaseE
     };
     let rules = check_rules(&cx, &raw.rules)?;
     if rules.is_empty() {
-        return cx.err(&raw.id.referenced, "a case must cite at least one rule id in `rules:`");
+        return cx.err(
+            &raw.id.referenced,
+            "a case must cite at least one rule id in `rules:`",
+        );
     }
     let timeout = match &raw.timeout {
         None => DEFAULT_TIMEOUT,
@@ -181,14 +207,24 @@ pub fn load_str(path: &str, src: &str, opts: &LoadOptions) -> Result<Case, CaseE
     for (name, v) in &raw.vars {
         for r in references(&v.value) {
             if !known.contains(&r) {
-                return cx.err(&v.referenced, format!("variable `{name}` uses unknown variable `${{{r}}}`"));
+                return cx.err(
+                    &v.referenced,
+                    format!("variable `{name}` uses unknown variable `${{{r}}}`"),
+                );
             }
         }
     }
-    let vars: Vec<(String, String)> = raw.vars.iter().map(|(k, v)| (k.clone(), v.value.clone())).collect();
+    let vars: Vec<(String, String)> = raw
+        .vars
+        .iter()
+        .map(|(k, v)| (k.clone(), v.value.clone()))
+        .collect();
 
     if raw.steps.is_empty() {
-        return cx.err(&raw.id.referenced, "a case needs at least one step in `steps:`");
+        return cx.err(
+            &raw.id.referenced,
+            "a case needs at least one step in `steps:`",
+        );
     }
     let mut steps = Vec::new();
     let mut conns: Vec<String> = Vec::new();
@@ -223,7 +259,10 @@ fn check_rules(cx: &Ctx, rules: &[Spanned<String>]) -> Result<Vec<String>, CaseE
         if !(cx.opts.rule_exists)(&r.value) {
             return cx.err(
                 &r.referenced,
-                format!("unknown rule id `{}`; see `mqtt-conformance list --rules`", r.value),
+                format!(
+                    "unknown rule id `{}`; see `mqtt-conformance list --rules`",
+                    r.value
+                ),
             );
         }
         out.push(r.value.clone());
@@ -282,12 +321,18 @@ fn compile_step(
     let check_on = |on: &Option<String>| -> Result<(), CaseError> {
         if let Some(n) = on {
             if !conns.contains(n) {
-                return cx.err(at, format!("step {index}: connection `{n}` is not opened by an earlier step"));
+                return cx.err(
+                    at,
+                    format!("step {index}: connection `{n}` is not opened by an earlier step"),
+                );
             }
         }
         Ok(())
     };
-    let check_vars = |v: &Value, at: &serde_saphyr::Location, known: &Vec<String>| -> Result<(), CaseError> {
+    let check_vars = |v: &Value,
+                      at: &serde_saphyr::Location,
+                      known: &Vec<String>|
+     -> Result<(), CaseError> {
         let mut bad = None;
         walk_strings(v, &mut |s| {
             for name in references(s) {
@@ -297,27 +342,38 @@ fn compile_step(
             }
         });
         match bad {
-            Some(n) => cx.err(at, format!("unknown variable `${{{n}}}` (declare it in `vars:` or `capture:` it first)")),
+            Some(n) => cx.err(
+                at,
+                format!(
+                    "unknown variable `${{{n}}}` (declare it in `vars:` or `capture:` it first)"
+                ),
+            ),
             None => Ok(()),
         }
     };
 
     let action = if let Some(v) = &r.open {
-        let name = conn_name(&v.value).ok_or(()).or_else(|_| cx.err(&v.referenced, "open: expected a connection name"))?;
+        let name = conn_name(&v.value)
+            .ok_or(())
+            .or_else(|_| cx.err(&v.referenced, "open: expected a connection name"))?;
         conns.push(name.clone());
         Action::Open { name }
     } else if let Some(v) = &r.connect {
         check_vars(&v.value, &v.referenced, known)?;
-        let mut fields = match &v.value {
-            Value::Object(m) => m.clone(),
-            Value::Null => Map::new(),
-            Value::String(s) => {
-                let mut m = Map::new();
-                m.insert("as".into(), Value::String(s.clone()));
-                m
-            }
-            _ => return cx.err(&v.referenced, "connect: expected a map of CONNECT fields (as, client_id, clean_session, ...)"),
-        };
+        let mut fields =
+            match &v.value {
+                Value::Object(m) => m.clone(),
+                Value::Null => Map::new(),
+                Value::String(s) => {
+                    let mut m = Map::new();
+                    m.insert("as".into(), Value::String(s.clone()));
+                    m
+                }
+                _ => return cx.err(
+                    &v.referenced,
+                    "connect: expected a map of CONNECT fields (as, client_id, clean_session, ...)",
+                ),
+            };
         let name = fields
             .remove("as")
             .and_then(|n| n.as_str().map(str::to_string))
@@ -328,13 +384,23 @@ fn compile_step(
             Some(e) => Expect::parse(&serde_json::json!({ "connack": e })),
         }
         .or_else(|e| cx.err(&v.referenced, format!("connect: expect: {e}")))?;
-        let packet = PacketSpec { ptype: PacketType::Connect, fields };
-        packet.check_fields().or_else(|e| cx.err(&v.referenced, format!("connect: {e}")))?;
+        let packet = PacketSpec {
+            ptype: PacketType::Connect,
+            fields,
+        };
+        packet
+            .check_fields()
+            .or_else(|e| cx.err(&v.referenced, format!("connect: {e}")))?;
         dry_build(&packet).or_else(|e| cx.err(&v.referenced, format!("connect: {e}")))?;
         if !conns.contains(&name) {
             conns.push(name.clone());
         }
-        Action::Connect(ConnectStep { name, packet, expect, explicit_expect })
+        Action::Connect(ConnectStep {
+            name,
+            packet,
+            expect,
+            explicit_expect,
+        })
     } else if let Some(v) = &r.send {
         check_on(&r.on)?;
         check_vars(&v.value, &v.referenced, known)?;
@@ -342,29 +408,45 @@ fn compile_step(
     } else if let Some(v) = &r.expect {
         check_on(&r.on)?;
         check_vars(&v.value, &v.referenced, known)?;
-        let e = Expect::parse(&v.value).or_else(|e| cx.err(&v.referenced, format!("expect: {e}")))?;
+        let e =
+            Expect::parse(&v.value).or_else(|e| cx.err(&v.referenced, format!("expect: {e}")))?;
         Action::Expect(e)
     } else if let Some(w) = &r.wait {
         Action::Wait(parse_duration(&w.value).or_else(|e| cx.err(&w.referenced, e))?)
     } else if let Some(v) = &r.disconnect {
-        let name = conn_name(&v.value).ok_or(()).or_else(|_| cx.err(&v.referenced, "disconnect: expected a connection name"))?;
+        let name = conn_name(&v.value)
+            .ok_or(())
+            .or_else(|_| cx.err(&v.referenced, "disconnect: expected a connection name"))?;
         check_on(&Some(name.clone()))?;
         Action::Disconnect { name }
     } else if let Some(v) = &r.drop {
-        let name = conn_name(&v.value).ok_or(()).or_else(|_| cx.err(&v.referenced, "drop: expected a connection name"))?;
+        let name = conn_name(&v.value)
+            .ok_or(())
+            .or_else(|_| cx.err(&v.referenced, "drop: expected a connection name"))?;
         check_on(&Some(name.clone()))?;
         Action::Drop { name }
     } else {
         return cx.err(at, "step has no action");
     };
 
-    if matches!(action, Action::Send(_) | Action::SendBytes { .. } | Action::Expect(_)) && conns.is_empty() {
-        return cx.err(at, format!("step {index}: no connection yet; start with `connect:` or `open:`"));
+    if matches!(
+        action,
+        Action::Send(_) | Action::SendBytes { .. } | Action::Expect(_)
+    ) && conns.is_empty()
+    {
+        return cx.err(
+            at,
+            format!("step {index}: no connection yet; start with `connect:` or `open:`"),
+        );
     }
     if !r.capture.is_empty() && !matches!(action, Action::Expect(_)) {
         return cx.err(at, "`capture:` only works on an `expect` step");
     }
-    let capture: Vec<(String, String)> = r.capture.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    let capture: Vec<(String, String)> = r
+        .capture
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
     for (k, _) in &capture {
         known.push(k.clone());
     }
@@ -438,7 +520,8 @@ pub fn read_fixture(dir: &Path, rel: &str) -> Result<Vec<u8>, String> {
     }
     let data = std::fs::read(&p).map_err(|e| format!("{}: {e}", p.display()))?;
     if p.extension().and_then(|e| e.to_str()) == Some("hex") {
-        let text = String::from_utf8(data).map_err(|_| format!("{}: not UTF-8 text", p.display()))?;
+        let text =
+            String::from_utf8(data).map_err(|_| format!("{}: not UTF-8 text", p.display()))?;
         super::hex::parse_hex(&text).map_err(|e| format!("{}: {e}", p.display()))
     } else {
         Ok(data)
@@ -448,9 +531,15 @@ pub fn read_fixture(dir: &Path, rel: &str) -> Result<Vec<u8>, String> {
 /// Builds the packet once with every variable set to "0" to catch field errors at load time.
 fn dry_build(spec: &PacketSpec) -> Result<(), String> {
     let mut names = Vec::new();
-    walk_strings(&Value::Object(spec.fields.clone()), &mut |s| names.extend(references(s)));
+    walk_strings(&Value::Object(spec.fields.clone()), &mut |s| {
+        names.extend(references(s))
+    });
     let mut vars = Vars::new();
-    for n in names.iter().map(String::as_str).chain(BUILTIN_VARS.iter().copied()) {
+    for n in names
+        .iter()
+        .map(String::as_str)
+        .chain(BUILTIN_VARS.iter().copied())
+    {
         vars.set(n, "0");
     }
     spec.build(&vars).map(|_| ())
@@ -502,7 +591,9 @@ steps:
         assert_eq!(c.id, "t/one");
         assert_eq!(c.steps.len(), 8);
         assert_eq!(c.steps[2].within, Some(Duration::from_secs(2)));
-        assert!(matches!(&c.steps[3].action, Action::SendBytes { bytes, .. } if bytes == &vec![0xc0, 0]));
+        assert!(
+            matches!(&c.steps[3].action, Action::SendBytes { bytes, .. } if bytes == &vec![0xc0, 0])
+        );
         assert_eq!(c.steps[1].loc.line, 9);
     }
 
@@ -525,7 +616,8 @@ steps:
 
     #[test]
     fn unknown_step_field_is_an_error() {
-        let e = err_of("id: a\nrules: [MQTT-3.1.2-3]\nsteps:\n  - connect: {}\n  - sned: pingreq\n");
+        let e =
+            err_of("id: a\nrules: [MQTT-3.1.2-3]\nsteps:\n  - connect: {}\n  - sned: pingreq\n");
         assert!(e.to_string().contains("sned"), "{e}");
         assert!(e.line == 5, "{e}");
     }

@@ -75,7 +75,16 @@ pub fn expect_fields(t: PacketType) -> &'static [&'static str] {
             "password",
         ],
         Connack => &["session_present", "ack_flags", "return_code"],
-        Publish => &["dup", "qos", "retain", "topic", "packet_id", "payload", "payload_hex", "payload_len"],
+        Publish => &[
+            "dup",
+            "qos",
+            "retain",
+            "topic",
+            "packet_id",
+            "payload",
+            "payload_hex",
+            "payload_len",
+        ],
         Puback | Pubrec | Pubrel | Pubcomp | Unsuback => &["packet_id"],
         Subscribe => &["packet_id", "topics"],
         Suback => &["packet_id", "codes"],
@@ -89,7 +98,9 @@ impl Matcher {
     pub fn parse(v: &Value) -> Result<Matcher, String> {
         match v {
             Value::String(s) if s == "any" => Ok(Matcher::Present),
-            Value::Array(items) => Ok(Matcher::List(items.iter().map(Matcher::parse).collect::<Result<_, _>>()?)),
+            Value::Array(items) => Ok(Matcher::List(
+                items.iter().map(Matcher::parse).collect::<Result<_, _>>()?,
+            )),
             Value::Object(m) if m.len() == 1 => {
                 let (k, inner) = m.iter().next().ok_or("empty matcher")?;
                 match k.as_str() {
@@ -131,7 +142,9 @@ impl Matcher {
                 None => Ok(()),
                 Some(v) => Err(format!("expected absent, got {v}")),
             },
-            Matcher::Present => actual.map(|_| ()).ok_or_else(|| "expected a value, field is absent".into()),
+            Matcher::Present => actual
+                .map(|_| ())
+                .ok_or_else(|| "expected a value, field is absent".into()),
             Matcher::Equals(want) => {
                 let want = expand_value(want, vars)?;
                 match actual {
@@ -143,7 +156,10 @@ impl Matcher {
             Matcher::Range(lo, hi) => match actual.and_then(Value::as_f64) {
                 Some(n) if n >= *lo && n <= *hi => Ok(()),
                 Some(n) => Err(format!("expected {lo}..={hi}, got {n}")),
-                None => Err(format!("expected a number in {lo}..={hi}, got {}", show(actual))),
+                None => Err(format!(
+                    "expected a number in {lo}..={hi}, got {}",
+                    show(actual)
+                )),
             },
             Matcher::Regex(re) => {
                 let text = actual.map(text_of).unwrap_or_default();
@@ -164,13 +180,24 @@ impl Matcher {
                 Err(format!("none of: {}", errs.join("; ")))
             }
             Matcher::Not(m) => match m.check(actual, vars) {
-                Ok(()) => Err(format!("expected not {}, got {}", m.describe(), show(actual))),
+                Ok(()) => Err(format!(
+                    "expected not {}, got {}",
+                    m.describe(),
+                    show(actual)
+                )),
                 Err(_) => Ok(()),
             },
             Matcher::List(ms) => {
-                let items = actual.and_then(Value::as_array).ok_or_else(|| format!("expected a list, got {}", show(actual)))?;
+                let items = actual
+                    .and_then(Value::as_array)
+                    .ok_or_else(|| format!("expected a list, got {}", show(actual)))?;
                 if items.len() != ms.len() {
-                    return Err(format!("expected {} items, got {} ({})", ms.len(), items.len(), show(actual)));
+                    return Err(format!(
+                        "expected {} items, got {} ({})",
+                        ms.len(),
+                        items.len(),
+                        show(actual)
+                    ));
                 }
                 for (i, (m, a)) in ms.iter().zip(items).enumerate() {
                     m.check(Some(a), vars).map_err(|e| format!("[{i}]: {e}"))?;
@@ -183,7 +210,8 @@ impl Matcher {
                     Some(Value::String(s)) => s.chars().count(),
                     other => return Err(format!("expected a list or string, got {}", show(other))),
                 };
-                m.check(Some(&Value::from(n)), vars).map_err(|e| format!("length: {e}"))
+                m.check(Some(&Value::from(n)), vars)
+                    .map_err(|e| format!("length: {e}"))
             }
         }
     }
@@ -194,11 +222,23 @@ impl Matcher {
             Matcher::Equals(v) => v.to_string(),
             Matcher::Range(lo, hi) => format!("{lo}..={hi}"),
             Matcher::Regex(r) => format!("/{}/", r.as_str()),
-            Matcher::OneOf(ms) => format!("one of [{}]", ms.iter().map(Matcher::describe).collect::<Vec<_>>().join(", ")),
+            Matcher::OneOf(ms) => format!(
+                "one of [{}]",
+                ms.iter()
+                    .map(Matcher::describe)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
             Matcher::Not(m) => format!("not {}", m.describe()),
             Matcher::Absent => "absent".into(),
             Matcher::Present => "any".into(),
-            Matcher::List(ms) => format!("[{}]", ms.iter().map(Matcher::describe).collect::<Vec<_>>().join(", ")),
+            Matcher::List(ms) => format!(
+                "[{}]",
+                ms.iter()
+                    .map(Matcher::describe)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
             Matcher::Len(m) => format!("len {}", m.describe()),
         }
     }
@@ -218,9 +258,15 @@ fn text_of(v: &Value) -> String {
 fn values_equal(a: &Value, b: &Value) -> bool {
     match (a, b) {
         (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
-        (Value::Bool(x), Value::Number(y)) | (Value::Number(y), Value::Bool(x)) => y.as_u64() == Some(u64::from(*x)),
-        (Value::Number(x), Value::String(s)) | (Value::String(s), Value::Number(x)) => s.trim() == x.to_string(),
-        (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(p, q)| values_equal(p, q)),
+        (Value::Bool(x), Value::Number(y)) | (Value::Number(y), Value::Bool(x)) => {
+            y.as_u64() == Some(u64::from(*x))
+        }
+        (Value::Number(x), Value::String(s)) | (Value::String(s), Value::Number(x)) => {
+            s.trim() == x.to_string()
+        }
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(p, q)| values_equal(p, q))
+        }
         _ => a == b,
     }
 }
@@ -228,7 +274,11 @@ fn values_equal(a: &Value, b: &Value) -> bool {
 fn expand_value(v: &Value, vars: &Vars) -> Result<Value, String> {
     Ok(match v {
         Value::String(s) => Value::String(vars.expand(s)?),
-        Value::Array(a) => Value::Array(a.iter().map(|x| expand_value(x, vars)).collect::<Result<_, _>>()?),
+        Value::Array(a) => Value::Array(
+            a.iter()
+                .map(|x| expand_value(x, vars))
+                .collect::<Result<_, _>>()?,
+        ),
         Value::Object(m) => {
             let mut out = Map::new();
             for (k, x) in m {
@@ -294,17 +344,28 @@ impl Expect {
     }
 
     /// Does a received packet satisfy this expectation? `view` is the packet's field view.
-    pub fn check_packet(&self, ptype: Option<PacketType>, raw: &[u8], view: &Value, vars: &Vars) -> Result<(), String> {
+    pub fn check_packet(
+        &self,
+        ptype: Option<PacketType>,
+        raw: &[u8],
+        view: &Value,
+        vars: &Vars,
+    ) -> Result<(), String> {
         match self {
             Expect::Closed => Err("expected the connection to close".into()),
             Expect::Nothing => Err("expected no packet".into()),
             Expect::Bytes(p) => p.check(raw),
-            Expect::Packet { ptype: want, fields } => {
+            Expect::Packet {
+                ptype: want,
+                fields,
+            } => {
                 if ptype != Some(*want) {
                     return Err(format!(
                         "expected {}, got {}",
                         want.name().to_uppercase(),
-                        ptype.map(|t| t.name().to_uppercase()).unwrap_or_else(|| "an undecodable packet".into())
+                        ptype
+                            .map(|t| t.name().to_uppercase())
+                            .unwrap_or_else(|| "an undecodable packet".into())
                     ));
                 }
                 let mut errs = Vec::new();
@@ -372,11 +433,19 @@ impl Expect {
                     format!(
                         "{} {{{}}}",
                         ptype.name().to_uppercase(),
-                        fields.iter().map(|(k, m)| format!("{k}: {}", m.describe())).collect::<Vec<_>>().join(", ")
+                        fields
+                            .iter()
+                            .map(|(k, m)| format!("{k}: {}", m.describe()))
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     )
                 }
             }
-            Expect::OneOf(es) => es.iter().map(Expect::describe).collect::<Vec<_>>().join(" or "),
+            Expect::OneOf(es) => es
+                .iter()
+                .map(Expect::describe)
+                .collect::<Vec<_>>()
+                .join(" or "),
         }
     }
 }
@@ -446,7 +515,11 @@ mod tests {
     #[case(json!(false), json!(true), false)]
     fn field_matchers(#[case] m: Value, #[case] actual: Value, #[case] ok: bool) {
         let m = Matcher::parse(&m).expect("matcher");
-        assert_eq!(m.check(Some(&actual), &vars()).is_ok(), ok, "{m:?} vs {actual}");
+        assert_eq!(
+            m.check(Some(&actual), &vars()).is_ok(),
+            ok,
+            "{m:?} vs {actual}"
+        );
     }
 
     #[test]
@@ -472,18 +545,43 @@ mod tests {
         let e = Expect::parse(&json!({"suback": {"packet_id": 1, "codes": [0]}})).expect("expect");
         let ok = json!({"packet_id": 1, "codes": [0]});
         let bad = json!({"packet_id": 1, "codes": [128]});
-        assert!(e.check_packet(Some(PacketType::Suback), &[], &ok, &vars()).is_ok());
-        let err = e.check_packet(Some(PacketType::Suback), &[], &bad, &vars()).unwrap_err();
+        assert!(e
+            .check_packet(Some(PacketType::Suback), &[], &ok, &vars())
+            .is_ok());
+        let err = e
+            .check_packet(Some(PacketType::Suback), &[], &bad, &vars())
+            .unwrap_err();
         assert!(err.contains("codes"), "{err}");
-        assert!(e.check_packet(Some(PacketType::Puback), &[], &ok, &vars()).is_err());
+        assert!(e
+            .check_packet(Some(PacketType::Puback), &[], &ok, &vars())
+            .is_err());
         assert!(Expect::parse(&json!({"suback": {"nope": 1}})).is_err());
         assert!(Expect::parse(&json!("bogus")).is_err());
         let b = Expect::parse(&json!({"bytes": "20 02 00 ??"})).expect("bytes");
-        assert!(b.check_packet(None, &[0x20, 2, 0, 5], &json!({}), &vars()).is_ok());
-        assert!(b.check_packet(None, &[0x20, 2, 1, 5], &json!({}), &vars()).is_err());
-        let o = Expect::parse(&json!({"one_of": ["closed", {"connack": {"return_code": 1}}]})).expect("one_of");
+        assert!(b
+            .check_packet(None, &[0x20, 2, 0, 5], &json!({}), &vars())
+            .is_ok());
+        assert!(b
+            .check_packet(None, &[0x20, 2, 1, 5], &json!({}), &vars())
+            .is_err());
+        let o = Expect::parse(&json!({"one_of": ["closed", {"connack": {"return_code": 1}}]}))
+            .expect("one_of");
         assert!(o.accepts_close());
-        assert!(o.check_packet(Some(PacketType::Connack), &[], &json!({"return_code": 1}), &vars()).is_ok());
-        assert!(o.check_packet(Some(PacketType::Connack), &[], &json!({"return_code": 0}), &vars()).is_err());
+        assert!(o
+            .check_packet(
+                Some(PacketType::Connack),
+                &[],
+                &json!({"return_code": 1}),
+                &vars()
+            )
+            .is_ok());
+        assert!(o
+            .check_packet(
+                Some(PacketType::Connack),
+                &[],
+                &json!({"return_code": 0}),
+                &vars()
+            )
+            .is_err());
     }
 }

@@ -180,7 +180,9 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     } else if let Some(n) = s.strip_suffix('m') {
         (n, 60.0)
     } else {
-        return Err(format!("`{s}` is not a duration; write e.g. 500ms, 3s or 2m"));
+        return Err(format!(
+            "`{s}` is not a duration; write e.g. 500ms, 3s or 2m"
+        ));
     };
     let v: f64 = num
         .trim()

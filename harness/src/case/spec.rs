@@ -2,7 +2,9 @@
 //! built into [`Packet`]s once variables are known.
 
 use super::vars::Vars;
-use crate::wire::{Connack, Connect, Packet, PacketType, Publish, Suback, Subscribe, Unsubscribe, Will};
+use crate::wire::{
+    Connack, Connect, Packet, PacketType, Publish, Suback, Subscribe, Unsubscribe, Will,
+};
 use serde_json::{Map, Value};
 
 /// A packet described by its type and fields; strings may hold `${vars}`.
@@ -30,7 +32,15 @@ pub fn send_fields(t: PacketType) -> &'static [&'static str] {
             "reserved",
         ],
         Connack => &["session_present", "return_code"],
-        Publish => &["topic", "qos", "retain", "dup", "packet_id", "payload", "payload_hex"],
+        Publish => &[
+            "topic",
+            "qos",
+            "retain",
+            "dup",
+            "packet_id",
+            "payload",
+            "payload_hex",
+        ],
         Puback | Pubrec | Pubrel | Pubcomp | Unsuback => &["packet_id"],
         Subscribe => &["packet_id", "topics"],
         Suback => &["packet_id", "codes"],
@@ -48,7 +58,11 @@ impl Fields<'_> {
     fn string(&self, k: &str) -> Result<Option<String>, String> {
         match self.map.get(k) {
             None | Some(Value::Null) => Ok(None),
-            Some(Value::String(s)) => self.vars.expand(s).map(Some).map_err(|e| format!("{k}: {e}")),
+            Some(Value::String(s)) => self
+                .vars
+                .expand(s)
+                .map(Some)
+                .map_err(|e| format!("{k}: {e}")),
             Some(Value::Number(n)) => Ok(Some(n.to_string())),
             Some(Value::Bool(b)) => Ok(Some(b.to_string())),
             Some(other) => Err(format!("{k}: expected a string, got {other}")),
@@ -57,7 +71,9 @@ impl Fields<'_> {
     fn int(&self, k: &str, max: u64) -> Result<Option<u64>, String> {
         let v = match self.map.get(k) {
             None | Some(Value::Null) => return Ok(None),
-            Some(Value::Number(n)) => n.as_u64().ok_or_else(|| format!("{k}: {n} is not a whole number >= 0"))?,
+            Some(Value::Number(n)) => n
+                .as_u64()
+                .ok_or_else(|| format!("{k}: {n} is not a whole number >= 0"))?,
             Some(Value::String(s)) => {
                 let e = self.vars.expand(s).map_err(|e| format!("{k}: {e}"))?;
                 parse_int(&e).ok_or_else(|| format!("{k}: `{e}` is not a whole number"))?
@@ -109,7 +125,11 @@ impl PacketSpec {
                 return Err(format!(
                     "unknown field `{k}` for {}; expected one of: {}",
                     self.ptype.name(),
-                    if allowed.is_empty() { "(none)".to_string() } else { allowed.join(", ") }
+                    if allowed.is_empty() {
+                        "(none)".to_string()
+                    } else {
+                        allowed.join(", ")
+                    }
                 ));
             }
         }
@@ -118,7 +138,10 @@ impl PacketSpec {
 
     /// Builds the packet with variables expanded.
     pub fn build(&self, vars: &Vars) -> Result<Packet, String> {
-        let f = Fields { map: &self.fields, vars };
+        let f = Fields {
+            map: &self.fields,
+            vars,
+        };
         use PacketType as T;
         Ok(match self.ptype {
             T::Connect => {
@@ -127,7 +150,9 @@ impl PacketSpec {
                     Some(Value::Object(w)) => {
                         let wf = Fields { map: w, vars };
                         for k in w.keys() {
-                            if !["topic", "message", "message_hex", "qos", "retain"].contains(&k.as_str()) {
+                            if !["topic", "message", "message_hex", "qos", "retain"]
+                                .contains(&k.as_str())
+                            {
                                 return Err(format!("will: unknown field `{k}`; expected topic, message, message_hex, qos, retain"));
                             }
                         }
@@ -176,11 +201,21 @@ impl PacketSpec {
                     payload: f.payload("payload", "payload_hex")?,
                 })
             }
-            T::Puback => Packet::Puback { packet_id: f.u16("packet_id", 1)? },
-            T::Pubrec => Packet::Pubrec { packet_id: f.u16("packet_id", 1)? },
-            T::Pubrel => Packet::Pubrel { packet_id: f.u16("packet_id", 1)? },
-            T::Pubcomp => Packet::Pubcomp { packet_id: f.u16("packet_id", 1)? },
-            T::Unsuback => Packet::Unsuback { packet_id: f.u16("packet_id", 1)? },
+            T::Puback => Packet::Puback {
+                packet_id: f.u16("packet_id", 1)?,
+            },
+            T::Pubrec => Packet::Pubrec {
+                packet_id: f.u16("packet_id", 1)?,
+            },
+            T::Pubrel => Packet::Pubrel {
+                packet_id: f.u16("packet_id", 1)?,
+            },
+            T::Pubcomp => Packet::Pubcomp {
+                packet_id: f.u16("packet_id", 1)?,
+            },
+            T::Unsuback => Packet::Unsuback {
+                packet_id: f.u16("packet_id", 1)?,
+            },
             T::Subscribe => Packet::Subscribe(Subscribe {
                 packet_id: f.u16("packet_id", 1)?,
                 topics: subscribe_topics(self.fields.get("topics"), vars)?,
@@ -190,7 +225,12 @@ impl PacketSpec {
                 codes: match self.fields.get("codes") {
                     Some(Value::Array(a)) => a
                         .iter()
-                        .map(|c| c.as_u64().filter(|v| *v <= 255).map(|v| v as u8).ok_or(format!("codes: {c} is not a byte")))
+                        .map(|c| {
+                            c.as_u64()
+                                .filter(|v| *v <= 255)
+                                .map(|v| v as u8)
+                                .ok_or(format!("codes: {c} is not a byte"))
+                        })
                         .collect::<Result<_, _>>()?,
                     None => vec![0],
                     Some(other) => return Err(format!("codes: expected a list, got {other}")),
@@ -218,7 +258,9 @@ impl PacketSpec {
 
 fn subscribe_topics(v: Option<&Value>, vars: &Vars) -> Result<Vec<(String, u8)>, String> {
     let Some(Value::Array(items)) = v else {
-        return Err("subscribe: `topics` is required: a list of [filter, qos] or {filter, qos}".into());
+        return Err(
+            "subscribe: `topics` is required: a list of [filter, qos] or {filter, qos}".into(),
+        );
     };
     items
         .iter()

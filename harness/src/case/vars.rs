@@ -34,7 +34,10 @@ impl Vars {
 }
 
 /// Replaces `${name}` using `lookup`; `$${` escapes a literal `${`.
-pub fn expand_with(text: &str, mut lookup: impl FnMut(&str) -> Option<String>) -> Result<String, String> {
+pub fn expand_with(
+    text: &str,
+    mut lookup: impl FnMut(&str) -> Option<String>,
+) -> Result<String, String> {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(pos) = rest.find("${") {

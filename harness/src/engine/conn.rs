@@ -61,7 +61,13 @@ impl Drop for Conn {
 
 impl Conn {
     /// Splits the stream and starts the reader task.
-    pub fn start(name: &str, stream: TcpStream, max_packet: usize, dir: Dir, tx: mpsc::Sender<Incoming>) -> Conn {
+    pub fn start(
+        name: &str,
+        stream: TcpStream,
+        max_packet: usize,
+        dir: Dir,
+        tx: mpsc::Sender<Incoming>,
+    ) -> Conn {
         let _ = stream.set_nodelay(true);
         let (r, w) = stream.into_split();
         let reader = tokio::spawn(read_loop(name.to_string(), r, max_packet, dir, tx));
@@ -79,7 +85,13 @@ impl Conn {
 
 const GARBAGE_PREFIX: usize = 64;
 
-async fn read_loop(conn: String, mut r: OwnedReadHalf, max_packet: usize, _dir: Dir, tx: mpsc::Sender<Incoming>) {
+async fn read_loop(
+    conn: String,
+    mut r: OwnedReadHalf,
+    max_packet: usize,
+    _dir: Dir,
+    tx: mpsc::Sender<Incoming>,
+) {
     let mut framer = Framer::new(max_packet);
     let mut buf = vec![0u8; 16 * 1024];
     loop {
@@ -137,7 +149,12 @@ async fn read_loop(conn: String, mut r: OwnedReadHalf, max_packet: usize, _dir: 
                 }
                 Ok(None) => break,
                 Err(e) => {
-                    let raw: Vec<u8> = framer.buffered().iter().take(GARBAGE_PREFIX).copied().collect();
+                    let raw: Vec<u8> = framer
+                        .buffered()
+                        .iter()
+                        .take(GARBAGE_PREFIX)
+                        .copied()
+                        .collect();
                     let _ = tx
                         .send(Incoming::Garbage {
                             conn: conn.clone(),

@@ -64,7 +64,11 @@ pub fn unique_for(nonce: &str, case_id: &str) -> String {
 /// Default client id of a connection: `${unique}` + the connection name, alphanumeric, at most 23 chars
 /// (so every broker must accept it, MQTT-3.1.3-5).
 pub fn client_id_for(unique: &str, conn: &str) -> String {
-    let mut s: String = unique.chars().chain(conn.chars()).filter(char::is_ascii_alphanumeric).collect();
+    let mut s: String = unique
+        .chars()
+        .chain(conn.chars())
+        .filter(char::is_ascii_alphanumeric)
+        .collect();
     s.truncate(23);
     s
 }

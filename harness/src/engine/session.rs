@@ -53,7 +53,12 @@ struct Session<'a> {
 }
 
 /// Runs `case` against the broker at `addr` and returns its result.
-pub async fn run_case(case: &Case, addr: SocketAddr, target: &str, cfg: &EngineConfig) -> CaseResult {
+pub async fn run_case(
+    case: &Case,
+    addr: SocketAddr,
+    target: &str,
+    cfg: &EngineConfig,
+) -> CaseResult {
     let started = Instant::now();
     let mut result = CaseResult {
         id: case.id.clone(),
@@ -74,7 +79,10 @@ pub async fn run_case(case: &Case, addr: SocketAddr, target: &str, cfg: &EngineC
     };
     if case.role != Role::Broker {
         result.verdict = Verdict::Skipped;
-        result.reason = format!("role `{}` is not served by `run` (broker targets only)", case.role.name());
+        result.reason = format!(
+            "role `{}` is not served by `run` (broker targets only)",
+            case.role.name()
+        );
         return result;
     }
     if let Some(missing) = case.requires.iter().find(|r| !cfg.capabilities.contains(r)) {
@@ -123,7 +131,12 @@ pub async fn run_case(case: &Case, addr: SocketAddr, target: &str, cfg: &EngineC
         result.steps_run = step.index;
         let outcome = s.run_step(step).await;
         if let Err(end) = outcome {
-            let here = format!("step {} ({}, {})", step.index, step.action.keyword(), step.loc);
+            let here = format!(
+                "step {} ({}, {})",
+                step.index,
+                step.action.keyword(),
+                step.loc
+            );
             match end {
                 StepEnd::Fail { expected, actual } => {
                     result.verdict = Verdict::Fail;
@@ -207,7 +220,7 @@ impl Session<'_> {
         match &step.action {
             Action::Open { name } => self.open(name).await,
             Action::Connect(c) => {
-                if !self.conns.get(&c.name).is_some_and(|s| s.conn.is_some()) {
+                if self.conns.get(&c.name).is_none_or(|s| s.conn.is_none()) {
                     self.open(&c.name).await?;
                 }
                 let unique = self.vars.get("unique").unwrap_or_default().to_string();
@@ -217,10 +230,12 @@ impl Session<'_> {
                 let deadline = self.step_deadline(step, self.cfg.step_timeout);
                 match self.expect(&c.name, &c.expect, deadline, true, &[]).await {
                     Ok(()) => Ok(()),
-                    Err(StepEnd::Fail { expected, actual }) if !c.explicit_expect => Err(StepEnd::Inconclusive(format!(
-                        "setup: connecting `{}` failed: expected {expected}; got {actual}",
-                        c.name
-                    ))),
+                    Err(StepEnd::Fail { expected, actual }) if !c.explicit_expect => {
+                        Err(StepEnd::Inconclusive(format!(
+                            "setup: connecting `{}` failed: expected {expected}; got {actual}",
+                            c.name
+                        )))
+                    }
                     Err(e) => Err(e),
                 }
             }
@@ -238,7 +253,8 @@ impl Session<'_> {
             Action::Expect(e) => {
                 let name = self.default_conn(step)?;
                 let deadline = self.step_deadline(step, self.cfg.step_timeout);
-                self.expect(&name, e, deadline, step.strict, &step.capture).await
+                self.expect(&name, e, deadline, step.strict, &step.capture)
+                    .await
             }
             Action::Wait(d) => {
                 let until = (Instant::now() + *d).min(self.case_deadline);
@@ -246,22 +262,30 @@ impl Session<'_> {
                 Ok(())
             }
             Action::Disconnect { name } => {
-                self.send_bytes(name, encode(&crate::wire::Packet::Disconnect)).await;
+                self.send_bytes(name, encode(&crate::wire::Packet::Disconnect))
+                    .await;
                 self.close(name, "client sent DISCONNECT and closed").await;
                 Ok(())
             }
             Action::Drop { name } => {
-                self.close(name, "client dropped the connection without DISCONNECT").await;
+                self.close(name, "client dropped the connection without DISCONNECT")
+                    .await;
                 Ok(())
             }
         }
     }
 
     async fn open(&mut self, name: &str) -> Result<(), StepEnd> {
-        let connect = tokio::time::timeout(self.cfg.step_timeout, TcpStream::connect(self.addr)).await;
+        let connect =
+            tokio::time::timeout(self.cfg.step_timeout, TcpStream::connect(self.addr)).await;
         let stream = match connect {
             Ok(Ok(s)) => s,
-            Ok(Err(e)) => return Err(StepEnd::Error(format!("cannot connect to {}: {e}", self.addr))),
+            Ok(Err(e)) => {
+                return Err(StepEnd::Error(format!(
+                    "cannot connect to {}: {e}",
+                    self.addr
+                )))
+            }
             Err(_) => {
                 return Err(StepEnd::Error(format!(
                     "connecting to {} took longer than {:?}",
@@ -269,9 +293,21 @@ impl Session<'_> {
                 )))
             }
         };
-        let conn = Conn::start(name, stream, self.cfg.max_packet, Dir::ServerToClient, self.tx.clone());
+        let conn = Conn::start(
+            name,
+            stream,
+            self.cfg.max_packet,
+            Dir::ServerToClient,
+            self.tx.clone(),
+        );
         let at = self.at(Instant::now());
-        self.t.push(at, name, EventKind::Opened { peer: self.addr.to_string() });
+        self.t.push(
+            at,
+            name,
+            EventKind::Opened {
+                peer: self.addr.to_string(),
+            },
+        );
         let st = self.conns.entry(name.to_string()).or_default();
         st.conn = Some(conn);
         st.closed = None;
@@ -296,7 +332,12 @@ impl Session<'_> {
             },
         );
         let timeout = self.cfg.step_timeout;
-        let Some(w) = self.conns.get_mut(name).and_then(|s| s.conn.as_mut()).and_then(|c| c.writer.as_mut()) else {
+        let Some(w) = self
+            .conns
+            .get_mut(name)
+            .and_then(|s| s.conn.as_mut())
+            .and_then(|c| c.writer.as_mut())
+        else {
             self.note(name, "send skipped: the connection is closed".into());
             return;
         };
@@ -308,7 +349,9 @@ impl Session<'_> {
         let problem = match res {
             Ok(Ok(())) => None,
             Ok(Err(e)) => Some(format!("send failed: {e}")),
-            Err(_) => Some(format!("send did not complete within {timeout:?} (peer not reading)")),
+            Err(_) => Some(format!(
+                "send did not complete within {timeout:?} (peer not reading)"
+            )),
         };
         if let Some(p) = problem {
             self.note(name, p);
@@ -381,20 +424,34 @@ impl Session<'_> {
     fn record(&mut self, inc: Incoming) {
         if self.t.events.len() >= self.cfg.max_events {
             let conn = match &inc {
-                Incoming::Packet { conn, .. } | Incoming::Garbage { conn, .. } | Incoming::Closed { conn, .. } => conn.clone(),
+                Incoming::Packet { conn, .. }
+                | Incoming::Garbage { conn, .. }
+                | Incoming::Closed { conn, .. } => conn.clone(),
             };
             if let Some(st) = self.conns.get_mut(&conn) {
                 if let Some(c) = st.conn.take() {
                     c.stop_reading();
-                    st.closed = Some(format!("peer flooded the suite: more than {} events", self.cfg.max_events));
+                    st.closed = Some(format!(
+                        "peer flooded the suite: more than {} events",
+                        self.cfg.max_events
+                    ));
                 }
             }
             return;
         }
         match inc {
-            Incoming::Packet { conn, at, raw, decoded } => {
+            Incoming::Packet {
+                conn,
+                at,
+                raw,
+                decoded,
+            } => {
                 let at = self.at(at);
-                let view = packet_view(decoded.packet.as_ref(), decoded.flags, &decoded.malformations);
+                let view = packet_view(
+                    decoded.packet.as_ref(),
+                    decoded.flags,
+                    &decoded.malformations,
+                );
                 let summary = match &decoded.packet {
                     Some(p) => describe(p),
                     None => format!("undecodable packet {}", crate::case::hex::spaced_hex(&raw)),
@@ -412,10 +469,20 @@ impl Session<'_> {
                     },
                 );
                 if let Some(st) = self.conns.get_mut(&conn) {
-                    st.inbox.push_back(Received { ptype, raw, view, summary });
+                    st.inbox.push_back(Received {
+                        ptype,
+                        raw,
+                        view,
+                        summary,
+                    });
                 }
             }
-            Incoming::Garbage { conn, at, raw, reason } => {
+            Incoming::Garbage {
+                conn,
+                at,
+                raw,
+                reason,
+            } => {
                 let at = self.at(at);
                 self.t.push(
                     at,
@@ -448,7 +515,14 @@ impl Session<'_> {
                 if let Some(st) = self.conns.get_mut(&conn) {
                     if st.closed.is_none() {
                         st.closed = Some(reason.clone());
-                        self.t.push(at, &conn, EventKind::Closed { by: ClosedBy::Server, reason });
+                        self.t.push(
+                            at,
+                            &conn,
+                            EventKind::Closed {
+                                by: ClosedBy::Server,
+                                reason,
+                            },
+                        );
                     }
                 }
             }
@@ -485,7 +559,10 @@ impl Session<'_> {
     ) -> Result<(), StepEnd> {
         let waited_from = Instant::now();
         loop {
-            let st = self.conns.get_mut(name).ok_or_else(|| StepEnd::Error(format!("no connection `{name}`")))?;
+            let st = self
+                .conns
+                .get_mut(name)
+                .ok_or_else(|| StepEnd::Error(format!("no connection `{name}`")))?;
             // 1. A queued packet that matches?
             let mut mismatch: Option<String> = None;
             let mut hit = None;
@@ -497,7 +574,11 @@ impl Session<'_> {
                     }
                     Err(why) => {
                         let harmless = r.ptype == Some(PacketType::Pingresp);
-                        if mismatch.is_none() && !harmless && !e.accepts_nothing() && !e.accepts_close() {
+                        if mismatch.is_none()
+                            && !harmless
+                            && !e.accepts_nothing()
+                            && !e.accepts_close()
+                        {
                             mismatch = Some(format!("{} ({why})", r.summary));
                         }
                         if strict && !harmless {
@@ -516,7 +597,9 @@ impl Session<'_> {
                         let text = match v {
                             Value::String(s) => s,
                             Value::Null => {
-                                return Err(StepEnd::Error(format!("capture: the packet has no field `{field}`")))
+                                return Err(StepEnd::Error(format!(
+                                    "capture: the packet has no field `{field}`"
+                                )))
                             }
                             other => other.to_string(),
                         };
@@ -525,7 +608,10 @@ impl Session<'_> {
                 }
                 return Ok(());
             }
-            let significant = st.inbox.iter().any(|r| r.ptype != Some(PacketType::Pingresp));
+            let significant = st
+                .inbox
+                .iter()
+                .any(|r| r.ptype != Some(PacketType::Pingresp));
             // 2. Closed?
             if let Some(why) = st.closed.clone() {
                 if e.accepts_close() && !significant {

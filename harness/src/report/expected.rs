@@ -57,17 +57,35 @@ impl Expected {
             return Ok(Expected::default());
         }
         let raw: BTreeMap<String, RawEntry> = serde_saphyr::from_str(text).map_err(|e| {
-            let loc = e.location().map(|l| format!(":{}:{}", l.line(), l.column())).unwrap_or_default();
-            format!("{name}{loc}: {}", e.to_string().lines().next().unwrap_or(""))
+            let loc = e
+                .location()
+                .map(|l| format!(":{}:{}", l.line(), l.column()))
+                .unwrap_or_default();
+            format!(
+                "{name}{loc}: {}",
+                e.to_string().lines().next().unwrap_or("")
+            )
         })?;
         let mut entries = BTreeMap::new();
         for (id, r) in raw {
             let (v, rules, note) = match r {
                 RawEntry::Short(v) => (v, vec![], None),
-                RawEntry::Long { verdict, rules, note } => (verdict, rules, note),
+                RawEntry::Long {
+                    verdict,
+                    rules,
+                    note,
+                } => (verdict, rules, note),
             };
-            let verdict = Verdict::from_name(&v).ok_or_else(|| format!("{name}: `{id}`: unknown verdict `{v}`"))?;
-            entries.insert(id, Entry { verdict, rules, note });
+            let verdict = Verdict::from_name(&v)
+                .ok_or_else(|| format!("{name}: `{id}`: unknown verdict `{v}`"))?;
+            entries.insert(
+                id,
+                Entry {
+                    verdict,
+                    rules,
+                    note,
+                },
+            );
         }
         Ok(Expected { entries })
     }
@@ -89,7 +107,10 @@ impl Expected {
                     out.push_str(&format!("  rules: [{}]\n", e.rules.join(", ")));
                 }
                 if let Some(n) = &e.note {
-                    out.push_str(&format!("  note: {}\n", serde_json::Value::String(n.clone())));
+                    out.push_str(&format!(
+                        "  note: {}\n",
+                        serde_json::Value::String(n.clone())
+                    ));
                 }
             }
         }
@@ -109,7 +130,11 @@ impl Expected {
                     id.to_string(),
                     Entry {
                         verdict,
-                        rules: if verdict == Verdict::Fail { rules } else { vec![] },
+                        rules: if verdict == Verdict::Fail {
+                            rules
+                        } else {
+                            vec![]
+                        },
                         note: None,
                     },
                 );

@@ -12,7 +12,9 @@ pub fn render(report: &RunReport) -> Result<String, String> {
         let mut status = match c.verdict {
             Verdict::Pass => TestCaseStatus::success(),
             Verdict::Fail => TestCaseStatus::non_success(NonSuccessKind::Failure),
-            Verdict::Error | Verdict::Inconclusive => TestCaseStatus::non_success(NonSuccessKind::Error),
+            Verdict::Error | Verdict::Inconclusive => {
+                TestCaseStatus::non_success(NonSuccessKind::Error)
+            }
             Verdict::Skipped => TestCaseStatus::skipped(),
         };
         if c.verdict != Verdict::Pass {
@@ -29,7 +31,10 @@ pub fn render(report: &RunReport) -> Result<String, String> {
                 ));
             }
             for f in &c.findings {
-                desc.push_str(&format!("finding {} at event #{}: {}\n", f.rule, f.event, f.message));
+                desc.push_str(&format!(
+                    "finding {} at event #{}: {}\n",
+                    f.rule, f.event, f.message
+                ));
             }
             desc.push_str("\nwire log:\n");
             desc.push_str(&super::wirelog::render(&c.transcript, 64));

@@ -30,12 +30,22 @@ pub fn render(r: &RunReport) -> String {
             c.reason.replace('|', "\\|")
         ));
     }
-    let bad: Vec<_> = r.results.iter().filter(|c| !matches!(c.verdict, Verdict::Pass | Verdict::Skipped)).collect();
+    let bad: Vec<_> = r
+        .results
+        .iter()
+        .filter(|c| !matches!(c.verdict, Verdict::Pass | Verdict::Skipped))
+        .collect();
     if !bad.is_empty() {
         out.push_str("\n## Details\n");
     }
     for c in bad {
-        out.push_str(&format!("\n### `{}`: {}\n\n{}\n\nFile: `{}`  \n", c.id, c.verdict.name(), c.title, c.file));
+        out.push_str(&format!(
+            "\n### `{}`: {}\n\n{}\n\nFile: `{}`  \n",
+            c.id,
+            c.verdict.name(),
+            c.title,
+            c.file
+        ));
         for f in &c.failures {
             out.push_str(&format!(
                 "Rules: {}  \nStep {} at `{}`  \nExpected: {}  \nActual: {}\n",
@@ -50,7 +60,10 @@ pub fn render(r: &RunReport) -> String {
             out.push_str(&format!("Reason: {}\n", c.reason));
         }
         for f in &c.findings {
-            out.push_str(&format!("\nFinding `{}` (event #{}): {}\n", f.rule, f.event, f.message));
+            out.push_str(&format!(
+                "\nFinding `{}` (event #{}): {}\n",
+                f.rule, f.event, f.message
+            ));
         }
         out.push_str("\n```text\n");
         out.push_str(&super::wirelog::render(&c.transcript, 48));

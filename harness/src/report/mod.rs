@@ -20,10 +20,12 @@ pub fn write_all(report: &RunReport, dir: &Path) -> Result<Vec<std::path::PathBu
     std::fs::write(&p, json).map_err(|e| format!("cannot write {}: {e}", p.display()))?;
     written.push(p);
     let p = dir.join("junit.xml");
-    std::fs::write(&p, junit::render(report)?).map_err(|e| format!("cannot write {}: {e}", p.display()))?;
+    std::fs::write(&p, junit::render(report)?)
+        .map_err(|e| format!("cannot write {}: {e}", p.display()))?;
     written.push(p);
     let p = dir.join("summary.md");
-    std::fs::write(&p, markdown::render(report)).map_err(|e| format!("cannot write {}: {e}", p.display()))?;
+    std::fs::write(&p, markdown::render(report))
+        .map_err(|e| format!("cannot write {}: {e}", p.display()))?;
     written.push(p);
     Ok(written)
 }

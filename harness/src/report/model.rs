@@ -8,7 +8,9 @@ use serde::Serialize;
 pub const SCHEMA: &str = "mqtt-conformance/report/v1";
 
 /// How a case ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Verdict {
     /// Every expectation held and no monitor found a violation by the target.
@@ -36,9 +38,15 @@ impl Verdict {
     }
     /// Parses a lower-case name.
     pub fn from_name(s: &str) -> Option<Verdict> {
-        [Verdict::Pass, Verdict::Fail, Verdict::Inconclusive, Verdict::Skipped, Verdict::Error]
-            .into_iter()
-            .find(|v| v.name() == s)
+        [
+            Verdict::Pass,
+            Verdict::Fail,
+            Verdict::Inconclusive,
+            Verdict::Skipped,
+            Verdict::Error,
+        ]
+        .into_iter()
+        .find(|v| v.name() == s)
     }
 }
 

@@ -20,7 +20,10 @@ pub fn render(t: &Transcript, max_hex: usize) -> String {
                 by_suite,
             } => {
                 let who = if *by_suite { "suite" } else { "peer" };
-                let text = packet.as_ref().map(describe).unwrap_or_else(|| "undecodable packet".into());
+                let text = packet
+                    .as_ref()
+                    .map(describe)
+                    .unwrap_or_else(|| "undecodable packet".into());
                 let mut s = format!("{} {who:<5} {text}", dir.arrow());
                 for m in malformations {
                     s.push_str(&format!("\n{:>22}! {}: {}", "", m.rule, m.message));
@@ -37,7 +40,9 @@ pub fn render(t: &Transcript, max_hex: usize) -> String {
             EventKind::Garbage { dir, raw, reason } => {
                 format!("{} garbage: {reason} [{}]", dir.arrow(), spaced_hex(raw))
             }
-            EventKind::Closed { by, reason } => format!("closed by {by:?}: {reason}").to_lowercase(),
+            EventKind::Closed { by, reason } => {
+                format!("closed by {by:?}: {reason}").to_lowercase()
+            }
             EventKind::Note { text } => format!("note: {text}"),
         };
         out.push_str(&format!("#{:<3} {ms:>8.1}ms {:<6} {line}\n", e.seq, e.conn));

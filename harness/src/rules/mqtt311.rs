@@ -1031,7 +1031,9 @@ impl Monitor for NothingAfterDisconnect {
 /// packet itself, or answered a request the violator sent after it. For a
 /// malformed CONNECT, MQTT-3.1.4-1 applies instead and only an accepting
 /// CONNACK (return code 0) is reported; refusing CONNACKs are allowed (e.g.
-/// 0x01 for a bad protocol level). A malformed SUBSCRIBE answered with a
+/// 0x01 for a bad protocol level); a CONNECT of another protocol name or
+/// level is not judged, since the server may serve it under that version
+/// (MQTT-3.1.2-1). A malformed SUBSCRIBE answered with a
 /// SUBACK containing 0x80 is not reported (many servers refuse the filter
 /// instead of closing). One finding per receiver and connection.
 pub struct ViolationCloses;
@@ -1067,6 +1069,13 @@ impl Monitor for ViolationCloses {
                     .find(|e| e.req.ev.seq == ev.seq)
                     .and_then(|e| e.resp);
                 match ev.packet() {
+                    Some((Dir::ClientToServer, Packet::Connect(x)))
+                        if x.protocol_name != "MQTT" || x.protocol_level != 4 =>
+                    {
+                        // Another protocol version: the server may refuse it or
+                        // serve it under that version's rules (MQTT-3.1.2-1).
+                        continue;
+                    }
                     Some((Dir::ClientToServer, Packet::Connect(_))) => {
                         let accept = c.packets().find(|p| {
                             p.ev.seq > ev.seq

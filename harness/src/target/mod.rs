@@ -96,10 +96,17 @@ impl std::fmt::Debug for RunningTarget {
 
 /// Capabilities of a full MQTT 3.1.1 broker.
 pub fn full_broker_capabilities() -> Vec<String> {
-    ["qos1", "qos2", "retain", "will", "wildcards", "clean-session-0"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect()
+    [
+        "qos1",
+        "qos2",
+        "retain",
+        "will",
+        "wildcards",
+        "clean-session-0",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
 }
 
 /// Starts (or resolves) a target.

@@ -43,7 +43,11 @@ fn find_binary() -> Option<std::path::PathBuf> {
     if let Ok(p) = std::env::var("MOSQUITTO_BIN") {
         return Some(p.into());
     }
-    for dir in std::env::var("PATH").unwrap_or_default().split(':').chain(["/usr/sbin", "/usr/local/sbin"]) {
+    for dir in std::env::var("PATH")
+        .unwrap_or_default()
+        .split(':')
+        .chain(["/usr/sbin", "/usr/local/sbin"])
+    {
         let p = std::path::Path::new(dir).join("mosquitto");
         if p.is_file() {
             return Some(p);
@@ -59,8 +63,10 @@ impl Mosquitto {
             "mosquitto is not installed (apt-get install -y --no-install-recommends mosquitto), or set MOSQUITTO_BIN",
         )?;
         let port = free_port()?;
-        let dir = std::env::temp_dir().join(format!("mqttc-mosquitto-{}-{port}", std::process::id()));
-        std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        let dir =
+            std::env::temp_dir().join(format!("mqttc-mosquitto-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         let dir = TempDir(dir);
         let conf = dir.0.join("mosquitto.conf");
         let text = format!(
@@ -84,7 +90,10 @@ impl Mosquitto {
         let ready = tokio::time::timeout(Duration::from_secs(10), async {
             while let Ok(Some(line)) = lines.next_line().await {
                 if let Some(i) = line.find("mosquitto version") {
-                    version = format!("Mosquitto {}", line[i + 18..].split_whitespace().next().unwrap_or("?"));
+                    version = format!(
+                        "Mosquitto {}",
+                        line[i + 18..].split_whitespace().next().unwrap_or("?")
+                    );
                 }
                 let running = line.contains("running");
                 log.push(line);
@@ -99,7 +108,13 @@ impl Mosquitto {
             let _ = child.start_kill();
             return Err(format!(
                 "mosquitto did not start within 10 s; its log:\n{}",
-                log.iter().rev().take(10).rev().cloned().collect::<Vec<_>>().join("\n")
+                log.iter()
+                    .rev()
+                    .take(10)
+                    .rev()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join("\n")
             ));
         }
         // Keep draining its log so the pipe never fills.
@@ -120,7 +135,9 @@ impl Mosquitto {
         format!(
             "{} (pid {}) on {}",
             self.version,
-            self.pid.map(|p| p.to_string()).unwrap_or_else(|| "?".into()),
+            self.pid
+                .map(|p| p.to_string())
+                .unwrap_or_else(|| "?".into()),
             self.addr
         )
     }

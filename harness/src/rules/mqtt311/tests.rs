@@ -697,6 +697,15 @@ fn violation_closes_kept() {
     );
     b.s("c", connack(false, 1));
     b.closed("c", ClosedBy::Server);
+    // an MQTT 3.1 CONNECT may be served under MQTT 3.1
+    b.open("v31");
+    let mut c31 = connect(true);
+    if let crate::wire::Packet::Connect(x) = &mut c31 {
+        x.protocol_name = "MQIsdp".into();
+        x.protocol_level = 3;
+    }
+    b.malformed("v31", Dir::ClientToServer, Some(c31), mal("MQTT-3.1.2-1"));
+    b.s("v31", connack(false, 0));
     // malformed packet, then the server closes; racing traffic is ignored
     b.handshake("d", true);
     b.c("d", publish("a", 1, Some(1)));
