@@ -329,28 +329,26 @@ fn compile_step(
         }
         Ok(())
     };
-    let check_vars = |v: &Value,
-                      at: &serde_saphyr::Location,
-                      known: &Vec<String>|
-     -> Result<(), CaseError> {
-        let mut bad = None;
-        walk_strings(v, &mut |s| {
-            for name in references(s) {
-                if !known.contains(&name) && bad.is_none() {
-                    bad = Some(name);
+    let check_vars =
+        |v: &Value, at: &serde_saphyr::Location, known: &Vec<String>| -> Result<(), CaseError> {
+            let mut bad = None;
+            walk_strings(v, &mut |s| {
+                for name in references(s) {
+                    if !known.contains(&name) && bad.is_none() {
+                        bad = Some(name);
+                    }
                 }
-            }
-        });
-        match bad {
-            Some(n) => cx.err(
-                at,
-                format!(
+            });
+            match bad {
+                Some(n) => cx.err(
+                    at,
+                    format!(
                     "unknown variable `${{{n}}}` (declare it in `vars:` or `capture:` it first)"
                 ),
-            ),
-            None => Ok(()),
-        }
-    };
+                ),
+                None => Ok(()),
+            }
+        };
 
     let action = if let Some(v) = &r.open {
         let name = conn_name(&v.value)

@@ -39,6 +39,9 @@ impl FrameError {
     }
 }
 
+/// Bytes of the offending packet a [`Framer`] keeps after a framing error.
+pub const KEEP_AFTER_ERROR: usize = 64;
+
 /// Reads the fixed header at the start of `buf`.
 ///
 /// Returns `Ok(None)` while the header is incomplete, and otherwise
@@ -115,7 +118,8 @@ impl Framer {
             return;
         }
         if self.start > 0 {
-            self.buf.drain(..self.start);
+            let consumed = self.start.min(self.buf.len());
+            self.buf.drain(..consumed);
             self.start = 0;
         }
         // Take only up to the end of the pending packet's header before checking it.
@@ -153,7 +157,9 @@ impl Framer {
         Ok(Some(frame))
     }
 
-    /// The bytes received but not yet returned as a packet (an incomplete packet).
+    /// The bytes received but not yet returned as a packet (an incomplete
+    /// packet). After a framing error: the start of the offending packet, at
+    /// most [`KEEP_AFTER_ERROR`] bytes.
     pub fn buffered(&self) -> &[u8] {
         self.buf.get(self.start..).unwrap_or(&[])
     }
@@ -177,8 +183,11 @@ impl Framer {
         };
         if let Err(e) = &res {
             self.error = Some(e.clone());
-            // Keep only the offending header for diagnostics.
-            let keep = self.start.saturating_add(5).min(self.buf.len());
+            // Keep only the start of the offending packet, for diagnostics.
+            let keep = self
+                .start
+                .saturating_add(KEEP_AFTER_ERROR)
+                .min(self.buf.len());
             self.buf.truncate(keep);
         }
         res
@@ -289,6 +298,21 @@ mod tests {
             })
         );
         assert!(f.error().is_some());
+    }
+
+    #[test]
+    fn error_after_good_packets_keeps_a_bounded_prefix() {
+        let mut data = vec![0xc0, 0x00, 0x30, 0xc8, 0x01]; // PINGREQ, then a 200-byte claim
+        data.extend_from_slice(&[0x61; 1000]);
+        let mut f = Framer::new(100);
+        f.push(&data);
+        assert_eq!(f.next_frame(), Ok(Some(vec![0xc0, 0x00])));
+        assert!(matches!(
+            f.next_frame(),
+            Err(FrameError::TooLarge { claimed: 200, .. })
+        ));
+        assert_eq!(f.buffered().len(), KEEP_AFTER_ERROR);
+        assert_eq!(f.buffered().get(..3), Some(&[0x30, 0xc8, 0x01][..]));
     }
 
     #[test]
