@@ -70,21 +70,9 @@ pub async fn run_all(
 }
 
 fn timed_out(case: &Case, target: &str, limit: std::time::Duration) -> CaseResult {
-    CaseResult {
-        id: case.id.clone(),
-        title: case.title.clone(),
-        file: case.loc.file.clone(),
-        rules: case.rules.clone(),
-        role: case.role.name().into(),
-        profile: case.profile.clone(),
-        target: target.into(),
-        verdict: crate::report::Verdict::Error,
-        reason: format!("the case did not finish within {limit:?} (harness safety limit)"),
-        failures: vec![],
-        findings: vec![],
-        steps_run: 0,
-        steps_total: case.steps.len(),
-        duration_ms: limit.as_millis() as u64,
-        transcript: Default::default(),
-    }
+    let mut r = super::pending_result(case, target);
+    r.verdict = crate::report::Verdict::Error;
+    r.reason = format!("the case did not finish within {limit:?} (harness safety limit)");
+    r.duration_ms = limit.as_millis() as u64;
+    r
 }

@@ -72,3 +72,24 @@ pub fn client_id_for(unique: &str, conn: &str) -> String {
     s.truncate(23);
     s
 }
+
+/// A result for `case` before it runs: verdict pass, nothing observed yet.
+pub(crate) fn pending_result(case: &crate::case::Case, target: &str) -> crate::report::CaseResult {
+    crate::report::CaseResult {
+        id: case.id.clone(),
+        title: case.title.clone(),
+        file: case.loc.file.clone(),
+        rules: case.rules.clone(),
+        role: case.role.name().into(),
+        profile: case.profile.clone(),
+        target: target.to_string(),
+        verdict: crate::report::Verdict::Pass,
+        reason: String::new(),
+        failures: vec![],
+        findings: vec![],
+        steps_run: 0,
+        steps_total: case.steps.len(),
+        duration_ms: 0,
+        transcript: crate::transcript::Transcript::new(),
+    }
+}

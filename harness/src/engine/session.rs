@@ -60,23 +60,7 @@ pub async fn run_case(
     cfg: &EngineConfig,
 ) -> CaseResult {
     let started = Instant::now();
-    let mut result = CaseResult {
-        id: case.id.clone(),
-        title: case.title.clone(),
-        file: case.loc.file.clone(),
-        rules: case.rules.clone(),
-        role: case.role.name().into(),
-        profile: case.profile.clone(),
-        target: target.to_string(),
-        verdict: Verdict::Pass,
-        reason: String::new(),
-        failures: vec![],
-        findings: vec![],
-        steps_run: 0,
-        steps_total: case.steps.len(),
-        duration_ms: 0,
-        transcript: Transcript::new(),
-    };
+    let mut result = super::pending_result(case, target);
     if case.role != Role::Broker {
         result.verdict = Verdict::Skipped;
         result.reason = format!(
