@@ -57,6 +57,9 @@ pub enum Expect {
     Bytes(BytePattern),
     /// Any of these.
     OneOf(Vec<Expect>),
+    /// No packet matching the inner expectation arrives within the step's
+    /// time (other packets may arrive and stay queued).
+    No(Box<Expect>),
 }
 
 /// Field names a decoded packet of each type has (for matching), beyond `flags` and `malformed`.
@@ -314,6 +317,13 @@ impl Expect {
                     "one_of" => Ok(Expect::OneOf(
                         inner.as_array().ok_or("one_of: expected a list")?.iter().map(Expect::parse).collect::<Result<_, _>>()?,
                     )),
+                    "no" => {
+                        let e = Expect::parse(inner).map_err(|e| format!("no: {e}"))?;
+                        if e.accepts_close() || e.accepts_nothing() || matches!(e, Expect::No(_)) {
+                            return Err("no: expected a packet expectation (e.g. `no: { publish: {...} }`)".into());
+                        }
+                        Ok(Expect::No(Box::new(e)))
+                    }
                     name => {
                         let ptype = PacketType::from_name(name).ok_or_else(|| {
                             format!("unknown expectation `{name}`; expected closed, nothing, a packet type, bytes or one_of")
@@ -353,6 +363,10 @@ impl Expect {
     ) -> Result<(), String> {
         match self {
             Expect::Closed => Err("expected the connection to close".into()),
+            Expect::No(inner) => match inner.check_packet(ptype, raw, view, vars) {
+                Ok(()) => Err(format!("expected no {}", inner.describe())),
+                Err(_) => Ok(()),
+            },
             Expect::Nothing => Err("expected no packet".into()),
             Expect::Bytes(p) => p.check(raw),
             Expect::Packet {
@@ -446,6 +460,7 @@ impl Expect {
                 .map(Expect::describe)
                 .collect::<Vec<_>>()
                 .join(" or "),
+            Expect::No(e) => format!("no {}", e.describe()),
         }
     }
 }
@@ -538,6 +553,14 @@ mod tests {
     #[case(json!({"regex": "("}))]
     fn bad_matchers(#[case] m: Value) {
         assert!(Matcher::parse(&m).is_err());
+    }
+
+    #[test]
+    fn no_expectation() {
+        let e = Expect::parse(&json!({"no": {"publish": {"topic": "a"}}})).expect("no");
+        assert!(e.check_packet(Some(PacketType::Publish), &[], &json!({"topic": "a"}), &vars()).is_err());
+        assert!(e.check_packet(Some(PacketType::Publish), &[], &json!({"topic": "b"}), &vars()).is_ok());
+        assert!(Expect::parse(&json!({"no": "closed"})).is_err());
     }
 
     #[test]

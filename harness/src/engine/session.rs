@@ -46,7 +46,14 @@ struct Session<'a> {
     case_deadline: Instant,
     t: Transcript,
     conns: HashMap<String, ConnState>,
+    /// Case connection names in order of opening (last = default for steps without `on:`).
     order: Vec<String>,
+    /// Case connection name -> key of its current network connection. The
+    /// first connection of a name is keyed by the name, a re-opened one
+    /// `name#2`, `name#3`...: the transcript, the monitors and late events
+    /// (a close of the old socket) never mix two connections up.
+    keys: HashMap<String, String>,
+    opens: HashMap<String, usize>,
     tx: mpsc::Sender<Incoming>,
     rx: mpsc::Receiver<Incoming>,
     vars: Vars,
@@ -90,6 +97,8 @@ pub async fn run_case(
         t: Transcript::new(),
         conns: HashMap::new(),
         order: vec![],
+        keys: HashMap::new(),
+        opens: HashMap::new(),
         tx,
         rx,
         vars,
@@ -178,15 +187,28 @@ impl Session<'_> {
         self.t.push(at, conn, EventKind::Note { text });
     }
 
-    fn default_conn(&self, step: &Step) -> Result<String, StepEnd> {
-        match &step.on {
-            Some(n) => Ok(n.clone()),
+    /// Key of the current network connection of case connection `name`.
+    fn key(&self, name: &str) -> String {
+        self.keys.get(name).cloned().unwrap_or_else(|| name.to_string())
+    }
+
+    /// The step's connection: (case name, key). Also points `${client_id}` at it.
+    fn step_conn(&mut self, step: &Step) -> Result<(String, String), StepEnd> {
+        let name = match &step.on {
+            Some(n) => n.clone(),
             None => self
                 .order
                 .last()
                 .cloned()
-                .ok_or_else(|| StepEnd::Error("no connection is open".into())),
-        }
+                .ok_or_else(|| StepEnd::Error("no connection is open".into()))?,
+        };
+        self.point_client_id(&name);
+        Ok((name.clone(), self.key(&name)))
+    }
+
+    fn point_client_id(&mut self, name: &str) {
+        let unique = self.vars.get("unique").unwrap_or_default().to_string();
+        self.vars.set("client_id", client_id_for(&unique, name));
     }
 
     fn step_deadline(&self, step: &Step, default: Duration) -> Instant {
@@ -202,17 +224,19 @@ impl Session<'_> {
             )));
         }
         match &step.action {
-            Action::Open { name } => self.open(name).await,
+            Action::Open { name } => self.open(name).await.map(|_| ()),
             Action::Connect(c) => {
-                if self.conns.get(&c.name).is_none_or(|s| s.conn.is_none()) {
-                    self.open(&c.name).await?;
-                }
-                let unique = self.vars.get("unique").unwrap_or_default().to_string();
-                self.vars.set("client_id", client_id_for(&unique, &c.name));
+                let key = self.key(&c.name);
+                let key = if self.conns.get(&key).is_none_or(|s| s.conn.is_none()) {
+                    self.open(&c.name).await?
+                } else {
+                    key
+                };
+                self.point_client_id(&c.name);
                 let packet = c.packet.build(&self.vars).map_err(StepEnd::Error)?;
-                self.send_bytes(&c.name, encode(&packet)).await;
+                self.send_bytes(&key, encode(&packet)).await;
                 let deadline = self.step_deadline(step, self.cfg.step_timeout);
-                match self.expect(&c.name, &c.expect, deadline, true, &[]).await {
+                match self.expect(&key, &c.expect, deadline, true, &[]).await {
                     Ok(()) => Ok(()),
                     Err(StepEnd::Fail { expected, actual }) if !c.explicit_expect => {
                         Err(StepEnd::Inconclusive(format!(
@@ -224,20 +248,20 @@ impl Session<'_> {
                 }
             }
             Action::Send(spec) => {
-                let name = self.default_conn(step)?;
+                let (_, key) = self.step_conn(step)?;
                 let packet = spec.build(&self.vars).map_err(StepEnd::Error)?;
-                self.send_bytes(&name, encode(&packet)).await;
+                self.send_bytes(&key, encode(&packet)).await;
                 Ok(())
             }
             Action::SendBytes { bytes, .. } => {
-                let name = self.default_conn(step)?;
-                self.send_bytes(&name, bytes.clone()).await;
+                let (_, key) = self.step_conn(step)?;
+                self.send_bytes(&key, bytes.clone()).await;
                 Ok(())
             }
             Action::Expect(e) => {
-                let name = self.default_conn(step)?;
+                let (_, key) = self.step_conn(step)?;
                 let deadline = self.step_deadline(step, self.cfg.step_timeout);
-                self.expect(&name, e, deadline, step.strict, &step.capture)
+                self.expect(&key, e, deadline, step.strict, &step.capture)
                     .await
             }
             Action::Wait(d) => {
@@ -246,20 +270,23 @@ impl Session<'_> {
                 Ok(())
             }
             Action::Disconnect { name } => {
-                self.send_bytes(name, encode(&crate::wire::Packet::Disconnect))
+                let key = self.key(name);
+                self.send_bytes(&key, encode(&crate::wire::Packet::Disconnect))
                     .await;
-                self.close(name, "client sent DISCONNECT and closed").await;
+                self.close(&key, "client sent DISCONNECT and closed").await;
                 Ok(())
             }
             Action::Drop { name } => {
-                self.close(name, "client dropped the connection without DISCONNECT")
+                let key = self.key(name);
+                self.close(&key, "client dropped the connection without DISCONNECT")
                     .await;
                 Ok(())
             }
         }
     }
 
-    async fn open(&mut self, name: &str) -> Result<(), StepEnd> {
+    /// Opens a new network connection for case connection `name`; returns its key.
+    async fn open(&mut self, name: &str) -> Result<String, StepEnd> {
         let connect =
             tokio::time::timeout(self.cfg.step_timeout, TcpStream::connect(self.addr)).await;
         let stream = match connect {
@@ -277,8 +304,16 @@ impl Session<'_> {
                 )))
             }
         };
+        let n = self.opens.entry(name.to_string()).or_insert(0);
+        *n += 1;
+        let key = if *n == 1 {
+            name.to_string()
+        } else {
+            format!("{name}#{n}")
+        };
+        self.keys.insert(name.to_string(), key.clone());
         let conn = Conn::start(
-            name,
+            &key,
             stream,
             self.cfg.max_packet,
             Dir::ServerToClient,
@@ -287,18 +322,18 @@ impl Session<'_> {
         let at = self.at(Instant::now());
         self.t.push(
             at,
-            name,
+            &key,
             EventKind::Opened {
                 peer: self.addr.to_string(),
             },
         );
-        let st = self.conns.entry(name.to_string()).or_default();
+        let st = self.conns.entry(key.clone()).or_default();
         st.conn = Some(conn);
         st.closed = None;
         st.inbox.clear();
         self.order.retain(|n| n != name);
         self.order.push(name.to_string());
-        Ok(())
+        Ok(key)
     }
 
     async fn send_bytes(&mut self, name: &str, bytes: Vec<u8>) {
@@ -366,7 +401,8 @@ impl Session<'_> {
     }
 
     fn close_all(&mut self, why: &str) {
-        let names: Vec<String> = self.order.clone();
+        let mut names: Vec<String> = self.conns.keys().cloned().collect();
+        names.sort();
         for n in names {
             if let Some(st) = self.conns.get_mut(&n) {
                 if let Some(c) = st.conn.take() {
@@ -528,6 +564,31 @@ impl Session<'_> {
         }
     }
 
+    /// Passes when no queued packet on `name` matches `inner` by `deadline`
+    /// (or by the close of the connection). Nothing is consumed.
+    async fn expect_none(&mut self, name: &str, inner: &Expect, deadline: Instant) -> Result<(), StepEnd> {
+        loop {
+            let st = self
+                .conns
+                .get(name)
+                .ok_or_else(|| StepEnd::Error(format!("no connection `{name}`")))?;
+            if let Some(r) = st
+                .inbox
+                .iter()
+                .find(|r| inner.check_packet(r.ptype, &r.raw, &r.view, &self.vars).is_ok())
+            {
+                return Err(StepEnd::Fail {
+                    expected: format!("no {}", inner.describe()),
+                    actual: r.summary.clone(),
+                });
+            }
+            if st.closed.is_some() || Instant::now() >= deadline {
+                return Ok(());
+            }
+            self.pump(deadline).await;
+        }
+    }
+
     /// Waits for `e` on `name` until `deadline`.
     ///
     /// Packets that do not match are skipped and stay queued for later steps,
@@ -541,6 +602,9 @@ impl Session<'_> {
         strict: bool,
         capture: &[(String, String)],
     ) -> Result<(), StepEnd> {
+        if let Expect::No(inner) = e {
+            return self.expect_none(name, inner, deadline).await;
+        }
         let waited_from = Instant::now();
         loop {
             let st = self

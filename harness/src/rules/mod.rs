@@ -72,11 +72,22 @@ pub fn monitors_for(profile: &str) -> Vec<Box<dyn Monitor>> {
 /// that blame the side the suite itself played on that connection (packets
 /// marked `by_suite`, e.g. a deliberately malformed CONNECT) are dropped,
 /// because they describe the test, not the implementation.
+///
+/// A connection whose CONNECT asks for another protocol (name not `MQTT` or
+/// level not 4, e.g. MQTT 5) is judged only up to that CONNECT: what follows
+/// is not MQTT 3.1.1 traffic, and whether the server refused it properly is
+/// the business of the case that sent it (MQTT-3.1.2-1, MQTT-3.1.2-2).
 pub fn run_monitors(profile: &str, t: &Transcript) -> Vec<Finding> {
     let mut suite_side: HashMap<&str, Side> = HashMap::new();
+    let mut other_protocol_after: HashMap<&str, usize> = HashMap::new();
     for c in conn::ConnView::split(t) {
         if let (Some(side), Some(first)) = (c.suite_side(), c.events.first()) {
             suite_side.insert(first.conn.as_str(), side);
+        }
+        if let Some((e, connect)) = c.connect() {
+            if connect.protocol_name != "MQTT" || connect.protocol_level != 4 {
+                other_protocol_after.insert(e.conn.as_str(), e.seq);
+            }
         }
     }
     let mut seen = HashSet::new();
@@ -86,6 +97,11 @@ pub fn run_monitors(profile: &str, t: &Transcript) -> Vec<Finding> {
         .filter(|f| {
             let conn = t.events.get(f.event).map(|e| e.conn.as_str());
             conn.and_then(|c| suite_side.get(c)) != Some(&f.blame)
+        })
+        .filter(|f| {
+            let conn = t.events.get(f.event).map(|e| e.conn.as_str());
+            conn.and_then(|c| other_protocol_after.get(c))
+                .is_none_or(|after| f.event <= *after)
         })
         .filter(|f| seen.insert((f.rule.clone(), f.blame, f.event)))
         .collect();
@@ -144,6 +160,27 @@ mod tests {
         let dup: Vec<_> = f.iter().filter(|f| f.rule == "MQTT-3.3.1-2").collect();
         assert_eq!(dup.len(), 1, "{f:?}");
         assert_eq!((dup[0].blame, dup[0].event), (Side::Client, e));
+    }
+
+    #[test]
+    fn other_protocol_levels_are_not_judged_after_their_connect() {
+        // Suite asks for MQTT 5 (level 5); Mosquitto answers with an MQTT 5
+        // CONNACK carrying properties, which is malformed as 3.1.1.
+        let mut b = Tb::new();
+        b.open("c");
+        let v5 = crate::case::hex::parse_hex("10 0e 00 04 4d 51 54 54 05 02 00 3c 00 00 01 61").expect("hex");
+        b.raw("c", Dir::ClientToServer, v5, true);
+        b.hs("c", "20 09 00 00 06 22 00 0a 21 00 14");
+        let f = run_monitors("mqtt311", &b.t);
+        assert!(f.is_empty(), "{f:?}");
+        // The same CONNACK after a 3.1.1 CONNECT is judged.
+        let mut b = Tb::new();
+        b.open("c");
+        let v4 = crate::case::hex::parse_hex("10 0d 00 04 4d 51 54 54 04 02 00 3c 00 01 61").expect("hex");
+        b.raw("c", Dir::ClientToServer, v4, true);
+        let e = b.hs("c", "20 09 00 00 06 22 00 0a 21 00 14");
+        let f = run_monitors("mqtt311", &b.t);
+        assert!(f.iter().any(|f| f.event == e && f.blame == Side::Server), "{f:?}");
     }
 
     #[test]
