@@ -558,8 +558,22 @@ mod tests {
     #[test]
     fn no_expectation() {
         let e = Expect::parse(&json!({"no": {"publish": {"topic": "a"}}})).expect("no");
-        assert!(e.check_packet(Some(PacketType::Publish), &[], &json!({"topic": "a"}), &vars()).is_err());
-        assert!(e.check_packet(Some(PacketType::Publish), &[], &json!({"topic": "b"}), &vars()).is_ok());
+        assert!(e
+            .check_packet(
+                Some(PacketType::Publish),
+                &[],
+                &json!({"topic": "a"}),
+                &vars()
+            )
+            .is_err());
+        assert!(e
+            .check_packet(
+                Some(PacketType::Publish),
+                &[],
+                &json!({"topic": "b"}),
+                &vars()
+            )
+            .is_ok());
         assert!(Expect::parse(&json!({"no": "closed"})).is_err());
     }
 

@@ -189,7 +189,10 @@ impl Session<'_> {
 
     /// Key of the current network connection of case connection `name`.
     fn key(&self, name: &str) -> String {
-        self.keys.get(name).cloned().unwrap_or_else(|| name.to_string())
+        self.keys
+            .get(name)
+            .cloned()
+            .unwrap_or_else(|| name.to_string())
     }
 
     /// The step's connection: (case name, key). Also points `${client_id}` at it.
@@ -566,17 +569,22 @@ impl Session<'_> {
 
     /// Passes when no queued packet on `name` matches `inner` by `deadline`
     /// (or by the close of the connection). Nothing is consumed.
-    async fn expect_none(&mut self, name: &str, inner: &Expect, deadline: Instant) -> Result<(), StepEnd> {
+    async fn expect_none(
+        &mut self,
+        name: &str,
+        inner: &Expect,
+        deadline: Instant,
+    ) -> Result<(), StepEnd> {
         loop {
             let st = self
                 .conns
                 .get(name)
                 .ok_or_else(|| StepEnd::Error(format!("no connection `{name}`")))?;
-            if let Some(r) = st
-                .inbox
-                .iter()
-                .find(|r| inner.check_packet(r.ptype, &r.raw, &r.view, &self.vars).is_ok())
-            {
+            if let Some(r) = st.inbox.iter().find(|r| {
+                inner
+                    .check_packet(r.ptype, &r.raw, &r.view, &self.vars)
+                    .is_ok()
+            }) {
                 return Err(StepEnd::Fail {
                     expected: format!("no {}", inner.describe()),
                     actual: r.summary.clone(),

@@ -168,7 +168,8 @@ mod tests {
         // CONNACK carrying properties, which is malformed as 3.1.1.
         let mut b = Tb::new();
         b.open("c");
-        let v5 = crate::case::hex::parse_hex("10 0e 00 04 4d 51 54 54 05 02 00 3c 00 00 01 61").expect("hex");
+        let v5 = crate::case::hex::parse_hex("10 0e 00 04 4d 51 54 54 05 02 00 3c 00 00 01 61")
+            .expect("hex");
         b.raw("c", Dir::ClientToServer, v5, true);
         b.hs("c", "20 09 00 00 06 22 00 0a 21 00 14");
         let f = run_monitors("mqtt311", &b.t);
@@ -176,11 +177,15 @@ mod tests {
         // The same CONNACK after a 3.1.1 CONNECT is judged.
         let mut b = Tb::new();
         b.open("c");
-        let v4 = crate::case::hex::parse_hex("10 0d 00 04 4d 51 54 54 04 02 00 3c 00 01 61").expect("hex");
+        let v4 = crate::case::hex::parse_hex("10 0d 00 04 4d 51 54 54 04 02 00 3c 00 01 61")
+            .expect("hex");
         b.raw("c", Dir::ClientToServer, v4, true);
         let e = b.hs("c", "20 09 00 00 06 22 00 0a 21 00 14");
         let f = run_monitors("mqtt311", &b.t);
-        assert!(f.iter().any(|f| f.event == e && f.blame == Side::Server), "{f:?}");
+        assert!(
+            f.iter().any(|f| f.event == e && f.blame == Side::Server),
+            "{f:?}"
+        );
     }
 
     #[test]

@@ -23,7 +23,7 @@ use super::conn::{
 };
 use super::topic::{matches_ignoring_dollar_rule, topic_matches};
 use super::{Finding, Monitor};
-use crate::transcript::{Dir, Event, EventKind, Side, Transcript};
+use crate::transcript::{ClosedBy, Dir, Event, EventKind, Side, Transcript};
 use crate::wire::{Packet, PacketType};
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
@@ -692,7 +692,22 @@ impl Monitor for Qos2Flow {
                                 p.ev.seq,
                                 format!("PUBCOMP id {packet_id} sent before any PUBREL for it"),
                             )),
-                            None => {}
+                            None => {
+                                if fresh
+                                    && !published.contains(&key)
+                                    && !c.opaque_between(p.dir, 0, p.ev.seq)
+                                {
+                                    out.push(Finding::new(
+                                        "MQTT-4.3.3-2",
+                                        p.sender(),
+                                        p.ev.seq,
+                                        format!(
+                                            "PUBCOMP id {packet_id} answers no PUBREL the {} sent",
+                                            side_name(p.sender().other())
+                                        ),
+                                    ));
+                                }
+                            }
                         }
                     }
                     _ => {}
@@ -1369,7 +1384,22 @@ impl Monitor for KeepAliveServer {
                         ));
                         return;
                     }
-                } else if matches!(e.kind, EventKind::Closed { .. }) {
+                } else if let EventKind::Closed { by, .. } = &e.kind {
+                    // The client gave up on a connection the server should
+                    // already have dropped: that close is the evidence.
+                    let gap = overdue.unwrap_or_else(|| e.at.saturating_sub(last));
+                    if *by == ClosedBy::Client && gap > limit {
+                        out.push(Finding::new(
+                            "MQTT-3.1.2-24",
+                            Side::Server,
+                            e.seq,
+                            format!(
+                                "the server had not closed the connection after the client had been silent for {:.1} s (keep alive {ka} s, limit {:.1} s)",
+                                gap.as_secs_f64(),
+                                limit.as_secs_f64()
+                            ),
+                        ));
+                    }
                     return;
                 }
             }
@@ -1377,5 +1407,7 @@ impl Monitor for KeepAliveServer {
     }
 }
 
+#[cfg(test)]
+mod byte_tests;
 #[cfg(test)]
 mod tests;

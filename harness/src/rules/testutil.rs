@@ -1,4 +1,5 @@
-//! Test helpers: build transcripts from packets without any codec.
+//! Test helpers: build transcripts from packets without any codec, or from
+//! hex bytes decoded like the live engine does.
 
 use crate::rules::{Finding, Monitor};
 use crate::transcript::{ClosedBy, Dir, EventKind, Side, Transcript};
@@ -86,6 +87,42 @@ impl Tb {
                 by_suite: false,
             },
         )
+    }
+
+    /// One packet given as its exact bytes, decoded with [`crate::wire::decode`]
+    /// and recorded the way the live engine records it (`Session::record` /
+    /// `Session::send_bytes`): raw bytes, decoded packet (if any) and every
+    /// malformation the decoder found.
+    pub fn raw(&mut self, conn: &str, dir: Dir, raw: Vec<u8>, by_suite: bool) -> usize {
+        let d = crate::wire::decode(&raw);
+        self.push(
+            conn,
+            EventKind::Packet {
+                dir,
+                raw,
+                packet: d.packet,
+                malformations: d.malformations,
+                by_suite,
+            },
+        )
+    }
+
+    /// One packet as hex text (`#` comments allowed, see
+    /// [`crate::case::hex::parse_hex`]); panics on text that is not hex.
+    pub fn hex(&mut self, conn: &str, dir: Dir, text: &str) -> usize {
+        let raw = crate::case::hex::parse_hex(text)
+            .unwrap_or_else(|e| panic!("bad hex in a test: {e}: {text:?}"));
+        self.raw(conn, dir, raw, false)
+    }
+
+    /// Client → server, as hex.
+    pub fn hc(&mut self, conn: &str, text: &str) -> usize {
+        self.hex(conn, Dir::ClientToServer, text)
+    }
+
+    /// Server → client, as hex.
+    pub fn hs(&mut self, conn: &str, text: &str) -> usize {
+        self.hex(conn, Dir::ServerToClient, text)
     }
 
     /// A packet that did not decode; `first` is its first byte.
