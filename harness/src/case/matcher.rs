@@ -555,6 +555,48 @@ mod tests {
         assert!(Matcher::parse(&m).is_err());
     }
 
+    /// Every matcher form, applied to the field view of packets decoded from
+    /// bytes (as the engine does), passing on bytes that keep the
+    /// expectation and failing on bytes that break it.
+    #[rstest]
+    // SUBACK id 1, one code 0x80
+    #[case("90 03 00 01 80", json!({"suback": {"packet_id": 1, "codes": [128]}}), true)]
+    #[case("90 03 00 01 01", json!({"suback": {"packet_id": 1, "codes": [128]}}), false)]
+    #[case("90 04 00 01 00 01", json!({"suback": {"codes": {"len": 2}}}), true)]
+    #[case("90 03 00 01 00", json!({"suback": {"codes": {"len": 2}}}), false)]
+    #[case("90 03 00 01 02", json!({"suback": {"codes": [{"one_of": [1, 2]}]}}), true)]
+    #[case("90 03 00 01 00", json!({"suback": {"codes": [{"one_of": [1, 2]}]}}), false)]
+    // CONNACK: session present 0, return code 5
+    #[case("20 02 00 05", json!({"connack": {"return_code": {"not": 0}, "session_present": false}}), true)]
+    #[case("20 02 00 00", json!({"connack": {"return_code": {"not": 0}}}), false)]
+    #[case("20 02 00 03", json!({"connack": {"return_code": {"range": [1, 5]}}}), true)]
+    #[case("20 02 00 06", json!({"connack": {"return_code": {"range": [1, 5]}}}), false)]
+    // PUBLISH QoS 1, retain, topic "a/b", id 7, payload "hi"
+    #[case("33 09 00 03 61 2f 62 00 07 68 69", json!({"publish": {"topic": {"regex": "^a/"}, "qos": 1, "retain": true, "packet_id": 7, "payload": "hi"}}), true)]
+    #[case("33 09 00 03 62 2f 62 00 07 68 69", json!({"publish": {"topic": {"regex": "^a/"}}}), false)]
+    #[case("30 07 00 03 61 2f 62 68 69", json!({"publish": {"packet_id": {"absent": true}, "payload_hex": "6869", "payload_len": 2}}), true)]
+    #[case("32 09 00 03 61 2f 62 00 07 68 69", json!({"publish": {"packet_id": {"absent": true}}}), false)]
+    #[case("32 09 00 03 61 2f 62 00 07 68 69", json!({"publish": {"packet_id": "any", "flags": 2}}), true)]
+    #[case("30 07 00 03 61 2f 62 68 69", json!({"publish": {"packet_id": "any"}}), false)]
+    // malformed: QoS 0 PUBLISH with DUP set
+    #[case("38 07 00 03 61 2f 62 68 69", json!({"publish": {"malformed": ["MQTT-3.3.1-2"]}}), true)]
+    #[case("30 07 00 03 61 2f 62 68 69", json!({"publish": {"malformed": ["MQTT-3.3.1-2"]}}), false)]
+    // byte patterns and alternatives
+    #[case("d0 00", json!({"bytes": "d0 ??"}), true)]
+    #[case("c0 00", json!({"bytes": "d0 ??"}), false)]
+    #[case("20 02 00 01", json!({"one_of": ["closed", {"connack": {"return_code": 1}}]}), true)]
+    #[case("20 02 00 00", json!({"one_of": ["closed", {"connack": {"return_code": 1}}]}), false)]
+    #[case("b0 02 00 09", json!({"no": {"unsuback": {"packet_id": 9}}}), false)]
+    #[case("b0 02 00 08", json!({"no": {"unsuback": {"packet_id": 9}}}), true)]
+    fn expectations_on_decoded_bytes(#[case] hex: &str, #[case] expect: Value, #[case] ok: bool) {
+        let raw = crate::case::hex::parse_hex(hex).expect("hex");
+        let d = crate::wire::decode(&raw);
+        let view = packet_view(d.packet.as_ref(), d.flags, &d.malformations);
+        let e = Expect::parse(&expect).expect("expectation");
+        let got = e.check_packet(d.packet_type, &raw, &view, &vars());
+        assert_eq!(got.is_ok(), ok, "{hex} vs {expect}: {got:?}");
+    }
+
     #[test]
     fn no_expectation() {
         let e = Expect::parse(&json!({"no": {"publish": {"topic": "a"}}})).expect("no");
