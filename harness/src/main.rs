@@ -271,17 +271,52 @@ fn cmd_list(
     let matches = |id: &str| pattern.as_deref().is_none_or(|p| glob_match(p, id));
     if rules {
         let cat = conformance::rules::catalog::Catalog::builtin();
-        let mut n = 0;
+        let cases = load_or_report(None).unwrap_or_default();
+        let cited = |id: &str| {
+            cases
+                .iter()
+                .filter(|c| {
+                    c.rules.iter().any(|x| x == id)
+                        || c.steps.iter().any(|s| s.rules.iter().any(|x| x == id))
+                })
+                .count()
+        };
+        let (mut n, mut covered) = (0, 0);
+        println!(
+            "{:<36} {:<6} {:>5} {:<4} text",
+            "rule", "roles", "cases", "mon"
+        );
         for r in cat.iter() {
-            if profile.as_deref().is_some_and(|p| p != r.profile) || !matches(&r.id) {
+            if profile.as_deref().is_some_and(|p| p != r.profile)
+                || !matches(&r.id)
+                || rule.as_deref().is_some_and(|x| x != r.id)
+            {
                 continue;
             }
             n += 1;
             let roles: Vec<String> = r.roles.iter().map(|x| format!("{x:?}")).collect();
-            let text: String = r.text.chars().take(90).collect();
-            println!("{:<36} {:<6} {text}", r.id, roles.join(""));
+            let monitored = conformance::rules::monitors_for(&r.profile)
+                .iter()
+                .any(|m| m.rules().contains(&r.id.as_str()));
+            let k = cited(&r.id);
+            if k > 0 || monitored {
+                covered += 1;
+            }
+            let text: String = if r.untestable.is_some() {
+                format!("(not observable) {}", r.text)
+            } else {
+                r.text.clone()
+            };
+            let text: String = text.chars().take(90).collect();
+            println!(
+                "{:<36} {:<6} {:>5} {:<4} {text}",
+                r.id,
+                roles.join(""),
+                k,
+                if monitored { "yes" } else { "" }
+            );
         }
-        eprintln!("{n} rules");
+        eprintln!("{n} rules, {covered} cited by a case or checked by a monitor");
         return ExitCode::SUCCESS;
     }
     let cases = match load_or_report(None) {

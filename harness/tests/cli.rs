@@ -37,7 +37,12 @@ fn list_rules_by_profile() {
         .expect("runs");
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(text.lines().count(), 141, "all 141 MQTT 3.1.1 statements");
+    assert_eq!(
+        text.lines().count(),
+        142,
+        "a header and all 141 MQTT 3.1.1 statements"
+    );
+    assert!(text.contains("MQTT-3.1.2-3"));
 }
 
 #[test]
