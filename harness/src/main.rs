@@ -25,38 +25,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Cmd {
     /// Run the broker cases against a target and write reports.
-    Run {
-        /// embedded (default: rumqttd in-process), mosquitto (a local process the suite starts) or tcp://HOST:PORT.
-        #[arg(long, default_value = "embedded")]
-        target: String,
-        /// Only cases whose id matches this glob (`*`, `?`) or contains this text.
-        #[arg(long)]
-        filter: Option<String>,
-        /// Only cases citing this rule id.
-        #[arg(long)]
-        rule: Option<String>,
-        /// Profile of the cases to run.
-        #[arg(long, default_value = "mqtt311")]
-        profile: String,
-        /// Directory of case files.
-        #[arg(long)]
-        cases: Option<PathBuf>,
-        /// Where reports go (default: reports/out/<target>/).
-        #[arg(long)]
-        out: Option<PathBuf>,
-        /// Default time an expectation waits, in seconds.
-        #[arg(long, default_value_t = 5.0)]
-        step_timeout: f64,
-        /// Cases run at once.
-        #[arg(long, default_value_t = 32)]
-        jobs: usize,
-        /// Largest packet accepted from the target, in bytes; a larger claim is a failure, never an allocation.
-        #[arg(long, default_value_t = 1 << 20)]
-        max_packet: usize,
-        /// Count every fail as unexpected, even when reports/<target>/expected.yaml records it.
-        #[arg(long)]
-        strict: bool,
-    },
+    Run(RunArgs),
     /// List cases (default) or rules.
     List {
         /// List rules instead of cases.
@@ -78,32 +47,45 @@ enum Cmd {
     },
 }
 
+/// Options of `run`.
+#[derive(clap::Args)]
+struct RunArgs {
+    /// embedded (default: rumqttd in-process), mosquitto (a local process the suite starts) or tcp://HOST:PORT.
+    #[arg(long, default_value = "embedded")]
+    target: String,
+    /// Only cases whose id matches this glob (`*`, `?`) or contains this text.
+    #[arg(long)]
+    filter: Option<String>,
+    /// Only cases citing this rule id.
+    #[arg(long)]
+    rule: Option<String>,
+    /// Profile of the cases to run.
+    #[arg(long, default_value = "mqtt311")]
+    profile: String,
+    /// Directory of case files.
+    #[arg(long)]
+    cases: Option<PathBuf>,
+    /// Where reports go (default: reports/out/<target>/).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Default time an expectation waits, in seconds.
+    #[arg(long, default_value_t = 5.0)]
+    step_timeout: f64,
+    /// Cases run at once.
+    #[arg(long, default_value_t = 32)]
+    jobs: usize,
+    /// Largest packet accepted from the target, in bytes; a larger claim is a failure, never an allocation.
+    #[arg(long, default_value_t = 1 << 20)]
+    max_packet: usize,
+    /// Count every fail as unexpected, even when reports/<target>/expected.yaml records it.
+    #[arg(long)]
+    strict: bool,
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.cmd {
-        Cmd::Run {
-            target,
-            filter,
-            rule,
-            profile,
-            cases,
-            out,
-            step_timeout,
-            jobs,
-            max_packet,
-            strict,
-        } => cmd_run(
-            target,
-            filter,
-            rule,
-            profile,
-            cases,
-            out,
-            step_timeout,
-            jobs,
-            max_packet,
-            strict,
-        ),
+        Cmd::Run(args) => cmd_run(args),
         Cmd::List {
             rules,
             profile,
@@ -129,19 +111,19 @@ fn load_or_report(dir: Option<PathBuf>) -> Result<Vec<conformance::case::Case>, 
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn cmd_run(
-    target: String,
-    filter: Option<String>,
-    rule: Option<String>,
-    profile: String,
-    cases_dir: Option<PathBuf>,
-    out: Option<PathBuf>,
-    step_timeout: f64,
-    jobs: usize,
-    max_packet: usize,
-    strict: bool,
-) -> ExitCode {
+fn cmd_run(args: RunArgs) -> ExitCode {
+    let RunArgs {
+        target,
+        filter,
+        rule,
+        profile,
+        cases: cases_dir,
+        out,
+        step_timeout,
+        jobs,
+        max_packet,
+        strict,
+    } = args;
     let spec = match TargetSpec::parse(&target) {
         Ok(s) => s,
         Err(e) => {

@@ -54,11 +54,11 @@ pub fn monitors(implicit: &'static [&'static str]) -> Vec<Box<dyn Monitor>> {
         Box::new(AckIds),
         Box::new(PacketIdInUse),
         Box::new(Qos2Flow),
-        Box::new(PublishAnswered),
-        Box::new(PubrelAnswered),
-        Box::new(SubscribeAnswered),
-        Box::new(UnsubscribeAnswered),
-        Box::new(PingreqAnswered),
+        Box::new(PUBLISH_ANSWERED),
+        Box::new(PUBREL_ANSWERED),
+        Box::new(SUBSCRIBE_ANSWERED),
+        Box::new(UNSUBSCRIBE_ANSWERED),
+        Box::new(PINGREQ_ANSWERED),
         Box::new(SubackCount),
         Box::new(SubackCodes),
         Box::new(Qos0Dup),
@@ -750,94 +750,72 @@ fn unanswered(t: &Transcript, kinds: &[ReqKind], dirs: &[Dir], rule: &str) -> Ve
 const BOTH_DIRS: &[Dir] = &[Dir::ClientToServer, Dir::ServerToClient];
 const FROM_CLIENT: &[Dir] = &[Dir::ClientToServer];
 
-/// MQTT-3.3.4-1: a QoS 1 PUBLISH gets PUBACK and a QoS 2 PUBLISH gets PUBREC.
+/// A request that must be answered: PUBLISH QoS 1/2 (MQTT-3.3.4-1), PUBREL
+/// (MQTT-4.3.3-2), SUBSCRIBE (MQTT-3.8.4-1), UNSUBSCRIBE (MQTT-3.10.4-4),
+/// PINGREQ (MQTT-3.12.4-1).
 ///
-/// Heuristic: a PUBLISH counts as unanswered only when no acknowledgement
-/// for it appears anywhere in the connection *and* the receiver answered a
-/// request the publisher sent after it (so it had read the PUBLISH). An
-/// early close or the end of the transcript alone never produces a finding.
-pub struct PublishAnswered;
-
-impl Monitor for PublishAnswered {
-    fn name(&self) -> &'static str {
-        "mqtt311.publish-answered"
-    }
-    fn rules(&self) -> &'static [&'static str] {
-        &["MQTT-3.3.4-1"]
-    }
-    fn check(&self, t: &Transcript) -> Vec<Finding> {
-        unanswered(
-            t,
-            &[ReqKind::Publish1, ReqKind::Publish2],
-            BOTH_DIRS,
-            "MQTT-3.3.4-1",
-        )
-    }
+/// Heuristic: a request counts as unanswered only when no answer for it
+/// appears anywhere in the connection *and* the peer answered a request sent
+/// after it (so it had read the first one). An early close or the end of the
+/// transcript alone never produces a finding. PINGRESPs answer PINGREQs
+/// first in, first out.
+#[derive(Clone, Copy)]
+pub struct Unanswered {
+    name: &'static str,
+    kinds: &'static [ReqKind],
+    dirs: &'static [Dir],
+    rules: &'static [&'static str],
 }
 
-/// MQTT-4.3.3-2: the QoS 2 receiver answers PUBREL with PUBCOMP (same
-/// heuristic as [`PublishAnswered`]).
-pub struct PubrelAnswered;
+/// MQTT-3.3.4-1: a QoS 1 PUBLISH gets PUBACK and a QoS 2 PUBLISH gets PUBREC.
+pub const PUBLISH_ANSWERED: Unanswered = Unanswered {
+    name: "mqtt311.publish-answered",
+    kinds: &[ReqKind::Publish1, ReqKind::Publish2],
+    dirs: BOTH_DIRS,
+    rules: &["MQTT-3.3.4-1"],
+};
 
-impl Monitor for PubrelAnswered {
+/// MQTT-4.3.3-2: a PUBREL gets a PUBCOMP.
+pub const PUBREL_ANSWERED: Unanswered = Unanswered {
+    name: "mqtt311.pubrel-answered",
+    kinds: &[ReqKind::Pubrel],
+    dirs: BOTH_DIRS,
+    rules: &["MQTT-4.3.3-2"],
+};
+
+/// MQTT-3.8.4-1: every SUBSCRIBE gets a SUBACK.
+pub const SUBSCRIBE_ANSWERED: Unanswered = Unanswered {
+    name: "mqtt311.subscribe-answered",
+    kinds: &[ReqKind::Subscribe],
+    dirs: FROM_CLIENT,
+    rules: &["MQTT-3.8.4-1"],
+};
+
+/// MQTT-3.10.4-4: every UNSUBSCRIBE gets an UNSUBACK.
+pub const UNSUBSCRIBE_ANSWERED: Unanswered = Unanswered {
+    name: "mqtt311.unsubscribe-answered",
+    kinds: &[ReqKind::Unsubscribe],
+    dirs: FROM_CLIENT,
+    rules: &["MQTT-3.10.4-4"],
+};
+
+/// MQTT-3.12.4-1: every PINGREQ gets a PINGRESP.
+pub const PINGREQ_ANSWERED: Unanswered = Unanswered {
+    name: "mqtt311.pingreq-answered",
+    kinds: &[ReqKind::Pingreq],
+    dirs: FROM_CLIENT,
+    rules: &["MQTT-3.12.4-1"],
+};
+
+impl Monitor for Unanswered {
     fn name(&self) -> &'static str {
-        "mqtt311.pubrel-answered"
+        self.name
     }
     fn rules(&self) -> &'static [&'static str] {
-        &["MQTT-4.3.3-2"]
+        self.rules
     }
     fn check(&self, t: &Transcript) -> Vec<Finding> {
-        unanswered(t, &[ReqKind::Pubrel], BOTH_DIRS, "MQTT-4.3.3-2")
-    }
-}
-
-/// MQTT-3.8.4-1: every SUBSCRIBE gets a SUBACK (same heuristic as
-/// [`PublishAnswered`]).
-pub struct SubscribeAnswered;
-
-impl Monitor for SubscribeAnswered {
-    fn name(&self) -> &'static str {
-        "mqtt311.subscribe-answered"
-    }
-    fn rules(&self) -> &'static [&'static str] {
-        &["MQTT-3.8.4-1"]
-    }
-    fn check(&self, t: &Transcript) -> Vec<Finding> {
-        unanswered(t, &[ReqKind::Subscribe], FROM_CLIENT, "MQTT-3.8.4-1")
-    }
-}
-
-/// MQTT-3.10.4-4: every UNSUBSCRIBE gets an UNSUBACK (same heuristic as
-/// [`PublishAnswered`]).
-pub struct UnsubscribeAnswered;
-
-impl Monitor for UnsubscribeAnswered {
-    fn name(&self) -> &'static str {
-        "mqtt311.unsubscribe-answered"
-    }
-    fn rules(&self) -> &'static [&'static str] {
-        &["MQTT-3.10.4-4"]
-    }
-    fn check(&self, t: &Transcript) -> Vec<Finding> {
-        unanswered(t, &[ReqKind::Unsubscribe], FROM_CLIENT, "MQTT-3.10.4-4")
-    }
-}
-
-/// MQTT-3.12.4-1: every PINGREQ gets a PINGRESP. PINGRESPs answer PINGREQs
-/// first in, first out; a PINGREQ left over is reported when the server
-/// answered a later request of the client (same heuristic as
-/// [`PublishAnswered`]).
-pub struct PingreqAnswered;
-
-impl Monitor for PingreqAnswered {
-    fn name(&self) -> &'static str {
-        "mqtt311.pingreq-answered"
-    }
-    fn rules(&self) -> &'static [&'static str] {
-        &["MQTT-3.12.4-1"]
-    }
-    fn check(&self, t: &Transcript) -> Vec<Finding> {
-        unanswered(t, &[ReqKind::Pingreq], FROM_CLIENT, "MQTT-3.12.4-1")
+        unanswered(t, self.kinds, self.dirs, self.rules[0])
     }
 }
 

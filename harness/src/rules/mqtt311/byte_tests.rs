@@ -1231,7 +1231,7 @@ fn mosquitto_qos2_roundtrip_flipped_pubrec_id() {
     let t = flipped(9, 3, 0x08);
     assert_eq!(run(&AckIds, &t), vec![f("MQTT-2.3.1-6", Server, 9)]);
     assert_eq!(
-        run(&PublishAnswered, &t),
+        run(&PUBLISH_ANSWERED, &t),
         vec![f("MQTT-3.3.4-1", Server, 8)]
     );
     assert_eq!(
@@ -1273,7 +1273,7 @@ fn mosquitto_qos2_roundtrip_flipped_pubcomp_id() {
     // id 7 with PUBCOMP id 8 on a CleanSession 1 connection where no PUBREL 8
     // was ever sent (MQTT-4.3.3-2: the PUBCOMP carries the PUBREL's id). No
     // monitor reports it: Qos2Flow ignores a PUBCOMP for an id it has no QoS 2
-    // state for, AckIds does not judge unmatched PUBCOMPs, and PubrelAnswered
+    // state for, AckIds does not judge unmatched PUBCOMPs, and PUBREL_ANSWERED
     // has no later answered request on `pub` to prove PUBREL 7 was read.
     let t = flipped(11, 3, 0x08);
     let f = found(&t);

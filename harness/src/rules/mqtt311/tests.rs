@@ -425,7 +425,7 @@ fn publish_unanswered() {
     b.s("c", publish("a", 1, Some(6)));
     b.c("c", puback(6)); // client answered a later PUBLISH, not the QoS 2 one
     assert_eq!(
-        run(&PublishAnswered, &b.t),
+        run(&PUBLISH_ANSWERED, &b.t),
         vec![f("MQTT-3.3.4-1", Server, e1), f("MQTT-3.3.4-1", Client, e2)]
     );
 }
@@ -440,7 +440,7 @@ fn publish_unanswered_not_judged_on_early_close() {
     b.handshake("d", true);
     b.c("d", publish("a", 1, Some(1)));
     b.s("d", puback(1));
-    assert_eq!(run(&PublishAnswered, &b.t), vec![]);
+    assert_eq!(run(&PUBLISH_ANSWERED, &b.t), vec![]);
 }
 
 #[test]
@@ -453,7 +453,7 @@ fn pubrel_unanswered() {
     b.c("c", pingreq());
     b.s("c", pingresp());
     assert_eq!(
-        run(&PubrelAnswered, &b.t),
+        run(&PUBREL_ANSWERED, &b.t),
         vec![f("MQTT-4.3.3-2", Server, e)]
     );
 }
@@ -468,7 +468,7 @@ fn pubrel_answered() {
     b.c("c", pingreq());
     b.s("c", pingresp());
     b.s("c", pubcomp(1)); // late but present
-    assert_eq!(run(&PubrelAnswered, &b.t), vec![]);
+    assert_eq!(run(&PUBREL_ANSWERED, &b.t), vec![]);
 }
 
 #[test]
@@ -479,7 +479,7 @@ fn subscribe_unanswered() {
     b.c("c", subscribe(2, &[("b", 0)]));
     b.s("c", suback(2, &[0]));
     assert_eq!(
-        run(&SubscribeAnswered, &b.t),
+        run(&SUBSCRIBE_ANSWERED, &b.t),
         vec![f("MQTT-3.8.4-1", Server, e)]
     );
 }
@@ -493,7 +493,7 @@ fn subscribe_answered() {
     b.s("c", suback(1, &[0]));
     b.s("c", suback(2, &[0]));
     b.c("c", subscribe(3, &[("c", 0)])); // still pending when the capture ends
-    assert_eq!(run(&SubscribeAnswered, &b.t), vec![]);
+    assert_eq!(run(&SUBSCRIBE_ANSWERED, &b.t), vec![]);
 }
 
 #[test]
@@ -504,7 +504,7 @@ fn unsubscribe_unanswered() {
     b.c("c", pingreq());
     b.s("c", pingresp());
     assert_eq!(
-        run(&UnsubscribeAnswered, &b.t),
+        run(&UNSUBSCRIBE_ANSWERED, &b.t),
         vec![f("MQTT-3.10.4-4", Server, e)]
     );
 }
@@ -515,7 +515,7 @@ fn unsubscribe_answered() {
     b.handshake("c", true);
     b.c("c", unsubscribe(1, &["never-subscribed"]));
     b.s("c", unsuback(1));
-    assert_eq!(run(&UnsubscribeAnswered, &b.t), vec![]);
+    assert_eq!(run(&UNSUBSCRIBE_ANSWERED, &b.t), vec![]);
 }
 
 #[test]
@@ -526,7 +526,7 @@ fn pingreq_unanswered() {
     b.c("c", publish("a", 1, Some(1)));
     b.s("c", puback(1));
     assert_eq!(
-        run(&PingreqAnswered, &b.t),
+        run(&PINGREQ_ANSWERED, &b.t),
         vec![f("MQTT-3.12.4-1", Server, e)]
     );
 }
@@ -539,7 +539,7 @@ fn pingreq_answered_or_not_provable() {
     b.s("c", pingresp());
     b.c("c", pingreq()); // no later evidence: not judged
     b.s("c", publish("a", 0, None));
-    assert_eq!(run(&PingreqAnswered, &b.t), vec![]);
+    assert_eq!(run(&PINGREQ_ANSWERED, &b.t), vec![]);
 }
 
 #[test]
@@ -550,7 +550,7 @@ fn unanswered_not_judged_when_answer_may_hide_in_undecoded_bytes() {
     b.opaque("c", Dir::ServerToClient, 0xD0);
     b.c("c", publish("a", 1, Some(1)));
     b.s("c", puback(1));
-    assert_eq!(run(&PingreqAnswered, &b.t), vec![]);
+    assert_eq!(run(&PINGREQ_ANSWERED, &b.t), vec![]);
 }
 
 // --- SubackCount / SubackCodes -------------------------------------------------
