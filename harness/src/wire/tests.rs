@@ -418,7 +418,7 @@ fn fixture_snapshots() {
         .filter(|p| {
             p.file_name()
                 .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with("wire-") && n.ends_with(".hex"))
+                .is_some_and(|n| n.ends_with(".hex"))
         })
         .collect();
     files.sort();
