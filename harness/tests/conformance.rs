@@ -40,6 +40,8 @@ struct TargetSlot {
     cell: OnceLock<Started>,
     expected: Expected,
     expected_path: PathBuf,
+    /// Why the expected-verdict file could not be read (then it counts as empty).
+    expected_error: Option<String>,
 }
 
 impl TargetSlot {
@@ -65,12 +67,16 @@ fn targets(root: &std::path::Path) -> Vec<Arc<TargetSlot>> {
         .into_iter()
         .map(|spec| {
             let path = root.join("reports").join(spec.name()).join("expected.yaml");
-            let expected = Expected::load(&path).unwrap_or_else(|e| panic!("{e}"));
+            let (expected, expected_error) = match Expected::load(&path) {
+                Ok(e) => (e, None),
+                Err(e) => (Expected::default(), Some(e)),
+            };
             Arc::new(TargetSlot {
                 spec,
                 cell: OnceLock::new(),
                 expected,
                 expected_path: path,
+                expected_error,
             })
         })
         .collect()
@@ -188,6 +194,41 @@ fn main() {
             .cloned()
             .collect();
         let path = slot.expected_path.display().to_string();
+        let unexplained: Vec<String> = slot
+            .expected
+            .entries
+            .iter()
+            .filter(|(_, e)| e.verdict != Verdict::Pass && e.verdict != Verdict::Skipped)
+            .filter(|(_, e)| {
+                e.note.as_deref().is_none_or(|n| n.trim().is_empty())
+                    || (e.verdict == Verdict::Fail && e.rules.is_empty())
+            })
+            .map(|(id, _)| id.clone())
+            .collect();
+        let epath = path.clone();
+        trials.push(Trial::test(
+            format!("{}::expected-file::every-failure-explained", slot.spec.name()),
+            move || {
+                if unexplained.is_empty() {
+                    Ok(())
+                } else {
+                    Err(Failed::from(format!(
+                        "{epath}: these entries need `rules:` (for a fail) and a `note:` explaining the deviation: {}",
+                        unexplained.join(", ")
+                    )))
+                }
+            },
+        ));
+        let unreadable = slot.expected_error.clone();
+        trials.push(Trial::test(
+            format!("{}::expected-file::readable", slot.spec.name()),
+            move || match unreadable {
+                None => Ok(()),
+                Some(e) => Err(Failed::from(format!(
+                    "cannot read the recorded verdicts: {e}"
+                ))),
+            },
+        ));
         trials.push(Trial::test(
             format!("{}::expected-file::no-stale-entries", slot.spec.name()),
             move || {
