@@ -122,8 +122,8 @@ fn run_ours(stream: &[u8]) -> usize {
     let mut n = 0;
     for chunk in stream.chunks(CHUNK) {
         f.push(chunk);
-        while let Ok(Some(frame)) = f.next_frame() {
-            let d = decode(&frame);
+        while let Ok(Some(frame)) = f.next_frame_ref() {
+            let d = decode(frame);
             assert!(d.malformations.is_empty() && d.packet.is_some());
             black_box(&d);
             n += 1;

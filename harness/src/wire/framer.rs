@@ -140,21 +140,24 @@ impl Framer {
     /// when more bytes are needed, or the framing error, again on every call
     /// once one occurred.
     pub fn next_frame(&mut self) -> Result<Option<Vec<u8>>, FrameError> {
+        Ok(self.next_frame_ref()?.map(<[u8]>::to_vec))
+    }
+
+    /// Like [`Framer::next_frame`], without copying: the packet is borrowed
+    /// from the framer's buffer until the next call on the framer.
+    pub fn next_frame_ref(&mut self) -> Result<Option<&[u8]>, FrameError> {
         let Some((header_len, remaining)) = self.check_header()? else {
             return Ok(None);
         };
         let total = header_len.saturating_add(remaining);
-        let pending = self.buffered();
-        let Some(frame) = pending.get(..total) else {
+        let begin = self.start;
+        let end = begin.saturating_add(total);
+        if end > self.buf.len() {
             return Ok(None);
-        };
-        let frame = frame.to_vec();
-        self.start = self.start.saturating_add(total);
-        if self.start >= self.buf.len() {
-            self.buf.clear();
-            self.start = 0;
         }
-        Ok(Some(frame))
+        // The consumed bytes are dropped by the next `push`.
+        self.start = end;
+        Ok(self.buf.get(begin..end))
     }
 
     /// The bytes received but not yet returned as a packet (an incomplete
