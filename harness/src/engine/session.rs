@@ -264,10 +264,27 @@ impl Session<'_> {
             Action::Expect(e) => {
                 let (_, key) = self.step_conn(step)?;
                 let deadline = self.step_deadline(step, self.cfg.step_timeout);
+                let within = deadline.saturating_duration_since(Instant::now());
+                self.note(
+                    &key,
+                    format!(
+                        "step {}: expect {} (within {:.1}s)",
+                        step.index,
+                        e.describe(),
+                        within.as_secs_f64()
+                    ),
+                );
                 self.expect(&key, e, deadline, step.strict, &step.capture)
                     .await
             }
             Action::Wait(d) => {
+                if let Some(last) = self.order.last().cloned() {
+                    let key = self.key(&last);
+                    self.note(
+                        &key,
+                        format!("step {}: wait {:.1}s", step.index, d.as_secs_f64()),
+                    );
+                }
                 let until = (Instant::now() + *d).min(self.case_deadline);
                 while self.pump(until).await {}
                 Ok(())
