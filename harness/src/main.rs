@@ -77,6 +77,13 @@ struct RunArgs {
     /// Largest packet accepted from the target, in bytes; a larger claim is a failure, never an allocation.
     #[arg(long, default_value_t = 1 << 20)]
     max_packet: usize,
+    /// A capability the target lacks (repeatable): cases requiring it are skipped.
+    /// One of qos1, qos2, retain, will, wildcards, clean-session-0, sys-topics, empty-client-id.
+    #[arg(long = "without", value_name = "CAPABILITY")]
+    without: Vec<String>,
+    /// An optional capability the target has (repeatable), e.g. sys-topics.
+    #[arg(long = "with", value_name = "CAPABILITY")]
+    with: Vec<String>,
     /// Count every fail as unexpected, even when reports/<target>/expected.yaml records it.
     #[arg(long)]
     strict: bool,
@@ -122,8 +129,21 @@ fn cmd_run(args: RunArgs) -> ExitCode {
         step_timeout,
         jobs,
         max_packet,
+        without,
+        with,
         strict,
     } = args;
+    if let Some(bad) = without
+        .iter()
+        .chain(&with)
+        .find(|c| !conformance::target::CAPABILITIES.contains(&c.as_str()))
+    {
+        eprintln!(
+            "error: unknown capability `{bad}`; known: {}",
+            conformance::target::CAPABILITIES.join(", ")
+        );
+        return ExitCode::from(2);
+    }
     let spec = match TargetSpec::parse(&target) {
         Ok(s) => s,
         Err(e) => {
@@ -169,7 +189,13 @@ fn cmd_run(args: RunArgs) -> ExitCode {
         eprintln!("target: {}", running.description);
         let cfg = EngineConfig {
             step_timeout: Duration::from_secs_f64(step_timeout.clamp(0.05, 3600.0)),
-            capabilities: running.capabilities.clone(),
+            capabilities: running
+                .capabilities
+                .iter()
+                .chain(&with)
+                .filter(|c| !without.contains(c))
+                .cloned()
+                .collect(),
             max_packet: max_packet.clamp(16, 268_435_460),
             ..EngineConfig::default()
         };

@@ -196,6 +196,20 @@ pub fn load_str(path: &str, src: &str, opts: &LoadOptions) -> Result<Case, CaseE
             "a case must cite at least one rule id in `rules:`",
         );
     }
+    let mut requires = Vec::new();
+    for r in &raw.requires {
+        if !crate::target::CAPABILITIES.contains(&r.value.as_str()) {
+            return cx.err(
+                &r.referenced,
+                format!(
+                    "unknown capability `{}`; known: {}",
+                    r.value,
+                    crate::target::CAPABILITIES.join(", ")
+                ),
+            );
+        }
+        requires.push(r.value.clone());
+    }
     let timeout = match &raw.timeout {
         None => DEFAULT_TIMEOUT,
         Some(t) => parse_duration(&t.value).or_else(|e| cx.err(&t.referenced, e))?,
@@ -240,7 +254,7 @@ pub fn load_str(path: &str, src: &str, opts: &LoadOptions) -> Result<Case, CaseE
         rules,
         role,
         profile,
-        requires: raw.requires.iter().map(|r| r.value.clone()).collect(),
+        requires,
         tags: raw.tags,
         vars,
         timeout,
@@ -640,6 +654,15 @@ steps:
         assert!(e.message.contains("nope"), "{e}");
         let e = err_of("id: a\nrules: [MQTT-3.1.2-3]\nsteps:\n  - connect: {}\n  - on: other\n    send: pingreq\n");
         assert!(e.message.contains("other"), "{e}");
+    }
+
+    #[test]
+    fn unknown_capability_is_an_error() {
+        let e = err_of(
+            "id: a\nrules: [MQTT-3.1.2-3]\nrequires: [qos2, qos9]\nsteps:\n  - connect: {}\n",
+        );
+        assert_eq!((e.line, e.column), (3, 18), "{e}");
+        assert!(e.message.contains("qos9"), "{e}");
     }
 
     #[test]

@@ -94,7 +94,20 @@ impl std::fmt::Debug for RunningTarget {
     }
 }
 
-/// Capabilities of a full MQTT 3.1.1 broker.
+/// Every capability a case may `require` and a target may claim.
+pub const CAPABILITIES: &[&str] = &[
+    "qos1",
+    "qos2",
+    "retain",
+    "will",
+    "wildcards",
+    "clean-session-0",
+    "sys-topics",
+    "empty-client-id",
+];
+
+/// Capabilities of a full MQTT 3.1.1 broker (the optional `sys-topics` and
+/// `empty-client-id` are not claimed by default).
 pub fn full_broker_capabilities() -> Vec<String> {
     [
         "qos1",
