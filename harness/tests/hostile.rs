@@ -145,3 +145,45 @@ async fn accepts_then_resets_immediately() {
     assert!(r.reason.contains("closed"), "{}", r.reason);
     assert!(took < Duration::from_secs(3), "{took:?}");
 }
+
+#[tokio::test]
+async fn a_flooding_peer_is_cut_off_with_bounded_memory() {
+    // Answers the CONNECT with an endless stream of PINGRESPs.
+    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = l.local_addr().expect("addr");
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 256];
+                let _ = s.read(&mut buf).await;
+                let flood = [0xd0u8, 0x00].repeat(4096);
+                while s.write_all(&flood).await.is_ok() {}
+            });
+        }
+    });
+    let cfg = EngineConfig {
+        step_timeout: Duration::from_secs(2),
+        max_events: 1_000,
+        ..EngineConfig::default()
+    };
+    let t0 = Instant::now();
+    let r = tokio::time::timeout(
+        Duration::from_secs(10),
+        run_case(&case(), addr, "hostile", &cfg),
+    )
+    .await
+    .expect("the engine must not hang");
+    assert_eq!(r.verdict, Verdict::Fail, "{}", r.reason);
+    assert!(r.reason.contains("flooded"), "{}", r.reason);
+    assert!(
+        r.transcript.events.len() <= 1_010,
+        "{}",
+        r.transcript.events.len()
+    );
+    assert!(
+        r.reason.len() < 1_000,
+        "the reason stays short: {}",
+        r.reason
+    );
+    assert!(t0.elapsed() < Duration::from_secs(5), "{:?}", t0.elapsed());
+}

@@ -25,6 +25,9 @@ pub struct EngineConfig {
     pub capabilities: Vec<String>,
     /// Most events one case may record before the peer counts as flooding.
     pub max_events: usize,
+    /// Most bytes one case may record from peers before they count as flooding
+    /// (memory stays bounded whatever a peer sends).
+    pub max_recorded_bytes: usize,
 }
 
 impl Default for EngineConfig {
@@ -35,6 +38,7 @@ impl Default for EngineConfig {
             nonce: run_nonce(),
             capabilities: crate::target::full_broker_capabilities(),
             max_events: 20_000,
+            max_recorded_bytes: 64 << 20,
         }
     }
 }

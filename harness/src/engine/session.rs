@@ -54,6 +54,8 @@ struct Session<'a> {
     /// (a close of the old socket) never mix two connections up.
     keys: HashMap<String, String>,
     opens: HashMap<String, usize>,
+    /// Bytes recorded from peers so far (bounded by `max_recorded_bytes`).
+    recorded_bytes: usize,
     tx: mpsc::Sender<Incoming>,
     rx: mpsc::Receiver<Incoming>,
     vars: Vars,
@@ -99,6 +101,7 @@ pub async fn run_case(
         order: vec![],
         keys: HashMap::new(),
         opens: HashMap::new(),
+        recorded_bytes: 0,
         tx,
         rx,
         vars,
@@ -462,7 +465,12 @@ impl Session<'_> {
     }
 
     fn record(&mut self, inc: Incoming) {
-        if self.t.events.len() >= self.cfg.max_events {
+        if let Incoming::Packet { raw, .. } | Incoming::Garbage { raw, .. } = &inc {
+            self.recorded_bytes = self.recorded_bytes.saturating_add(raw.len());
+        }
+        if self.t.events.len() >= self.cfg.max_events
+            || self.recorded_bytes > self.cfg.max_recorded_bytes
+        {
             let conn = match &inc {
                 Incoming::Packet { conn, .. }
                 | Incoming::Garbage { conn, .. }
@@ -472,8 +480,8 @@ impl Session<'_> {
                 if let Some(c) = st.conn.take() {
                     c.stop_reading();
                     st.closed = Some(format!(
-                        "peer flooded the suite: more than {} events",
-                        self.cfg.max_events
+                        "peer flooded the suite: more than {} events or {} bytes",
+                        self.cfg.max_events, self.cfg.max_recorded_bytes
                     ));
                 }
             }
@@ -573,7 +581,16 @@ impl Session<'_> {
         let Some(st) = self.conns.get(name) else {
             return "no such connection".into();
         };
-        let mut parts: Vec<String> = st.inbox.iter().map(|r| r.summary.clone()).collect();
+        const SHOWN: usize = 6;
+        let mut parts: Vec<String> = st
+            .inbox
+            .iter()
+            .take(SHOWN)
+            .map(|r| r.summary.clone())
+            .collect();
+        if st.inbox.len() > SHOWN {
+            parts.push(format!("{} more packets", st.inbox.len() - SHOWN));
+        }
         if let Some(c) = &st.closed {
             parts.push(format!("connection closed ({c})"));
         }
