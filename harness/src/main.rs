@@ -84,6 +84,13 @@ struct RunArgs {
     /// An optional capability the target has (repeatable), e.g. sys-topics.
     #[arg(long = "with", value_name = "CAPABILITY")]
     with: Vec<String>,
+    /// Recorded verdicts to compare with (default: reports/<target>/expected.yaml).
+    #[arg(long)]
+    expected: Option<PathBuf>,
+    /// Record this run's verdicts as the target's baseline in reports/<target>/expected.yaml
+    /// (later runs then exit non-zero only on new failures).
+    #[arg(long)]
+    record: bool,
     /// Count every fail as unexpected, even when reports/<target>/expected.yaml records it.
     #[arg(long)]
     strict: bool,
@@ -131,6 +138,8 @@ fn cmd_run(args: RunArgs) -> ExitCode {
         max_packet,
         without,
         with,
+        expected: expected_file,
+        record,
         strict,
     } = args;
     if let Some(bad) = without
@@ -213,26 +222,13 @@ fn cmd_run(args: RunArgs) -> ExitCode {
         drop(running);
 
         let root = root();
-        let expected = Expected::load(&root.join("reports").join(&report.target).join("expected.yaml")).unwrap_or_else(|e| {
+        let expected_path = expected_file
+            .unwrap_or_else(|| root.join("reports").join(&report.target).join("expected.yaml"));
+        let mut expected = Expected::load(&expected_path).unwrap_or_else(|e| {
             eprintln!("warning: {e}");
             Expected::default()
         });
-        let mut unexpected = Vec::new();
-        println!("{:<58} {:<13} reason", "case", "verdict");
-        for r in &report.results {
-            let known = expected.entries.get(&r.id).map(|e| e.verdict);
-            let bad = matches!(r.verdict, Verdict::Fail | Verdict::Error | Verdict::Inconclusive);
-            let flag = if bad && (strict || known != Some(r.verdict)) {
-                unexpected.push(r.id.clone());
-                "!"
-            } else if bad {
-                "(known)"
-            } else {
-                ""
-            };
-            let reason: String = r.reason.chars().take(110).collect();
-            println!("{:<58} {:<13} {reason}", r.id, format!("{} {flag}", r.verdict.name()));
-        }
+        let unexpected = print_results(&report, &expected, strict);
         let s = &report.summary;
         println!(
             "\n{} cases against {}: {} pass, {} fail, {} inconclusive, {} skipped, {} error in {:.1} s",
@@ -256,18 +252,77 @@ fn cmd_run(args: RunArgs) -> ExitCode {
                 return ExitCode::from(2);
             }
         }
+        if record {
+            for r in &report.results {
+                let rules = r.failures.iter().flat_map(|f| f.rules.clone()).chain(r.findings.iter().map(|f| f.rule.clone())).collect();
+                expected.record(&r.id, r.verdict, rules);
+            }
+            if let Some(dir) = expected_path.parent() {
+                let _ = std::fs::create_dir_all(dir);
+            }
+            return match std::fs::write(&expected_path, expected.render(&report.target)) {
+                Ok(()) => {
+                    println!(
+                        "recorded {} verdicts in {}; give every fail its rule ids and a note explaining it",
+                        report.results.len(),
+                        expected_path.display()
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: cannot write {}: {e}", expected_path.display());
+                    ExitCode::from(2)
+                }
+            };
+        }
         if unexpected.is_empty() {
             ExitCode::SUCCESS
         } else {
             println!(
-                "{} unexpected result(s) (not recorded in reports/{}/expected.yaml): {}",
+                "{} unexpected result(s) (not recorded in {}): {}",
                 unexpected.len(),
-                report.target,
+                expected_path.display(),
                 unexpected.join(", ")
             );
             ExitCode::from(1)
         }
     })
+}
+
+/// Prints one line per case and returns the ids whose result is unexpected:
+/// a fail, error or inconclusive not recorded as such (every one with `strict`).
+fn print_results(
+    report: &conformance::report::RunReport,
+    expected: &Expected,
+    strict: bool,
+) -> Vec<String> {
+    let mut unexpected = Vec::new();
+    println!("{:<58} {:<13} reason", "case", "verdict");
+    for r in &report.results {
+        let known = expected.entries.get(&r.id).map(|e| e.verdict);
+        let bad = matches!(
+            r.verdict,
+            Verdict::Fail | Verdict::Error | Verdict::Inconclusive
+        );
+        let flag = if bad && (strict || known != Some(r.verdict)) {
+            unexpected.push(r.id.clone());
+            "!".to_string()
+        } else if bad {
+            "(known)".to_string()
+        } else {
+            match known {
+                Some(v) if v != r.verdict => format!("(was {})", v.name()),
+                _ => String::new(),
+            }
+        };
+        let reason: String = r.reason.chars().take(110).collect();
+        println!(
+            "{:<58} {:<13} {reason}",
+            r.id,
+            format!("{} {flag}", r.verdict.name())
+        );
+    }
+    unexpected
 }
 
 fn cmd_list(

@@ -136,3 +136,41 @@ fn run_exits_non_zero_on_an_unexpected_failure_and_secrets_stay_out() {
 fn hex_of(s: &str) -> String {
     s.bytes().map(|b| format!("{b:02x}")).collect()
 }
+
+#[test]
+fn record_makes_a_baseline_that_later_runs_compare_with() {
+    let dir = tmpdir("record");
+    let cases = dir.join("cases");
+    std::fs::create_dir_all(&cases).expect("dir");
+    std::fs::write(
+        cases.join("fails.yaml"),
+        "id: cli/fails\nrules: [MQTT-3.12.4-1]\nsteps:\n  - connect: {}\n  - send: pingreq\n  - expect: { suback: {} }\n    within: 200ms\n",
+    )
+    .expect("write");
+    let expected = dir.join("expected.yaml");
+    let run = |extra: &[&str]| {
+        bin()
+            .args(["run", "--target", "embedded", "--cases"])
+            .arg(&cases)
+            .arg("--out")
+            .arg(dir.join("out"))
+            .arg("--expected")
+            .arg(&expected)
+            .args(extra)
+            .output()
+            .expect("runs")
+    };
+    assert_eq!(run(&[]).status.code(), Some(1), "an unrecorded failure");
+    assert_eq!(run(&["--record"]).status.code(), Some(0));
+    let text = std::fs::read_to_string(&expected).expect("baseline written");
+    assert!(text.contains("cli/fails:\n  verdict: fail"), "{text}");
+    let again = run(&[]);
+    assert_eq!(
+        again.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&again.stdout)
+    );
+    assert!(String::from_utf8_lossy(&again.stdout).contains("(known)"));
+    assert_eq!(run(&["--strict"]).status.code(), Some(1));
+}
