@@ -24,10 +24,10 @@ fn connect(i: usize) -> Packet {
         protocol_name: "MQTT".into(),
         protocol_level: 4,
         flags: 0,
-        clean_session: i % 2 == 0,
+        clean_session: i.is_multiple_of(2),
         keep_alive: 60,
         client_id: format!("device-{i:06}"),
-        will: (i % 3 == 0).then(|| Will {
+        will: i.is_multiple_of(3).then(|| Will {
             topic: format!("devices/{i}/status"),
             message: b"offline".to_vec(),
             qos: 1,
@@ -42,7 +42,7 @@ fn publish(i: usize, size: usize, qos: u8) -> Packet {
     Packet::Publish(Publish {
         dup: false,
         qos,
-        retain: i % 7 == 0,
+        retain: i.is_multiple_of(7),
         topic: format!("sensors/{}/telemetry/{}", i % 100, i % 13),
         packet_id: (qos > 0).then_some(u16::try_from(i % 65_535 + 1).unwrap_or(1)),
         payload: (0..size).map(|j| (i + j) as u8).collect(),

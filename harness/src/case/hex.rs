@@ -61,7 +61,7 @@ pub fn parse_pattern(text: &str) -> Result<BytePattern, String> {
         None => (clean, false),
     };
     let chars: Vec<char> = body.chars().collect();
-    if chars.len() % 2 != 0 {
+    if !chars.len().is_multiple_of(2) {
         return Err(format!(
             "odd number of hex digits ({}); every byte needs two",
             chars.len()
