@@ -156,30 +156,39 @@ impl Monitor for FirstPacketConnect {
         &["MQTT-3.1.0-1"]
     }
     fn check(&self, t: &Transcript) -> Vec<Finding> {
-        per_conn(t, |c, out| {
-            if !c.opened() {
-                return;
-            }
-            let first = c
-                .events
-                .iter()
-                .find(|e| packet_dir(e) == Some(Dir::ClientToServer));
-            if let Some(e) = first {
-                match packet_type(e) {
-                    Some(PacketType::Connect) | None => {}
-                    Some(other) => out.push(Finding::new(
-                        "MQTT-3.1.0-1",
-                        Side::Client,
-                        e.seq,
-                        format!(
-                            "the client's first packet is {}, not CONNECT",
-                            other.name().to_uppercase()
-                        ),
-                    )),
-                }
-            }
-        })
+        first_packet_is(t, Side::Client, PacketType::Connect, "MQTT-3.1.0-1")
     }
+}
+
+/// Reports, under `rule`, a connection seen from its opening whose first
+/// packet from `side` is not of type `want` (undecodable bytes are not judged).
+fn first_packet_is(t: &Transcript, side: Side, want: PacketType, rule: &str) -> Vec<Finding> {
+    per_conn(t, |c, out| {
+        if !c.opened() {
+            return;
+        }
+        let first = c
+            .events
+            .iter()
+            .find(|e| packet_dir(e) == Some(side.sends()));
+        if let Some(e) = first {
+            match packet_type(e) {
+                None => {}
+                Some(got) if got == want => {}
+                Some(other) => out.push(Finding::new(
+                    rule,
+                    side,
+                    e.seq,
+                    format!(
+                        "the {}'s first packet is {}, not {}",
+                        side_name(side),
+                        other.name().to_uppercase(),
+                        want.name().to_uppercase()
+                    ),
+                )),
+            }
+        }
+    })
 }
 
 /// MQTT-3.1.0-2: after a second CONNECT the server disconnects. Reported when
@@ -255,29 +264,7 @@ impl Monitor for ConnackFirst {
         &["MQTT-3.2.0-1"]
     }
     fn check(&self, t: &Transcript) -> Vec<Finding> {
-        per_conn(t, |c, out| {
-            if !c.opened() {
-                return;
-            }
-            let first = c
-                .events
-                .iter()
-                .find(|e| packet_dir(e) == Some(Dir::ServerToClient));
-            if let Some(e) = first {
-                match packet_type(e) {
-                    Some(PacketType::Connack) | None => {}
-                    Some(other) => out.push(Finding::new(
-                        "MQTT-3.2.0-1",
-                        Side::Server,
-                        e.seq,
-                        format!(
-                            "the server's first packet is {}, not CONNACK",
-                            other.name().to_uppercase()
-                        ),
-                    )),
-                }
-            }
-        })
+        first_packet_is(t, Side::Server, PacketType::Connack, "MQTT-3.2.0-1")
     }
 }
 

@@ -109,18 +109,15 @@ pub const CAPABILITIES: &[&str] = &[
 /// Capabilities of a full MQTT 3.1.1 broker (the optional `sys-topics` and
 /// `empty-client-id` are not claimed by default).
 pub fn full_broker_capabilities() -> Vec<String> {
-    [
-        "qos1",
-        "qos2",
-        "retain",
-        "will",
-        "wildcards",
-        "clean-session-0",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect()
+    CAPABILITIES
+        .iter()
+        .filter(|c| !OPTIONAL_CAPABILITIES.contains(c))
+        .map(|s| s.to_string())
+        .collect()
 }
+
+/// Capabilities a full broker need not have (claimed only with `run --with`).
+pub const OPTIONAL_CAPABILITIES: &[&str] = &["sys-topics", "empty-client-id"];
 
 /// Starts (or resolves) a target.
 pub async fn start(spec: &TargetSpec) -> Result<RunningTarget, String> {
@@ -198,6 +195,21 @@ pub async fn wait_ready(addr: SocketAddr, limit: Duration) -> Result<(), String>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn full_broker_claims_the_non_optional_capabilities() {
+        assert_eq!(
+            full_broker_capabilities(),
+            [
+                "qos1",
+                "qos2",
+                "retain",
+                "will",
+                "wildcards",
+                "clean-session-0"
+            ]
+        );
+    }
 
     #[test]
     fn parses_specs() {
