@@ -4,6 +4,8 @@
 
 pub mod case;
 pub mod engine;
+pub mod payload;
+pub mod profile;
 pub mod project;
 pub mod report;
 pub mod rules;

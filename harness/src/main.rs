@@ -358,9 +358,11 @@ fn cmd_list(
             }
             n += 1;
             let roles: Vec<String> = r.roles.iter().map(|x| format!("{x:?}")).collect();
-            let monitored = conformance::rules::monitors_for(&r.profile)
-                .iter()
-                .any(|m| m.rules().contains(&r.id.as_str()));
+            let monitored = conformance::rules::monitors_for(
+                &conformance::profile::Profile::named_or_default(&r.profile),
+            )
+            .iter()
+            .any(|m| m.rules().contains(&r.id.as_str()));
             let k = cited(&r.id);
             if k > 0 || monitored {
                 covered += 1;
@@ -445,11 +447,13 @@ fn cmd_explain(id: &str) -> ExitCode {
     if let Some(u) = &r.untestable {
         println!("  not observable on the wire: {u}");
     }
-    let monitors: Vec<&str> = conformance::rules::monitors_for(&r.profile)
-        .iter()
-        .filter(|m| m.rules().contains(&r.id.as_str()))
-        .map(|m| m.name())
-        .collect();
+    let monitors: Vec<&str> = conformance::rules::monitors_for(
+        &conformance::profile::Profile::named_or_default(&r.profile),
+    )
+    .iter()
+    .filter(|m| m.rules().contains(&r.id.as_str()))
+    .map(|m| m.name())
+    .collect();
     if !monitors.is_empty() {
         println!("  monitors: {}", monitors.join(", "));
     }

@@ -8,7 +8,9 @@
 //! - `{ not: m }`;
 //! - `{ absent: true }` / `{ present: true }` (or the word `any`);
 //! - a list: element-wise matchers with the same length;
-//! - `{ len: m }` the length of a list or string.
+//! - `{ len: m }` the length of a list or string;
+//! - `{ check: NAME }` or `{ check: { NAME: args } }` a payload checker from
+//!   [`crate::payload`] (e.g. `onenet_dp`, `aliyun_sign`).
 
 use super::hex::BytePattern;
 use super::vars::Vars;
@@ -37,6 +39,8 @@ pub enum Matcher {
     List(Vec<Matcher>),
     /// The length of a list or string matches.
     Len(Box<Matcher>),
+    /// A payload checker (see [`crate::payload::check`]) with its arguments.
+    Check(String, Value),
 }
 
 /// What an `expect` step waits for.
@@ -128,8 +132,25 @@ impl Matcher {
                     "present" => Ok(Matcher::Present),
                     "len" => Ok(Matcher::Len(Box::new(Matcher::parse(inner)?))),
                     "equals" => Ok(Matcher::Equals(inner.clone())),
+                    "check" => {
+                        let (name, args) = match inner {
+                            Value::String(n) => (n.clone(), Value::Object(Map::new())),
+                            Value::Object(m) if m.len() == 1 => {
+                                let (n, a) = m.iter().next().ok_or("check: empty")?;
+                                (n.clone(), a.clone())
+                            }
+                            _ => return Err("check: expected a checker name or { name: args }".into()),
+                        };
+                        if !crate::payload::CHECKS.contains(&name.as_str()) {
+                            return Err(format!(
+                                "check: unknown checker `{name}`; known: {}",
+                                crate::payload::CHECKS.join(", ")
+                            ));
+                        }
+                        Ok(Matcher::Check(name, args))
+                    }
                     other => Err(format!(
-                        "unknown matcher `{other}`; expected range, regex, one_of, not, absent, present, len or equals (use `equals:` to compare a whole map)"
+                        "unknown matcher `{other}`; expected range, regex, one_of, not, absent, present, len, check or equals (use `equals:` to compare a whole map)"
                     )),
                 }
             }
@@ -216,6 +237,10 @@ impl Matcher {
                 m.check(Some(&Value::from(n)), vars)
                     .map_err(|e| format!("length: {e}"))
             }
+            Matcher::Check(name, args) => {
+                let args = expand_value(args, vars)?;
+                crate::payload::check(name, &args, actual).map_err(|e| format!("{name}: {e}"))
+            }
         }
     }
 
@@ -243,6 +268,7 @@ impl Matcher {
                     .join(", ")
             ),
             Matcher::Len(m) => format!("len {}", m.describe()),
+            Matcher::Check(name, _) => format!("check {name}"),
         }
     }
 }

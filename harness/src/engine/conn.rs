@@ -4,11 +4,23 @@
 use crate::transcript::Dir;
 use crate::wire::{decode, Decoded, FrameError, Framer};
 use std::time::Instant;
-use tokio::io::AsyncReadExt;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadHalf, WriteHalf};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
+
+/// Any byte stream a connection can run over (TCP, TLS, ...).
+pub trait Stream: AsyncRead + AsyncWrite + Send + Unpin {}
+impl<T: AsyncRead + AsyncWrite + Send + Unpin> Stream for T {}
+
+/// A boxed [`Stream`].
+pub type BoxStream = Box<dyn Stream>;
+
+/// A TCP stream with Nagle off, boxed.
+pub fn boxed_tcp(stream: TcpStream) -> BoxStream {
+    let _ = stream.set_nodelay(true);
+    Box::new(stream)
+}
 
 /// Something the reader saw.
 #[derive(Debug)]
@@ -49,7 +61,7 @@ pub enum Incoming {
 /// The engine's side of a connection.
 pub struct Conn {
     /// Write half; `None` once closed by the suite.
-    pub writer: Option<OwnedWriteHalf>,
+    pub writer: Option<WriteHalf<BoxStream>>,
     reader: JoinHandle<()>,
 }
 
@@ -63,13 +75,12 @@ impl Conn {
     /// Splits the stream and starts the reader task.
     pub fn start(
         name: &str,
-        stream: TcpStream,
+        stream: BoxStream,
         max_packet: usize,
         dir: Dir,
         tx: mpsc::Sender<Incoming>,
     ) -> Conn {
-        let _ = stream.set_nodelay(true);
-        let (r, w) = stream.into_split();
+        let (r, w) = tokio::io::split(stream);
         let reader = tokio::spawn(read_loop(name.to_string(), r, max_packet, dir, tx));
         Conn {
             writer: Some(w),
@@ -87,7 +98,7 @@ const GARBAGE_PREFIX: usize = 64;
 
 async fn read_loop(
     conn: String,
-    mut r: OwnedReadHalf,
+    mut r: ReadHalf<BoxStream>,
     max_packet: usize,
     _dir: Dir,
     tx: mpsc::Sender<Incoming>,

@@ -163,10 +163,13 @@ pub async fn run_case(
         s.record(inc);
     }
 
-    let findings: Vec<_> = crate::rules::run_monitors(&case.profile, &s.t)
-        .into_iter()
-        .filter(|f| f.blame == Side::Server)
-        .collect();
+    let findings: Vec<_> = crate::rules::run_monitors(
+        &crate::profile::Profile::named_or_default(&case.profile),
+        &s.t,
+    )
+    .into_iter()
+    .filter(|f| f.blame == Side::Server)
+    .collect();
     if result.verdict == Verdict::Pass {
         if let Some(f) = findings.first() {
             result.verdict = Verdict::Fail;
@@ -337,7 +340,7 @@ impl Session<'_> {
         self.keys.insert(name.to_string(), key.clone());
         let conn = Conn::start(
             &key,
-            stream,
+            super::conn::boxed_tcp(stream),
             self.cfg.max_packet,
             Dir::ServerToClient,
             self.tx.clone(),

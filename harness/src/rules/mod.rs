@@ -5,10 +5,15 @@
 //! the event that shows it. [`run_monitors`] runs every monitor of a profile
 //! and cleans up the result (no duplicates, nothing blamed on the suite).
 
+pub mod aliyun;
 pub mod catalog;
 pub(crate) mod conn;
+pub mod fbox;
 pub mod mqtt311;
+pub mod onenet;
+pub mod thingspanel;
 pub mod topic;
+pub mod tpsrv;
 
 #[cfg(test)]
 pub(crate) mod testutil;
@@ -16,6 +21,7 @@ pub(crate) mod testutil;
 pub use catalog::{Binds, Catalog, CatalogError, Role, Rule};
 pub use topic::topic_matches;
 
+use crate::profile::Profile;
 use crate::transcript::{Side, Transcript};
 use serde::Serialize;
 use std::collections::{HashMap, HashSet};
@@ -59,10 +65,19 @@ pub trait Monitor: Send + Sync {
 ///
 /// The MQTT 3.1.1 monitors run for every profile. Platforms that deliver on
 /// topics the device never subscribed to get those topics as implicit
-/// subscriptions (see [`mqtt311::implicit_subscriptions`]). Vendor profile
-/// monitors will be added here by their modules.
-pub fn monitors_for(profile: &str) -> Vec<Box<dyn Monitor>> {
-    mqtt311::monitors(mqtt311::implicit_subscriptions(profile))
+/// subscriptions (see [`mqtt311::implicit_subscriptions`]). A vendor
+/// profile adds its own monitors, configured with its version and parameters.
+pub fn monitors_for(profile: &Profile) -> Vec<Box<dyn Monitor>> {
+    let mut out = mqtt311::monitors(mqtt311::implicit_subscriptions(profile.name()));
+    out.extend(match profile.name() {
+        "onenet" => onenet::monitors(profile),
+        "aliyun" => aliyun::monitors(profile),
+        "thingspanel" => thingspanel::monitors(profile),
+        "fbox" => fbox::monitors(profile),
+        "tpsrv" => tpsrv::monitors(profile),
+        _ => vec![],
+    });
+    out
 }
 
 /// Runs every monitor of `profile` over `t`.
@@ -77,7 +92,7 @@ pub fn monitors_for(profile: &str) -> Vec<Box<dyn Monitor>> {
 /// level not 4, e.g. MQTT 5) is judged only up to that CONNECT: what follows
 /// is not MQTT 3.1.1 traffic, and whether the server refused it properly is
 /// the business of the case that sent it (MQTT-3.1.2-1, MQTT-3.1.2-2).
-pub fn run_monitors(profile: &str, t: &Transcript) -> Vec<Finding> {
+pub fn run_monitors(profile: &Profile, t: &Transcript) -> Vec<Finding> {
     let mut suite_side: HashMap<&str, Side> = HashMap::new();
     let mut other_protocol_after: HashMap<&str, usize> = HashMap::new();
     for c in conn::ConnView::split(t) {
@@ -120,7 +135,7 @@ mod tests {
     fn every_monitor_rule_is_in_the_catalog() {
         let cat = Catalog::builtin();
         for profile in cat.profiles() {
-            let monitors = monitors_for(profile);
+            let monitors = monitors_for(&Profile::named(profile).expect("known profile"));
             assert!(!monitors.is_empty());
             let mut names = HashSet::new();
             for m in &monitors {
@@ -156,7 +171,7 @@ mod tests {
                 message: "DUP set on QoS 0".into(),
             }],
         );
-        let f = run_monitors("mqtt311", &b.t);
+        let f = run_monitors(&Profile::mqtt311(), &b.t);
         let dup: Vec<_> = f.iter().filter(|f| f.rule == "MQTT-3.3.1-2").collect();
         assert_eq!(dup.len(), 1, "{f:?}");
         assert_eq!((dup[0].blame, dup[0].event), (Side::Client, e));
@@ -172,7 +187,7 @@ mod tests {
             .expect("hex");
         b.raw("c", Dir::ClientToServer, v5, true);
         b.hs("c", "20 09 00 00 06 22 00 0a 21 00 14");
-        let f = run_monitors("mqtt311", &b.t);
+        let f = run_monitors(&Profile::mqtt311(), &b.t);
         assert!(f.is_empty(), "{f:?}");
         // The same CONNACK after a 3.1.1 CONNECT is judged.
         let mut b = Tb::new();
@@ -181,7 +196,7 @@ mod tests {
             .expect("hex");
         b.raw("c", Dir::ClientToServer, v4, true);
         let e = b.hs("c", "20 09 00 00 06 22 00 0a 21 00 14");
-        let f = run_monitors("mqtt311", &b.t);
+        let f = run_monitors(&Profile::mqtt311(), &b.t);
         assert!(
             f.iter().any(|f| f.event == e && f.blame == Side::Server),
             "{f:?}"
@@ -207,7 +222,7 @@ mod tests {
             }],
         );
         let ack = b.s("c", puback(3));
-        let f = run_monitors("mqtt311", &b.t);
+        let f = run_monitors(&Profile::mqtt311(), &b.t);
         assert!(f.iter().all(|f| f.blame == Side::Server), "{f:?}");
         assert!(f.iter().any(|f| f.rule == "MQTT-4.8.0-1" && f.event == ack));
         assert!(f.iter().all(|f| f.event != bad));
@@ -227,6 +242,6 @@ mod tests {
         b.s("c", pingresp());
         b.c("c", disconnect());
         b.closed("c", crate::transcript::ClosedBy::Client);
-        assert_eq!(run_monitors("mqtt311", &b.t), vec![]);
+        assert_eq!(run_monitors(&Profile::mqtt311(), &b.t), vec![]);
     }
 }

@@ -163,7 +163,7 @@ fn sorted(mut v: Vec<F>) -> Vec<F> {
 /// `(rule, blame, event)` of every finding [`run_monitors`] reports.
 fn found(t: &Transcript) -> Vec<F> {
     sorted(
-        run_monitors("mqtt311", t)
+        run_monitors(&crate::profile::Profile::mqtt311(), t)
             .into_iter()
             .map(|x| (x.rule, x.blame, x.event))
             .collect(),

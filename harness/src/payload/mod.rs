@@ -1,0 +1,64 @@
+//! Payload checkers: the application-level formats the platform profiles
+//! define on top of MQTT (Aliyun password signs, OneNET `$dp` datapoints,
+//! Alink / ThingsPanel / FBox / tpsrv JSON bodies).
+//!
+//! Each checker is a plain function used in two places: by the profile
+//! monitors (`rules::<profile>`) on every transcript, and by cases through
+//! the `check:` field matcher:
+//!
+//! ```yaml
+//! expect:
+//!   publish:
+//!     payload_hex: { check: onenet_dp }          # binary: use payload_hex
+//!     payload: { check: { alink_request: {} } } # text/JSON: use payload
+//! ```
+//!
+//! A checker returns every problem it finds, each with the rule id it breaks.
+
+use serde_json::Value;
+
+/// One problem a checker found in a payload or field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PayloadIssue {
+    /// Rule id broken (from the catalog).
+    pub rule: &'static str,
+    /// What is wrong, in words.
+    pub message: String,
+}
+
+impl PayloadIssue {
+    /// An issue against `rule`.
+    pub fn new(rule: &'static str, message: impl Into<String>) -> Self {
+        PayloadIssue {
+            rule,
+            message: message.into(),
+        }
+    }
+}
+
+/// Names accepted by the `check:` matcher (validated when a case loads).
+pub const CHECKS: &[&str] = &[];
+
+/// Runs checker `name` with `args` (variables already expanded) on a field
+/// value. `Ok(())` when the value passes; otherwise the issues in one line.
+pub fn check(name: &str, args: &Value, actual: Option<&Value>) -> Result<(), String> {
+    let _ = (args, actual);
+    Err(format!("unknown check `{name}`"))
+}
+
+/// The bytes of a field value written as hex text (`payload_hex`).
+pub fn hex_bytes(actual: Option<&Value>) -> Result<Vec<u8>, String> {
+    let s = actual
+        .and_then(Value::as_str)
+        .ok_or("expected hex text (use the check on `payload_hex`)")?;
+    hex::decode(s).map_err(|e| format!("not hex: {e}"))
+}
+
+/// Joins issues into one line for a matcher error.
+pub fn issues_line(issues: &[PayloadIssue]) -> String {
+    issues
+        .iter()
+        .map(|i| format!("{}: {}", i.rule, i.message))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
