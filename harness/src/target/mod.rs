@@ -4,7 +4,10 @@
 //! - `embedded`: rumqttd in-process (default cargo feature `embedded`);
 //! - `mosquitto`: a local Mosquitto process on a free loopback port, with a
 //!   generated config, stopped afterwards;
-//! - `tcp://HOST:PORT`: any running broker.
+//! - `tcp://HOST:PORT`: any running broker;
+//! - `proxy:INNER` / `proxy+enforce:INNER`: the suite's proxy in front of
+//!   another target, running the profile's monitors (and, with `+enforce`,
+//!   refusing what the profile forbids: a local stand-in for the platform).
 
 #[cfg(feature = "embedded")]
 mod embedded;
@@ -23,18 +26,33 @@ pub enum TargetSpec {
     Mosquitto,
     /// A broker already listening at this address.
     Tcp(String),
+    /// The suite's proxy in front of another target.
+    Proxy {
+        /// Refuse what the profile forbids.
+        enforce: bool,
+        /// The target behind the proxy.
+        inner: Box<TargetSpec>,
+    },
 }
 
 impl TargetSpec {
     /// Parses `embedded`, `mosquitto` or `tcp://host:port`.
     pub fn parse(s: &str) -> Result<TargetSpec, String> {
+        for (prefix, enforce) in [("proxy+enforce:", true), ("proxy:", false)] {
+            if let Some(inner) = s.strip_prefix(prefix) {
+                return Ok(TargetSpec::Proxy {
+                    enforce,
+                    inner: Box::new(TargetSpec::parse(inner)?),
+                });
+            }
+        }
         match s {
             "embedded" | "rumqttd" => Ok(TargetSpec::Embedded),
             "mosquitto" => Ok(TargetSpec::Mosquitto),
             _ => match s.strip_prefix("tcp://") {
                 Some(rest) if !rest.is_empty() => Ok(TargetSpec::Tcp(rest.to_string())),
                 _ => Err(format!(
-                    "unknown target `{s}`; expected embedded, mosquitto or tcp://HOST:PORT"
+                    "unknown target `{s}`; expected embedded, mosquitto, tcp://HOST:PORT or proxy[+enforce]:TARGET"
                 )),
             },
         }
@@ -46,6 +64,11 @@ impl TargetSpec {
             TargetSpec::Embedded => "embedded".into(),
             TargetSpec::Mosquitto => "mosquitto".into(),
             TargetSpec::Tcp(a) => format!("tcp-{}", a.replace([':', '/'], "_")),
+            TargetSpec::Proxy { enforce, inner } => format!(
+                "proxy{}-{}",
+                if *enforce { "-enforce" } else { "" },
+                inner.name()
+            ),
         }
     }
 }
@@ -119,9 +142,65 @@ pub fn full_broker_capabilities() -> Vec<String> {
 /// Capabilities a full broker need not have (claimed only with `run --with`).
 pub const OPTIONAL_CAPABILITIES: &[&str] = &["sys-topics", "empty-client-id"];
 
-/// Starts (or resolves) a target.
+/// Starts (or resolves) a target for plain MQTT 3.1.1.
 pub async fn start(spec: &TargetSpec) -> Result<RunningTarget, String> {
+    start_for(spec, &crate::profile::Profile::mqtt311()).await
+}
+
+struct ProxyGuard {
+    proxy: crate::proxy::ProxyHandle,
+    inner: RunningTarget,
+}
+
+impl Stop for ProxyGuard {
+    fn stop(&self) {
+        self.proxy.abort();
+        self.inner.stop();
+    }
+}
+
+/// Starts (or resolves) a target; `profile` configures a proxy target.
+pub async fn start_for(
+    spec: &TargetSpec,
+    profile: &crate::profile::Profile,
+) -> Result<RunningTarget, String> {
     match spec {
+        TargetSpec::Proxy { enforce, inner } => {
+            let inner_t = Box::pin(start_for(inner, profile)).await?;
+            let listener =
+                crate::engine::DeviceListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)), None)
+                    .await
+                    .map_err(|e| format!("proxy: cannot listen on 127.0.0.1: {e}"))?;
+            let cfg = crate::proxy::ProxyConfig {
+                profile: profile.clone(),
+                upstream: inner_t.addr.to_string(),
+                upstream_upgrade: None,
+                enforce: *enforce,
+                max_packet: 1 << 20,
+                max_events: 20_000,
+            };
+            let proxy = crate::proxy::start(listener, cfg, None);
+            let mut capabilities = inner_t.capabilities.clone();
+            if *enforce && crate::proxy::enforce::refuses_qos2(profile) {
+                capabilities.retain(|c| c != "qos2");
+            }
+            Ok(RunningTarget {
+                name: spec.name(),
+                description: format!(
+                    "proxy{} (profile {}) on {} in front of {}",
+                    if *enforce { " --enforce" } else { "" },
+                    profile.label(),
+                    proxy.addr,
+                    inner_t.description
+                ),
+                addr: proxy.addr,
+                capabilities,
+                guard: Some(Box::new(ProxyGuard {
+                    proxy,
+                    inner: inner_t,
+                })),
+            })
+        }
         TargetSpec::Tcp(a) => {
             let addr = tokio::net::lookup_host(a.as_str())
                 .await
@@ -221,5 +300,11 @@ mod tests {
         );
         assert!(TargetSpec::parse("udp://x").is_err());
         assert!(TargetSpec::parse("tcp://").is_err());
+        let p = TargetSpec::parse("proxy+enforce:mosquitto").expect("proxy");
+        assert_eq!(p.name(), "proxy-enforce-mosquitto");
+        assert_eq!(
+            TargetSpec::parse("proxy:tcp://127.0.0.1:1").map(|p| p.name()),
+            Ok("proxy-tcp-127.0.0.1_1".to_string())
+        );
     }
 }
