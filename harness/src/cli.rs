@@ -32,10 +32,13 @@ pub struct ProfileArgs {
     pub target_file: Option<PathBuf>,
 }
 
+/// A resolved profile, the target file's target and capabilities.
+pub type Resolved = (Profile, Option<String>, Option<Vec<String>>);
+
 impl ProfileArgs {
     /// The profile (the command line wins over the target file), the file's
     /// target and capabilities.
-    pub fn resolve(&self) -> Result<(Profile, Option<String>, Option<Vec<String>>), String> {
+    pub fn resolve(&self) -> Result<Resolved, String> {
         let (mut profile, target, caps) = match &self.target_file {
             Some(f) => {
                 let (tf, p) = TargetFile::load(f).map_err(|e| format!("{e}"))?;
