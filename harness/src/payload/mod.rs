@@ -17,6 +17,11 @@
 
 use serde_json::Value;
 
+pub mod alink;
+pub mod aliyun_sign;
+pub mod oa_fields;
+pub mod onenet_dp;
+
 /// One problem a checker found in a payload or field.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PayloadIssue {
@@ -37,13 +42,27 @@ impl PayloadIssue {
 }
 
 /// Names accepted by the `check:` matcher (validated when a case loads).
-pub const CHECKS: &[&str] = &[];
+pub const CHECKS: &[&str] = &[
+    "onenet_dp",
+    "aliyun_client_id",
+    "aliyun_username",
+    "aliyun_sign",
+    "alink_request",
+    "alink_reply",
+];
 
 /// Runs checker `name` with `args` (variables already expanded) on a field
 /// value. `Ok(())` when the value passes; otherwise the issues in one line.
 pub fn check(name: &str, args: &Value, actual: Option<&Value>) -> Result<(), String> {
-    let _ = (args, actual);
-    Err(format!("unknown check `{name}`"))
+    match name {
+        "onenet_dp" => oa_fields::onenet_dp(actual),
+        "aliyun_client_id" => oa_fields::aliyun_client_id(args, actual),
+        "aliyun_username" => oa_fields::aliyun_username(args, actual),
+        "aliyun_sign" => oa_fields::aliyun_sign(args, actual),
+        "alink_request" => oa_fields::alink_request(args, actual),
+        "alink_reply" => oa_fields::alink_reply(args, actual),
+        _ => Err(format!("unknown check `{name}`")),
+    }
 }
 
 /// The bytes of a field value written as hex text (`payload_hex`).
