@@ -456,7 +456,10 @@ impl Session {
             .into_iter()
             .filter(|f| f.event == seq && f.blame == Side::Client && enforce::enforced(&f.rule))
             .collect();
-        if let Some(f) = broken.first() {
+        // OneNET's SUBSCRIBE checks are per topic (below), not all-or-nothing.
+        let per_topic =
+            matches!(packet, Some(Packet::Subscribe(_))) && self.cfg.profile.name() == "onenet";
+        if let Some(f) = broken.first().filter(|_| !per_topic) {
             let action = enforce::action_for(&f.rule, packet.as_ref());
             return self.apply(action, &f.rule, packet.as_ref(), frame);
         }
