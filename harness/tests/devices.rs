@@ -242,6 +242,23 @@ async fn aliyun_connect_with_mosquitto_pub() {
         "-u",
         "device&pk",
         "-P",
+        "0000000000000000000000000000000000000000",
+        "-k",
+        "60",
+        "-t",
+        topic,
+        "-m",
+        post,
+    ]);
+    if let Some(r) = run("aliyun/device/connect-credentials", &p, bad).await {
+        assert_fails_on(&r, "aliyun.connect.password-sign", "password-sign");
+    }
+    let bad = pub_(&[
+        "-i",
+        ALIYUN_CID,
+        "-u",
+        "device&pk",
+        "-P",
         ALIYUN_SIGN,
         "-k",
         "30",
