@@ -462,3 +462,33 @@ fn clean_session_has_no_finding_with_every_monitor() {
         "{f:?}"
     );
 }
+
+// --- recorded through a real broker ----------------------------------------------------
+
+#[test]
+fn recorded_captures() {
+    use crate::rules::tpsrv::recorded::replay;
+    let p = profile(Some("d1"));
+    let clean = replay(include_str!(
+        "../../../../fixtures/payloads/thingspanel/capture-clean.json"
+    ));
+    assert_eq!(crate::rules::run_monitors(&p, &clean), vec![]);
+    let faulty = replay(include_str!(
+        "../../../../fixtures/payloads/thingspanel/capture-faulty.json"
+    ));
+    // The faults the recording script put in, and nothing else.
+    let found: Vec<_> = crate::rules::run_monitors(&p, &faulty)
+        .into_iter()
+        .map(|x| (x.rule, x.blame, x.event))
+        .collect();
+    assert_eq!(
+        found,
+        vec![
+            f("thingspanel.event", Client, 8), // event without params
+            f("thingspanel.command.response", Client, 14), // command never answered
+            f("thingspanel.message-id", Client, 17), // attribute id 1000001 again
+            f("thingspanel.ota.progress", Client, 19), // step 100 as a number
+            f("thingspanel.topic.uplink", Client, 21), // devices/attributes without id
+        ]
+    );
+}

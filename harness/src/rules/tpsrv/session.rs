@@ -2,7 +2,7 @@
 //! mqtt-set and mqtt-get replies.
 
 use super::{accepted, app_msgs, AppMsg};
-use crate::payload::json_body::{kind, shown};
+use crate::payload::json_body::{a_kind, shown};
 use crate::rules::conn::ConnView;
 use crate::rules::{Finding, Monitor};
 use crate::transcript::{Event, Side, Transcript};
@@ -251,9 +251,9 @@ impl MqttGet {
             if !ok {
                 let v = &b[*f];
                 out.push(if *f == "passwd" {
-                    format!("`passwd` is a {}, not a string", kind(v))
+                    format!("`passwd` is {}, not a string", a_kind(v))
                 } else {
-                    format!("`{f}` is {} ({})", kind(v), shown(v))
+                    format!("`{f}` is {} ({})", a_kind(v), shown(v))
                 });
             }
         }
