@@ -5,7 +5,7 @@
 //! own example is not valid JSON (`"value","124"`, curly quotes); real JSON
 //! is required here.
 
-use super::json_body::{kind, object, shown};
+use super::json_body::{a_kind, object, shown};
 use super::PayloadIssue;
 use serde_json::Value;
 
@@ -43,7 +43,7 @@ pub fn monitordata(body: &[u8]) -> Vec<PayloadIssue> {
                 out.push(format!("`time` {}: {e}", shown(&Value::from(t.as_str()))));
             }
         }
-        Some(v) => out.push(format!("`time` is a {}, not a string", kind(v))),
+        Some(v) => out.push(format!("`time` is {}, not a string", a_kind(v))),
         None => out.push("`time` is missing".into()),
     }
     match m.get("data") {
@@ -64,7 +64,7 @@ pub fn monitordata(body: &[u8]) -> Vec<PayloadIssue> {
                 }
             }
         }
-        Some(v) => out.push(format!("`data` is a {}, not an array", kind(v))),
+        Some(v) => out.push(format!("`data` is {}, not an array", a_kind(v))),
         None => out.push("`data` is missing".into()),
     }
     out.into_iter()
@@ -74,7 +74,7 @@ pub fn monitordata(body: &[u8]) -> Vec<PayloadIssue> {
 
 fn check_point(p: &Value) -> Option<String> {
     let Value::Object(o) = p else {
-        return Some(format!("is a {}, not an object", kind(p)));
+        return Some(format!("is {}, not an object", a_kind(p)));
     };
     match o.get("name") {
         Some(Value::String(s)) if !s.is_empty() => {}
@@ -83,7 +83,7 @@ fn check_point(p: &Value) -> Option<String> {
     }
     match o.get("value") {
         Some(Value::String(_) | Value::Number(_) | Value::Bool(_)) => None,
-        Some(v) => Some(format!("has a {} `value`", kind(v))),
+        Some(v) => Some(format!("has {} `value`", a_kind(v))),
         None => Some("has no `value`".into()),
     }
 }

@@ -56,6 +56,17 @@ pub fn kind(v: &Value) -> &'static str {
     }
 }
 
+/// The JSON type of a value with its article ("an integer", "a string").
+pub fn a_kind(v: &Value) -> String {
+    let k = kind(v);
+    let article = if k.starts_with(['a', 'i', 'o']) {
+        "an"
+    } else {
+        "a"
+    };
+    format!("{article} {k}")
+}
+
 /// A short printable form of a value (cut after a few dozen characters).
 pub fn shown(v: &Value) -> String {
     let s = v.to_string();
@@ -77,8 +88,8 @@ pub fn require_string(m: &Map<String, Value>, key: &str) -> Option<String> {
     match m.get(key) {
         Some(Value::String(_)) => None,
         Some(v) => Some(format!(
-            "`{key}` is a {} ({}), not a string",
-            kind(v),
+            "`{key}` is {} ({}), not a string",
+            a_kind(v),
             shown(v)
         )),
         None => Some(format!("`{key}` is missing")),
@@ -90,8 +101,8 @@ pub fn optional_string(m: &Map<String, Value>, key: &str) -> Option<String> {
     match m.get(key) {
         None | Some(Value::String(_)) => None,
         Some(v) => Some(format!(
-            "`{key}` is a {} ({}), not a string",
-            kind(v),
+            "`{key}` is {} ({}), not a string",
+            a_kind(v),
             shown(v)
         )),
     }

@@ -4,7 +4,7 @@
 //! Each checker takes the payload bytes and returns every problem with the
 //! rule id it breaks (`thingspanel.*`, see `harness/rules/thingspanel.yaml`).
 
-use super::json_body::{kind, object, optional_string, require_string, shown};
+use super::json_body::{a_kind, object, optional_string, require_string, shown};
 use super::PayloadIssue;
 use serde_json::{Map, Value};
 
@@ -52,8 +52,8 @@ pub fn event(body: &[u8]) -> Vec<PayloadIssue> {
     match m.get("params") {
         Some(Value::Object(_)) => {}
         Some(v) => out.push(format!(
-            "`params` is a {} ({}), not an object",
-            kind(v),
+            "`params` is {} ({}), not an object",
+            a_kind(v),
             shown(v)
         )),
         None => out.push("`params` is missing".into()),
@@ -89,7 +89,7 @@ pub fn response(body: &[u8]) -> Vec<PayloadIssue> {
             )),
             _ => out.push(format!(
                 "`ts` is {} ({}), not an integer number of seconds",
-                kind(v),
+                a_kind(v),
                 shown(v)
             )),
         },
@@ -119,8 +119,8 @@ pub fn ota_progress(body: &[u8]) -> Vec<PayloadIssue> {
             }
         }
         Some(v) => out.push(format!(
-            "`step` is a {} ({}); the rule wants a string such as \"100\"",
-            kind(v),
+            "`step` is {} ({}); the rule wants a string such as \"100\"",
+            a_kind(v),
             shown(v)
         )),
         None => out.push("`step` is missing".into()),
@@ -153,7 +153,7 @@ pub fn ota_inform(body: &[u8]) -> Vec<PayloadIssue> {
                 Some(v) if v.is_u64() => {}
                 Some(v) => out.push(format!(
                     "`params.size` is {} ({}), not a byte count",
-                    kind(v),
+                    a_kind(v),
                     shown(v)
                 )),
                 None => out.push("`params.size` is missing".into()),
@@ -167,7 +167,7 @@ pub fn ota_inform(body: &[u8]) -> Vec<PayloadIssue> {
                 None => out.push("`params.signMethod` is missing or not a string".into()),
             }
         }
-        Some(v) => out.push(format!("`params` is a {}, not an object", kind(v))),
+        Some(v) => out.push(format!("`params` is {}, not an object", a_kind(v))),
         None => out.push("`params` is missing".into()),
     }
     issues(OTA_INFORM, out)

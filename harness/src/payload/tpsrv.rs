@@ -6,7 +6,7 @@
 //! is not JSON; the checkers require real JSON. `reqid` is a string in
 //! every example; a non-empty string or an integer is accepted.
 
-use super::json_body::{kind, object, shown};
+use super::json_body::{a_kind, object, shown};
 use super::PayloadIssue;
 use serde_json::{Map, Value};
 
@@ -74,7 +74,7 @@ pub fn parse(body: &[u8]) -> (Option<Msg>, Vec<PayloadIssue>) {
         if !b.is_object() {
             issues.push(PayloadIssue::new(
                 JSON,
-                format!("`body` is a {}, not an object", kind(b)),
+                format!("`body` is {}, not an object", a_kind(b)),
             ));
         }
     }
@@ -107,7 +107,7 @@ pub fn parse(body: &[u8]) -> (Option<Msg>, Vec<PayloadIssue>) {
             if retcode.is_none() {
                 issues.push(PayloadIssue::new(
                     JSON,
-                    format!("`retcode` is a {} ({}), not an integer", kind(r), shown(r)),
+                    format!("`retcode` is {} ({}), not an integer", a_kind(r), shown(r)),
                 ));
             }
             if reqid.is_none() {

@@ -14,7 +14,7 @@ use crate::payload::{thingspanel as body, PayloadIssue};
 use crate::profile::Profile;
 use crate::transcript::{Dir, Event, Side, Transcript};
 use crate::wire::{Packet, Publish};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 use topics::{Down, Up};
 
@@ -62,7 +62,10 @@ fn publishes<'a, 'c>(
 /// The first event of the connection at or after `t`: evidence that the
 /// connection was still being watched then.
 fn first_event_from<'a>(c: &ConnView<'a>, t: Duration) -> Option<&'a Event> {
-    c.events.iter().copied().find(|e| e.at >= t)
+    // Events are in time order: binary search.
+    c.events
+        .get(c.events.partition_point(|e| e.at < t))
+        .copied()
 }
 
 fn findings(issues: Vec<PayloadIssue>, blame: Side, ev: &Event, topic: &str) -> Vec<Finding> {
@@ -311,16 +314,15 @@ impl Monitor for Pairing {
         let answerer = self.asker.other();
         let rule = self.rules[0];
         for c in ConnView::split(t) {
-            let mut pending: Vec<(String, &Event)> = Vec::new();
+            let mut pending: HashMap<String, VecDeque<&Event>> = HashMap::new();
             for (ev, dir, p) in publishes(&c) {
                 if dir == self.asker.sends() {
                     if let Some(mid) = (self.request)(&p.topic) {
-                        pending.push((mid, ev));
+                        pending.entry(mid).or_default().push_back(ev);
                     }
                 } else if let Some(mid) = (self.answer)(&p.topic) {
-                    match pending.iter().position(|(m, _)| *m == mid) {
-                        Some(i) => {
-                            let (_, req) = pending.remove(i);
+                    match pending.get_mut(&mid).and_then(VecDeque::pop_front) {
+                        Some(req) => {
                             let took = ev.at.saturating_sub(req.at);
                             if took > ANSWER_WINDOW {
                                 out.push(Finding::new(
@@ -350,7 +352,10 @@ impl Monitor for Pairing {
                     }
                 }
             }
-            for (mid, req) in pending {
+            let left = pending
+                .into_iter()
+                .flat_map(|(mid, reqs)| reqs.into_iter().map(move |r| (mid.clone(), r)));
+            for (mid, req) in left {
                 if let Some(later) = first_event_from(&c, req.at + ANSWER_WINDOW) {
                     out.push(Finding::new(
                         rule,
@@ -366,6 +371,7 @@ impl Monitor for Pairing {
                 }
             }
         }
+        out.sort_by_key(|f| f.event);
         out
     }
 }
@@ -454,9 +460,9 @@ impl Monitor for AttrGet {
                 let deadline = req.at + ANSWER_WINDOW;
                 let reports: Vec<_> = pubs[i + 1..]
                     .iter()
-                    .filter(|(e, d, x)| {
+                    .take_while(|(e, _, _)| e.at <= deadline)
+                    .filter(|(_, d, x)| {
                         *d == Dir::ClientToServer
-                            && e.at <= deadline
                             && matches!(topics::uplink(&x.topic), Ok(Up::Attributes(_)))
                     })
                     .collect();

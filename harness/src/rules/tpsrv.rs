@@ -335,6 +335,8 @@ impl Monitor for JsonMessages {
 }
 
 #[cfg(test)]
+pub(crate) mod recorded;
+#[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod timing_tests;

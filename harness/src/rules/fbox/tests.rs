@@ -321,3 +321,43 @@ fn clean_session_has_no_finding_with_every_monitor() {
     b.closed("a", ClosedBy::Client);
     assert_eq!(crate::rules::run_monitors(&p, &b.t), vec![]);
 }
+
+// --- recorded through a real broker ----------------------------------------------------
+
+#[test]
+fn recorded_captures() {
+    use crate::rules::tpsrv::recorded::replay;
+    let profile = |ka: &str| {
+        let mut p = Profile::named("fbox").expect("fbox");
+        p.set("serial", "300015050001").expect("param");
+        p.set("keepalive", ka).expect("param");
+        p
+    };
+    // paho-mqtt with keep alive 4 s: MonitorData, PINGREQ in time, DISCONNECT.
+    let clean = replay(include_str!(
+        "../../../../fixtures/payloads/fbox/capture-clean.json"
+    ));
+    assert_eq!(crate::rules::run_monitors(&profile("4"), &clean), vec![]);
+    // A silent client (keep alive 2 s): Mosquitto closed it after 4.12 s,
+    // within 1.5 x 2 s + the declared tolerance (1.2 s), so only the
+    // device is at fault.
+    let silent = replay(include_str!(
+        "../../../../fixtures/payloads/fbox/capture-silent.json"
+    ));
+    let found: Vec<_> = crate::rules::run_monitors(&profile("2"), &silent)
+        .into_iter()
+        .map(|x| (x.rule, x.blame, x.event))
+        .collect();
+    assert_eq!(
+        found,
+        vec![
+            f("MQTT-3.1.2-23", Client, 3),
+            f("fbox.keepalive.pingreq", Client, 3)
+        ]
+    );
+    // With the default keep alive (60 s) the CONNECT's 2 s is reported too.
+    let found = crate::rules::run_monitors(&profile("60"), &silent);
+    assert!(found
+        .iter()
+        .any(|x| x.rule == "fbox.keepalive.default" && x.event == 1));
+}

@@ -211,9 +211,9 @@ fn command_response_missing_late_and_unknown_id() {
     assert_eq!(
         run(&Pairing::COMMAND, &b.t),
         vec![
+            f("thingspanel.command.response", Client, cmd1),
             f("thingspanel.command.response", Client, cmd2),
             f("thingspanel.command.response", Client, wrong),
-            f("thingspanel.command.response", Client, cmd1),
         ]
     );
 }
@@ -270,8 +270,8 @@ fn platform_ack_broken() {
     assert_eq!(
         run(&Pairing::EVENT_ACK, &b.t),
         vec![
-            f("thingspanel.platform.ack", Server, stray),
-            f("thingspanel.platform.ack", Server, evt)
+            f("thingspanel.platform.ack", Server, evt),
+            f("thingspanel.platform.ack", Server, stray)
         ]
     );
 }
@@ -461,4 +461,52 @@ fn clean_session_has_no_finding_with_every_monitor() {
         3,
         "{f:?}"
     );
+}
+
+// --- recorded through a real broker ----------------------------------------------------
+
+#[test]
+fn recorded_captures() {
+    use crate::rules::tpsrv::recorded::replay;
+    let p = profile(Some("d1"));
+    let clean = replay(include_str!(
+        "../../../../fixtures/payloads/thingspanel/capture-clean.json"
+    ));
+    assert_eq!(crate::rules::run_monitors(&p, &clean), vec![]);
+    let faulty = replay(include_str!(
+        "../../../../fixtures/payloads/thingspanel/capture-faulty.json"
+    ));
+    // The faults the recording script put in, and nothing else.
+    let found: Vec<_> = crate::rules::run_monitors(&p, &faulty)
+        .into_iter()
+        .map(|x| (x.rule, x.blame, x.event))
+        .collect();
+    assert_eq!(
+        found,
+        vec![
+            f("thingspanel.event", Client, 8), // event without params
+            f("thingspanel.command.response", Client, 14), // command never answered
+            f("thingspanel.message-id", Client, 17), // attribute id 1000001 again
+            f("thingspanel.ota.progress", Client, 19), // step 100 as a number
+            f("thingspanel.topic.uplink", Client, 21), // devices/attributes without id
+        ]
+    );
+}
+
+#[test]
+fn flood_of_unacknowledged_reports_is_judged_in_one_pass() {
+    // 20 000 attribute reports that the platform never acknowledges: each
+    // is reported once, and the pairing does not rescan the transcript.
+    let mut b = Tb::new();
+    b.handshake("c", true);
+    for i in 0..20_000 {
+        b.c("c", pb(&format!("devices/attributes/{i}"), "{}"));
+    }
+    b.wait(11.0);
+    b.c("c", pingreq());
+    let started = std::time::Instant::now();
+    let found = Pairing::ATTR_ACK.check(&b.t);
+    assert_eq!(found.len(), 20_000);
+    assert!(found.iter().all(|x| x.rule == "thingspanel.platform.ack"));
+    println!("20 000 reports paired in {:?}", started.elapsed());
 }

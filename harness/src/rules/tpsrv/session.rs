@@ -2,11 +2,12 @@
 //! mqtt-set and mqtt-get replies.
 
 use super::{accepted, app_msgs, AppMsg};
-use crate::payload::json_body::{kind, shown};
+use crate::payload::json_body::{a_kind, shown};
 use crate::rules::conn::ConnView;
 use crate::rules::{Finding, Monitor};
 use crate::transcript::{Event, Side, Transcript};
 use serde_json::Value;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 /// How long the device may take to reply to mqtt-set / mqtt-get (the seed
@@ -32,21 +33,36 @@ fn side_name(s: Side) -> &'static str {
     }
 }
 
-/// The reply of `from` to the request `req` (same `header.reqid`), the
+/// The device replies of a connection by reqid (indexes into the messages).
+fn device_replies<'m>(msgs: &'m [AppMsg<'_>]) -> HashMap<&'m str, Vec<usize>> {
+    let mut out: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (i, m) in msgs.iter().enumerate() {
+        if let (Side::Client, true, Some(id)) = (m.from, m.is_reply(), m.reqid()) {
+            out.entry(id).or_default().push(i);
+        }
+    }
+    out
+}
+
+/// The device's reply to the request `req` (same `header.reqid`), the
 /// first after it.
 fn reply_to<'m, 'a>(
     msgs: &'m [AppMsg<'a>],
+    replies: &HashMap<&str, Vec<usize>>,
     req: &AppMsg<'a>,
-    from: Side,
 ) -> Option<&'m AppMsg<'a>> {
-    let id = req.reqid()?;
-    msgs.iter()
-        .find(|m| m.ev.seq > req.ev.seq && m.from == from && m.is_reply() && m.reqid() == Some(id))
+    let list = replies.get(req.reqid()?)?;
+    list.iter()
+        .map(|&i| &msgs[i])
+        .find(|m| m.ev.seq > req.ev.seq)
 }
 
 /// The first event of the connection at or after `t`.
 fn first_event_from<'a>(c: &ConnView<'a>, t: Duration) -> Option<&'a Event> {
-    c.events.iter().copied().find(|e| e.at >= t)
+    // Events are in time order: binary search.
+    c.events
+        .get(c.events.partition_point(|e| e.at < t))
+        .copied()
 }
 
 /// `tpsrv.reqid-echo`: every reply (either side) carries `header.reqid`,
@@ -65,7 +81,12 @@ impl Monitor for ReqidEcho {
         let mut out = Vec::new();
         for c in ConnView::split(t) {
             let msgs = app_msgs(&c);
-            for (i, m) in msgs.iter().enumerate() {
+            // (asking side, reqid) of the requests seen so far.
+            let mut asked: HashSet<(Side, &str)> = HashSet::new();
+            for m in &msgs {
+                if let (Some(_), Some(id)) = (m.action(), m.reqid()) {
+                    asked.insert((m.from, id));
+                }
                 if !m.is_reply() {
                     continue;
                 }
@@ -78,10 +99,7 @@ impl Monitor for ReqidEcho {
                     ));
                     continue;
                 };
-                let asked = msgs[..i].iter().any(|r| {
-                    r.from == m.from.other() && r.action().is_some() && r.reqid() == Some(id)
-                });
-                if !asked && c.opened() {
+                if !asked.contains(&(m.from.other(), id)) && c.opened() {
                     out.push(Finding::new(
                         "tpsrv.reqid-echo",
                         m.from,
@@ -179,6 +197,7 @@ impl Monitor for MqttSet {
         let mut out = Vec::new();
         for c in ConnView::split(t) {
             let msgs = app_msgs(&c);
+            let replies = device_replies(&msgs);
             for req in msgs
                 .iter()
                 .filter(|m| m.from == Side::Server && m.action() == Some("mqtt-set"))
@@ -193,7 +212,7 @@ impl Monitor for MqttSet {
                 if !complete {
                     continue;
                 }
-                match reply_to(&msgs, req, Side::Client) {
+                match reply_to(&msgs, &replies, req) {
                     Some(r) if r.retcode() != Some(0) => out.push(Finding::new(
                         "tpsrv.mqtt-set",
                         Side::Client,
@@ -251,9 +270,9 @@ impl MqttGet {
             if !ok {
                 let v = &b[*f];
                 out.push(if *f == "passwd" {
-                    format!("`passwd` is a {}, not a string", kind(v))
+                    format!("`passwd` is {}, not a string", a_kind(v))
                 } else {
-                    format!("`{f}` is {} ({})", kind(v), shown(v))
+                    format!("`{f}` is {} ({})", a_kind(v), shown(v))
                 });
             }
         }
@@ -283,11 +302,12 @@ impl Monitor for MqttGet {
         let mut out = Vec::new();
         for c in ConnView::split(t) {
             let msgs = app_msgs(&c);
+            let replies = device_replies(&msgs);
             for req in msgs
                 .iter()
                 .filter(|m| m.from == Side::Server && m.action() == Some("mqtt-get"))
             {
-                match reply_to(&msgs, req, Side::Client) {
+                match reply_to(&msgs, &replies, req) {
                     Some(r) => {
                         let mut problems = Vec::new();
                         if r.retcode() != Some(0) {

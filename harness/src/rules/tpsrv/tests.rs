@@ -398,3 +398,39 @@ fn clean_session_has_no_finding_with_every_monitor() {
     b.closed("a", ClosedBy::Client);
     assert_eq!(crate::rules::run_monitors(&p, &b.t), vec![]);
 }
+
+// --- recorded through a real broker ----------------------------------------------------
+
+#[test]
+fn recorded_captures() {
+    use super::recorded::replay;
+    let mut p = Profile::named("tpsrv").expect("tpsrv");
+    for (k, v) in [
+        ("device_id", DEV),
+        ("client_id", ""),
+        ("user", ""),
+        ("topic_pub", "topic/service/"),
+        ("topic_sub", "topic/device/"),
+    ] {
+        p.set(k, v).expect("param");
+    }
+    let clean = replay(include_str!(
+        "../../../../fixtures/payloads/tpsrv/capture-clean.json"
+    ));
+    assert_eq!(crate::rules::run_monitors(&p, &clean), vec![]);
+    let faulty = replay(include_str!(
+        "../../../../fixtures/payloads/tpsrv/capture-faulty.json"
+    ));
+    // The faults the recording script put in, and nothing else.
+    let found: Vec<_> = crate::rules::run_monitors(&p, &faulty)
+        .into_iter()
+        .map(|x| (x.rule, x.blame, x.event))
+        .collect();
+    assert_eq!(
+        found,
+        vec![
+            f("tpsrv.publish.qos0-retain0", Client, 7), // a ping with RETAIN 1
+            f("tpsrv.ping.missed", Client, 10),         // a 4th ping after 3 unanswered
+        ]
+    );
+}

@@ -43,13 +43,14 @@ fn pings<'a>(msgs: &[AppMsg<'a>]) -> Vec<Ping<'a>> {
             let p = &msgs[i];
             let until_seq = idx.get(k + 1).map_or(usize::MAX, |&j| msgs[j].ev.seq);
             let until_at = p.ev.at + PING_PERIOD + PING_TOLERANCE;
-            let answered = msgs[i + 1..].iter().any(|r| {
-                r.from == Side::Server
-                    && r.is_reply()
-                    && r.ev.seq < until_seq
-                    && r.ev.at <= until_at
-                    && (p.reqid().is_none() || r.reqid() == p.reqid())
-            });
+            let answered = msgs[i + 1..]
+                .iter()
+                .take_while(|r| r.ev.seq < until_seq && r.ev.at <= until_at)
+                .any(|r| {
+                    r.from == Side::Server
+                        && r.is_reply()
+                        && (p.reqid().is_none() || r.reqid() == p.reqid())
+                });
             Ping { ev: p.ev, answered }
         })
         .collect()
@@ -67,7 +68,10 @@ fn client_ends(e: &Event) -> bool {
 }
 
 fn first_event_after<'a>(c: &ConnView<'a>, t: Duration) -> Option<&'a Event> {
-    c.events.iter().copied().find(|e| e.at > t)
+    // Events are in time order: binary search.
+    c.events
+        .get(c.events.partition_point(|e| e.at <= t))
+        .copied()
 }
 
 fn secs(d: Duration) -> f64 {
@@ -253,8 +257,18 @@ impl Monitor for SyncTimeRate {
         let mut out = Vec::new();
         for c in ConnView::split(t) {
             let msgs = app_msgs(&c);
+            // reqid -> seq of the last platform reply with retcode 0.
+            let mut ok_reply: HashMap<&str, usize> = HashMap::new();
+            for r in msgs
+                .iter()
+                .filter(|r| r.from == Side::Server && r.retcode() == Some(0))
+            {
+                if let Some(id) = r.reqid() {
+                    ok_reply.insert(id, r.ev.seq);
+                }
+            }
             let mut synced: Option<&Event> = None;
-            for (i, m) in msgs.iter().enumerate() {
+            for m in &msgs {
                 if m.from != Side::Client || m.action() != Some("sync-time") {
                     continue;
                 }
@@ -274,12 +288,10 @@ impl Monitor for SyncTimeRate {
                         break;
                     }
                 }
-                let ok = msgs[i + 1..].iter().any(|r| {
-                    r.from == Side::Server
-                        && r.retcode() == Some(0)
-                        && r.reqid().is_some()
-                        && r.reqid() == m.reqid()
-                });
+                let ok = m
+                    .reqid()
+                    .and_then(|id| ok_reply.get(id))
+                    .is_some_and(|seq| *seq > m.ev.seq);
                 if ok {
                     synced = Some(m.ev);
                 }
@@ -347,7 +359,10 @@ impl Monitor for Reconnect {
                     }
                     Some(_) => {}
                     None if !set => {
-                        if let Some(e) = t.events.iter().find(|e| e.at > closed.at + hi) {
+                        if let Some(e) = t
+                            .events
+                            .get(t.events.partition_point(|e| e.at <= closed.at + hi))
+                        {
                             out.push(Finding::new(
                                 "tpsrv.reconnect.interval",
                                 Side::Client,

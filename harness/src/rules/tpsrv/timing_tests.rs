@@ -206,3 +206,20 @@ fn reconnect_kept() {
     start(&mut b, "c");
     assert_eq!(run(&Reconnect, &b.t), vec![]);
 }
+
+#[test]
+fn flood_of_pings_is_judged_in_one_pass() {
+    // 20 000 answered pings 10 s apart, then three unanswered and a fourth.
+    let mut b = Tb::new();
+    start(&mut b, "a");
+    pings(&mut b, "a", 0, 20_000, true);
+    pings(&mut b, "a", 20_000, 3, false);
+    let fourth = pings(&mut b, "a", 20_003, 1, false)[0];
+    let started = std::time::Instant::now();
+    assert_eq!(
+        run(&PingMissed, &b.t),
+        vec![f("tpsrv.ping.missed", Client, fourth)]
+    );
+    assert_eq!(run(&PingInterval, &b.t), vec![]);
+    println!("20 004 pings judged in {:?}", started.elapsed());
+}
