@@ -10,5 +10,6 @@ pub mod project;
 pub mod report;
 pub mod rules;
 pub mod target;
+pub mod tls;
 pub mod transcript;
 pub mod wire;

@@ -50,7 +50,9 @@ enum Cmd {
 /// Options of `run`.
 #[derive(clap::Args)]
 struct RunArgs {
-    /// embedded (default: rumqttd in-process), mosquitto (a local process the suite starts) or tcp://HOST:PORT.
+    /// embedded (default: rumqttd in-process), mosquitto (a local process the suite starts), mosquitto-tls,
+    /// mosquitto-mtls (the same with a TLS listener; -mtls requires client certificates), tcp://HOST:PORT
+    /// or tls://HOST:PORT?ca=FILE[&cert=FILE&key=FILE][&server_name=NAME][&insecure=1].
     #[arg(long, default_value = "embedded")]
     target: String,
     /// Only cases whose id matches this glob (`*`, `?`) or contains this text.
@@ -206,6 +208,7 @@ fn cmd_run(args: RunArgs) -> ExitCode {
                 .cloned()
                 .collect(),
             max_packet: max_packet.clamp(16, 268_435_460),
+            tls: running.tls.clone(),
             ..EngineConfig::default()
         };
         let bar = ProgressBar::new(cases.len() as u64);

@@ -7,6 +7,7 @@ mod conn;
 mod session;
 
 pub use batch::run_all;
+pub use conn::{boxed_tcp, BoxStream, Stream};
 pub use conn::{Conn, Incoming};
 pub use session::run_case;
 
@@ -28,6 +29,9 @@ pub struct EngineConfig {
     /// Most bytes one case may record from peers before they count as flooding
     /// (memory stays bounded whatever a peer sends).
     pub max_recorded_bytes: usize,
+    /// TLS for every connection to the target (`tls://` and the TLS
+    /// Mosquitto targets); `None` for plain TCP.
+    pub tls: Option<std::sync::Arc<crate::tls::TlsClient>>,
 }
 
 impl Default for EngineConfig {
@@ -39,6 +43,7 @@ impl Default for EngineConfig {
             capabilities: crate::target::full_broker_capabilities(),
             max_events: 20_000,
             max_recorded_bytes: 64 << 20,
+            tls: None,
         }
     }
 }

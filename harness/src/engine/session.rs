@@ -330,6 +330,21 @@ impl Session<'_> {
                 )))
             }
         };
+        let stream = match &self.cfg.tls {
+            None => super::conn::boxed_tcp(stream),
+            Some(tls) => {
+                match tokio::time::timeout(self.cfg.step_timeout, tls.connect(stream)).await {
+                    Ok(Ok(s)) => s,
+                    Ok(Err(e)) => return Err(StepEnd::Error(e)),
+                    Err(_) => {
+                        return Err(StepEnd::Error(format!(
+                            "TLS handshake with {} failed: no answer within {:?}",
+                            self.addr, self.cfg.step_timeout
+                        )))
+                    }
+                }
+            }
+        };
         let n = self.opens.entry(name.to_string()).or_insert(0);
         *n += 1;
         let key = if *n == 1 {
@@ -340,7 +355,7 @@ impl Session<'_> {
         self.keys.insert(name.to_string(), key.clone());
         let conn = Conn::start(
             &key,
-            super::conn::boxed_tcp(stream),
+            stream,
             self.cfg.max_packet,
             Dir::ServerToClient,
             self.tx.clone(),

@@ -4,11 +4,16 @@
 //! - `embedded`: rumqttd in-process (default cargo feature `embedded`);
 //! - `mosquitto`: a local Mosquitto process on a free loopback port, with a
 //!   generated config, stopped afterwards;
-//! - `tcp://HOST:PORT`: any running broker.
+//! - `tcp://HOST:PORT`: any running broker;
+//! - `tls://HOST:PORT?ca=FILE&cert=FILE&key=FILE&server_name=NAME&insecure=1`:
+//!   any running broker over TLS;
+//! - `mosquitto-tls`, `mosquitto-mtls`: a local Mosquitto with a TLS
+//!   listener (the second requires client certificates).
 
 #[cfg(feature = "embedded")]
 mod embedded;
 mod mosquitto;
+mod tls;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -23,18 +28,36 @@ pub enum TargetSpec {
     Mosquitto,
     /// A broker already listening at this address.
     Tcp(String),
+    /// A broker speaking MQTT over TLS at this address.
+    Tls {
+        /// `HOST:PORT`.
+        addr: String,
+        /// How to verify it and what to present.
+        opts: crate::tls::TlsOptions,
+    },
+    /// A Mosquitto process with a TLS listener, started by the suite.
+    MosquittoTls {
+        /// Mosquitto requires a client certificate (the suite presents the test PKI's).
+        client_cert: bool,
+    },
 }
 
 impl TargetSpec {
-    /// Parses `embedded`, `mosquitto` or `tcp://host:port`.
+    /// Parses `embedded`, `mosquitto`, `mosquitto-tls`, `mosquitto-mtls`,
+    /// `tcp://host:port` or `tls://host:port?options`.
     pub fn parse(s: &str) -> Result<TargetSpec, String> {
+        if let Some(rest) = s.strip_prefix("tls://") {
+            return tls::parse(rest);
+        }
         match s {
             "embedded" | "rumqttd" => Ok(TargetSpec::Embedded),
             "mosquitto" => Ok(TargetSpec::Mosquitto),
+            "mosquitto-tls" => Ok(TargetSpec::MosquittoTls { client_cert: false }),
+            "mosquitto-mtls" => Ok(TargetSpec::MosquittoTls { client_cert: true }),
             _ => match s.strip_prefix("tcp://") {
                 Some(rest) if !rest.is_empty() => Ok(TargetSpec::Tcp(rest.to_string())),
                 _ => Err(format!(
-                    "unknown target `{s}`; expected embedded, mosquitto or tcp://HOST:PORT"
+                    "unknown target `{s}`; expected embedded, mosquitto, mosquitto-tls, mosquitto-mtls, tcp://HOST:PORT or tls://HOST:PORT?ca=FILE"
                 )),
             },
         }
@@ -46,6 +69,9 @@ impl TargetSpec {
             TargetSpec::Embedded => "embedded".into(),
             TargetSpec::Mosquitto => "mosquitto".into(),
             TargetSpec::Tcp(a) => format!("tcp-{}", a.replace([':', '/'], "_")),
+            TargetSpec::Tls { addr, .. } => format!("tls-{}", addr.replace([':', '/'], "_")),
+            TargetSpec::MosquittoTls { client_cert: false } => "mosquitto-tls".into(),
+            TargetSpec::MosquittoTls { client_cert: true } => "mosquitto-mtls".into(),
         }
     }
 }
@@ -60,6 +86,8 @@ pub struct RunningTarget {
     pub addr: SocketAddr,
     /// Capabilities the target claims (cases `requires:` them).
     pub capabilities: Vec<String>,
+    /// TLS every connection to it uses (`None`: plain TCP); goes into `EngineConfig::tls`.
+    pub tls: Option<std::sync::Arc<crate::tls::TlsClient>>,
     guard: Option<Box<dyn Stop>>,
 }
 
@@ -136,9 +164,12 @@ pub async fn start(spec: &TargetSpec) -> Result<RunningTarget, String> {
                 description: format!("broker at {addr}"),
                 addr,
                 capabilities: full_broker_capabilities(),
+                tls: None,
                 guard: None,
             })
         }
+        TargetSpec::Tls { addr, opts } => tls::start_remote(spec, addr, opts).await,
+        TargetSpec::MosquittoTls { client_cert } => tls::start_mosquitto(spec, *client_cert).await,
         TargetSpec::Mosquitto => {
             let m = mosquitto::Mosquitto::start().await?;
             Ok(RunningTarget {
@@ -146,6 +177,7 @@ pub async fn start(spec: &TargetSpec) -> Result<RunningTarget, String> {
                 description: m.description(),
                 addr: m.addr,
                 capabilities: full_broker_capabilities(),
+                tls: None,
                 guard: Some(Box::new(m)),
             })
         }
@@ -158,6 +190,7 @@ pub async fn start(spec: &TargetSpec) -> Result<RunningTarget, String> {
                     description: format!("rumqttd 0.20 (embedded, in-process) on {addr}"),
                     addr,
                     capabilities: full_broker_capabilities(),
+                    tls: None,
                     guard: None,
                 })
             }
