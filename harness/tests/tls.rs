@@ -195,6 +195,40 @@ async fn server_requiring_client_certificates_refuses_devices_without_one() {
     assert_eq!((c, s), (Ok(()), Ok(())));
 }
 
+#[tokio::test]
+async fn without_a_server_name_the_ip_address_is_verified() {
+    let by_ip =
+        || TlsClient::from_options(Some(&pki("ca.pem")), None, None, None, false).expect("client");
+    // server.pem carries IP 127.0.0.1; wronghost-server.pem only wrong.example.
+    let (c, s) = handshake(by_ip(), server("server", None, false)).await;
+    assert_eq!((c, s), (Ok(()), Ok(())));
+    let (c, _) = handshake(by_ip(), server("wronghost-server", None, false)).await;
+    let e = c.expect_err("wrong host");
+    assert!(e.contains("not valid for name"), "{e}");
+}
+
+#[tokio::test]
+async fn a_server_that_never_answers_the_handshake_times_out() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    // Accepts and keeps the socket open, never speaking TLS.
+    let hold = tokio::spawn(async move {
+        let conn = listener.accept().await;
+        tokio::time::sleep(LIMIT).await;
+        drop(conn);
+    });
+    let c = client("ca.pem", None).with_handshake_timeout(Duration::from_millis(300));
+    let tcp = TcpStream::connect(addr).await.expect("connect");
+    let started = std::time::Instant::now();
+    let e = match c.connect(tcp).await {
+        Ok(_) => panic!("a silent server cannot complete a handshake"),
+        Err(e) => e,
+    };
+    assert!(e.contains("no answer within 300ms"), "{e}");
+    assert!(started.elapsed() < Duration::from_secs(3));
+    hold.abort();
+}
+
 #[test]
 fn bad_files_read_well() {
     let missing = TlsClient::from_options(Some(&pki("no-such.pem")), None, None, None, false)
