@@ -7,6 +7,7 @@ pub mod engine;
 pub mod payload;
 pub mod profile;
 pub mod project;
+pub mod proxy;
 pub mod report;
 pub mod rules;
 pub mod target;

@@ -5,7 +5,9 @@ use conformance::engine::{run_all, EngineConfig};
 use conformance::project::{glob_match, load_cases, root};
 use conformance::report::expected::Expected;
 use conformance::report::{write_all, CaseResult, Verdict};
-use conformance::target::{start, TargetSpec};
+use conformance::target::{start_for, TargetSpec};
+
+mod cli;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -45,6 +47,12 @@ enum Cmd {
         /// Rule id, e.g. MQTT-3.1.2-3.
         rule: String,
     },
+    /// Certify a device: wait for it, play the platform's part of each
+    /// device-role case of the profile, and write a certificate.
+    Serve(cli::ServeArgs),
+    /// Forward a device's traffic to its real platform, check both directions
+    /// live, and write a report when stopped (Ctrl-C).
+    Proxy(cli::ProxyArgs),
 }
 
 /// Options of `run`.
@@ -61,9 +69,8 @@ struct RunArgs {
     /// Only cases citing this rule id.
     #[arg(long)]
     rule: Option<String>,
-    /// Profile of the cases to run.
-    #[arg(long, default_value = "mqtt311")]
-    profile: String,
+    #[command(flatten)]
+    prof: cli::ProfileArgs,
     /// Directory of case files.
     #[arg(long)]
     cases: Option<PathBuf>,
@@ -109,6 +116,8 @@ fn main() -> ExitCode {
             pattern,
         } => cmd_list(rules, profile, rule, pattern),
         Cmd::Explain { rule } => cmd_explain(&rule),
+        Cmd::Serve(a) => cli::serve(a),
+        Cmd::Proxy(a) => cli::proxy(a),
     }
 }
 
@@ -132,7 +141,7 @@ fn cmd_run(args: RunArgs) -> ExitCode {
         target,
         filter,
         rule,
-        profile,
+        prof,
         cases: cases_dir,
         out,
         step_timeout,
@@ -155,6 +164,19 @@ fn cmd_run(args: RunArgs) -> ExitCode {
         );
         return ExitCode::from(2);
     }
+    let (profile_cfg, file_target, file_caps) = match prof.resolve() {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let profile = profile_cfg.name().to_string();
+    let target = if target == "embedded" {
+        file_target.unwrap_or(target)
+    } else {
+        target
+    };
     let spec = match TargetSpec::parse(&target) {
         Ok(s) => s,
         Err(e) => {
@@ -190,7 +212,7 @@ fn cmd_run(args: RunArgs) -> ExitCode {
         }
     };
     rt.block_on(async move {
-        let running = match start(&spec).await {
+        let running = match start_for(&spec, &profile_cfg).await {
             Ok(t) => t,
             Err(e) => {
                 eprintln!("error: target {target}: {e}");
@@ -200,15 +222,17 @@ fn cmd_run(args: RunArgs) -> ExitCode {
         eprintln!("target: {}", running.description);
         let cfg = EngineConfig {
             step_timeout: Duration::from_secs_f64(step_timeout.clamp(0.05, 3600.0)),
-            capabilities: running
-                .capabilities
+            capabilities: file_caps
+                .as_ref()
+                .unwrap_or(&running.capabilities)
                 .iter()
                 .chain(&with)
                 .filter(|c| !without.contains(c))
                 .cloned()
                 .collect(),
             max_packet: max_packet.clamp(16, 268_435_460),
-            tls: running.tls.clone(),
+            profile: profile_cfg.clone(),
+            dialer: running.tls.as_ref().map(|t| t.upgrade()),
             ..EngineConfig::default()
         };
         let bar = ProgressBar::new(cases.len() as u64);

@@ -265,7 +265,7 @@ fn connect_cases() -> Vec<Case> {
 
 async fn run_with(case: &Case, target: &RunningTarget, tls: Option<TlsClient>) -> CaseResult {
     let cfg = EngineConfig {
-        tls: tls.map(Arc::new),
+        dialer: tls.map(|t| Arc::new(t).upgrade()),
         step_timeout: Duration::from_secs(3),
         ..EngineConfig::default()
     };

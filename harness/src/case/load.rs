@@ -67,6 +67,7 @@ struct RawStep {
     wait: Option<Spanned<String>>,
     disconnect: Option<Spanned<Value>>,
     drop: Option<Spanned<Value>>,
+    accept: Option<Spanned<Value>>,
 }
 
 struct Ctx<'a> {
@@ -218,6 +219,9 @@ pub fn load_str(path: &str, src: &str, opts: &LoadOptions) -> Result<Case, CaseE
     // Variables: built-ins, case vars (may refer to built-ins and each other), captures.
     let mut known: Vec<String> = BUILTIN_VARS.iter().map(|s| s.to_string()).collect();
     known.extend(raw.vars.keys().cloned());
+    if let Some(spec) = crate::profile::spec(&profile) {
+        known.extend(spec.params.iter().map(|p| p.name.to_string()));
+    }
     for (name, v) in &raw.vars {
         for r in references(&v.value) {
             if !known.contains(&r) {
@@ -244,6 +248,7 @@ pub fn load_str(path: &str, src: &str, opts: &LoadOptions) -> Result<Case, CaseE
     let mut conns: Vec<String> = Vec::new();
     for (i, s) in raw.steps.iter().enumerate() {
         let step = compile_step(&cx, i + 1, s, &rules, &mut conns, &mut known)?;
+        check_role(&cx, role, &step, &s.referenced)?;
         steps.push(step);
     }
 
@@ -265,6 +270,33 @@ pub fn load_str(path: &str, src: &str, opts: &LoadOptions) -> Result<Case, CaseE
             column: raw.id.referenced.column(),
         },
     })
+}
+
+/// Steps that only make sense for one side: a device-role case accepts the
+/// device's connection and never sends DISCONNECT (a server has none in
+/// MQTT 3.1.1); a broker-role case opens connections and never accepts.
+fn check_role(
+    cx: &Ctx,
+    role: Role,
+    step: &Step,
+    at: &serde_saphyr::Location,
+) -> Result<(), CaseError> {
+    let bad = match (role, &step.action) {
+        (Role::Device, Action::Open { .. } | Action::Connect(_)) => Some(
+            "a device-role case waits for the device: use `accept:` instead of `open:`/`connect:`",
+        ),
+        (Role::Device, Action::Disconnect { .. }) => Some(
+            "a server sends no DISCONNECT in MQTT 3.1.1: use `drop:` to close the device's connection",
+        ),
+        (Role::Broker | Role::Library, Action::Accept { .. }) => {
+            Some("`accept:` is for device-role cases (`role: device`)")
+        }
+        _ => None,
+    };
+    match bad {
+        Some(msg) => cx.err(at, format!("step {}: {msg}", step.index)),
+        None => Ok(()),
+    }
 }
 
 fn check_rules(cx: &Ctx, rules: &[Spanned<String>]) -> Result<Vec<String>, CaseError> {
@@ -310,6 +342,7 @@ fn compile_step(
         ("wait", r.wait.is_some()),
         ("disconnect", r.disconnect.is_some()),
         ("drop", r.drop.is_some()),
+        ("accept", r.accept.is_some()),
     ]
     .iter()
     .filter(|(_, p)| *p)
@@ -319,7 +352,7 @@ fn compile_step(
         return cx.err(
             at,
             format!(
-                "step {index} must have exactly one action (open, connect, send, expect, wait, disconnect, drop); found {}",
+                "step {index} must have exactly one action (open, connect, accept, send, expect, wait, disconnect, drop); found {}",
                 if present.is_empty() { "none".to_string() } else { present.join(", ") }
             ),
         );
@@ -431,6 +464,28 @@ fn compile_step(
             .or_else(|_| cx.err(&v.referenced, "disconnect: expected a connection name"))?;
         check_on(&Some(name.clone()))?;
         Action::Disconnect { name }
+    } else if let Some(v) = &r.accept {
+        let name = match &v.value {
+            Value::Null => "device".to_string(),
+            other => conn_name(other)
+                .or_else(|| {
+                    other
+                        .as_object()
+                        .filter(|m| m.is_empty())
+                        .map(|_| "device".to_string())
+                })
+                .ok_or(())
+                .or_else(|_| {
+                    cx.err(
+                        &v.referenced,
+                        "accept: expected a connection name or { as: NAME }",
+                    )
+                })?,
+        };
+        if !conns.contains(&name) {
+            conns.push(name.clone());
+        }
+        Action::Accept { name }
     } else if let Some(v) = &r.drop {
         let name = conn_name(&v.value)
             .ok_or(())
@@ -448,7 +503,7 @@ fn compile_step(
     {
         return cx.err(
             at,
-            format!("step {index}: no connection yet; start with `connect:` or `open:`"),
+            format!("step {index}: no connection yet; start with `connect:` or `open:` (broker role) or `accept:` (device role)"),
         );
     }
     if !r.capture.is_empty() && !matches!(action, Action::Expect(_)) {

@@ -80,6 +80,7 @@ pub fn expect_fields(t: PacketType) -> &'static [&'static str] {
             "will",
             "username",
             "password",
+            "credentials",
         ],
         Connack => &["session_present", "ack_flags", "return_code"],
         Publish => &[
@@ -492,8 +493,9 @@ impl Expect {
 }
 
 /// The field view of a decoded packet used by matchers: the packet's own
-/// fields plus `flags` (low nibble), `malformed` (rule ids), and for PUBLISH
-/// `payload_hex` / `payload_len`.
+/// fields plus `flags` (low nibble), `malformed` (rule ids), for PUBLISH
+/// `payload_hex` / `payload_len`, and for CONNECT `flags_byte` and
+/// `credentials` (`{client_id, username, password}`, for `aliyun_sign`).
 pub fn packet_view(
     packet: Option<&crate::wire::Packet>,
     flags: u8,
@@ -515,6 +517,15 @@ pub fn packet_view(
         }
         Some(crate::wire::Packet::Connect(c)) => {
             m.insert("flags_byte".into(), Value::from(c.flags));
+            // The fields the Aliyun sign check needs together (`aliyun_sign`).
+            m.insert(
+                "credentials".into(),
+                serde_json::json!({
+                    "client_id": c.client_id,
+                    "username": c.username,
+                    "password": c.password.as_deref().map(String::from_utf8_lossy),
+                }),
+            );
         }
         _ => {}
     }

@@ -153,6 +153,11 @@ pub enum Action {
         /// Connection name.
         name: String,
     },
+    /// Device role: wait for the device to connect to the suite's listener.
+    Accept {
+        /// Connection name (default `device`).
+        name: String,
+    },
 }
 
 impl Action {
@@ -166,6 +171,7 @@ impl Action {
             Action::Wait(_) => "wait",
             Action::Disconnect { .. } => "disconnect",
             Action::Drop { .. } => "drop",
+            Action::Accept { .. } => "accept",
         }
     }
 }

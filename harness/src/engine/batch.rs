@@ -76,3 +76,44 @@ fn timed_out(case: &Case, target: &str, limit: std::time::Duration) -> CaseResul
     r.duration_ms = limit.as_millis() as u64;
     r
 }
+
+/// Runs device-role `cases` one after the other (there is one device) on
+/// `listener`, calling `progress` after each. The suite plays the platform.
+pub async fn run_device_all(
+    cases: &[Case],
+    listener: &super::DeviceListener,
+    target: &str,
+    cfg: &EngineConfig,
+    progress: &(dyn Fn(&CaseResult) + Sync),
+) -> RunReport {
+    let started = Instant::now();
+    let started_unix = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let mut results = Vec::with_capacity(cases.len());
+    for case in cases {
+        // A safety net over the engine's own deadlines: never hang.
+        let limit = case.timeout + std::time::Duration::from_secs(10);
+        let r =
+            match tokio::time::timeout(limit, super::run_device_case(case, listener, target, cfg))
+                .await
+            {
+                Ok(r) => r,
+                Err(_) => timed_out(case, target, limit),
+            };
+        progress(&r);
+        results.push(r);
+    }
+    RunReport {
+        schema: SCHEMA,
+        tool_version: env!("CARGO_PKG_VERSION"),
+        target: target.to_string(),
+        target_description: format!("device connecting to {}", listener.local_addr()),
+        profile: cfg.profile.label(),
+        started_unix,
+        duration_ms: started.elapsed().as_millis() as u64,
+        summary: Summary::of(&results),
+        results,
+    }
+}

@@ -4,17 +4,18 @@
 
 mod batch;
 mod conn;
+pub mod listen;
 mod session;
 
-pub use batch::run_all;
-pub use conn::{boxed_tcp, BoxStream, Stream};
-pub use conn::{Conn, Incoming};
-pub use session::run_case;
+pub use batch::{run_all, run_device_all};
+pub use conn::{boxed_tcp, BoxStream, Conn, Incoming, Stream};
+pub use listen::{DeviceListener, Upgrade};
+pub use session::{run_case, run_device_case};
 
 use std::time::Duration;
 
 /// Knobs of a run.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct EngineConfig {
     /// Default time an `expect` waits (a step's `within:` overrides it).
     pub step_timeout: Duration,
@@ -29,9 +30,36 @@ pub struct EngineConfig {
     /// Most bytes one case may record from peers before they count as flooding
     /// (memory stays bounded whatever a peer sends).
     pub max_recorded_bytes: usize,
-    /// TLS for every connection to the target (`tls://` and the TLS
-    /// Mosquitto targets); `None` for plain TCP.
-    pub tls: Option<std::sync::Arc<crate::tls::TlsClient>>,
+    /// The profile (version, parameters) cases of the same profile run under.
+    pub profile: crate::profile::Profile,
+    /// Default time an `accept` waits for a device to connect.
+    pub accept_timeout: Duration,
+    /// Wraps each dialled TCP stream (e.g. a TLS client handshake).
+    pub dialer: Option<Upgrade>,
+    /// Receives a line about what the running case waits for (progress display).
+    pub status: Option<std::sync::Arc<tokio::sync::watch::Sender<String>>>,
+}
+
+impl std::fmt::Debug for EngineConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EngineConfig")
+            .field("step_timeout", &self.step_timeout)
+            .field("max_packet", &self.max_packet)
+            .field("capabilities", &self.capabilities)
+            .field("profile", &self.profile.label())
+            .field("accept_timeout", &self.accept_timeout)
+            .field("dialer", &self.dialer.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl EngineConfig {
+    /// Publishes a progress line (no-op without a listener).
+    pub fn show_status(&self, line: String) {
+        if let Some(s) = &self.status {
+            s.send_replace(line);
+        }
+    }
 }
 
 impl Default for EngineConfig {
@@ -43,7 +71,10 @@ impl Default for EngineConfig {
             capabilities: crate::target::full_broker_capabilities(),
             max_events: 20_000,
             max_recorded_bytes: 64 << 20,
-            tls: None,
+            profile: crate::profile::Profile::mqtt311(),
+            accept_timeout: Duration::from_secs(60),
+            dialer: None,
+            status: None,
         }
     }
 }

@@ -1,12 +1,14 @@
 //! Running one case: connections, steps, expectations, verdict.
 
 use super::conn::{Conn, Incoming};
+use super::listen::DeviceListener;
 use super::{client_id_for, unique_for, EngineConfig};
 use crate::case::matcher::packet_view;
 use crate::case::vars::Vars;
 use crate::case::{Action, Case, Expect, Role, Step};
+use crate::profile::Profile;
 use crate::report::model::{CaseResult, Failure, Verdict};
-use crate::transcript::{ClosedBy, Dir, EventKind, Side, Transcript};
+use crate::transcript::{ClosedBy, EventKind, Side, Transcript};
 use crate::wire::{decode, describe, encode, PacketType};
 use serde_json::Value;
 use std::collections::{HashMap, VecDeque};
@@ -38,10 +40,20 @@ enum StepEnd {
     Error(String),
 }
 
+/// Where connections come from.
+enum Endpoint<'a> {
+    /// The suite dials the broker under test.
+    Dial(SocketAddr),
+    /// The suite waits for the device under test.
+    Listen(&'a DeviceListener),
+}
+
 struct Session<'a> {
     case: &'a Case,
     cfg: &'a EngineConfig,
-    addr: SocketAddr,
+    endpoint: Endpoint<'a>,
+    /// The side the suite plays (client for broker cases, server for device cases).
+    suite: Side,
     start: Instant,
     case_deadline: Instant,
     t: Transcript,
@@ -61,20 +73,78 @@ struct Session<'a> {
     vars: Vars,
 }
 
-/// Runs `case` against the broker at `addr` and returns its result.
+/// Runs broker-role `case` against the broker at `addr` and returns its result.
 pub async fn run_case(
     case: &Case,
     addr: SocketAddr,
     target: &str,
     cfg: &EngineConfig,
 ) -> CaseResult {
-    let started = Instant::now();
-    let mut result = super::pending_result(case, target);
     if case.role != Role::Broker {
+        let mut result = super::pending_result(case, target);
         result.verdict = Verdict::Skipped;
         result.reason = format!(
-            "role `{}` is not served by `run` (broker targets only)",
+            "role `{}` is not served by `run` (broker targets only; devices are tested with `serve`)",
             case.role.name()
+        );
+        return result;
+    }
+    run_with(case, Endpoint::Dial(addr), target, cfg).await
+}
+
+/// Runs device-role `case`: the suite plays the platform and waits for the
+/// device on `listener`.
+pub async fn run_device_case(
+    case: &Case,
+    listener: &DeviceListener,
+    target: &str,
+    cfg: &EngineConfig,
+) -> CaseResult {
+    if case.role != Role::Device {
+        let mut result = super::pending_result(case, target);
+        result.verdict = Verdict::Skipped;
+        result.reason = format!(
+            "role `{}` is not served by `serve` (device cases only)",
+            case.role.name()
+        );
+        return result;
+    }
+    run_with(case, Endpoint::Listen(listener), target, cfg).await
+}
+
+/// The profile a case runs under: the run's when the names agree (so its
+/// version and parameters apply), else the case profile's defaults.
+pub(crate) fn profile_for(case: &Case, cfg: &EngineConfig) -> Profile {
+    if cfg.profile.name() == case.profile {
+        cfg.profile.clone()
+    } else {
+        Profile::named_or_default(&case.profile)
+    }
+}
+
+async fn run_with(
+    case: &Case,
+    endpoint: Endpoint<'_>,
+    target: &str,
+    cfg: &EngineConfig,
+) -> CaseResult {
+    let started = Instant::now();
+    let mut result = super::pending_result(case, target);
+    let suite = match endpoint {
+        Endpoint::Dial(_) => Side::Client,
+        Endpoint::Listen(_) => Side::Server,
+    };
+    let profile = profile_for(case, cfg);
+    if let Some(missing) = profile
+        .spec()
+        .params
+        .iter()
+        .map(|p| p.name)
+        .find(|p| uses_var(case, p) && profile.param(p).is_none())
+    {
+        result.verdict = Verdict::Skipped;
+        result.reason = format!(
+            "the case needs profile parameter `{missing}`; give it with --param {missing}=... or a target file"
         );
         return result;
     }
@@ -87,13 +157,17 @@ pub async fn run_case(
     let (tx, rx) = mpsc::channel(256);
     let unique = unique_for(&cfg.nonce, &case.id);
     let mut vars = Vars::new();
+    for (k, v) in profile.vars() {
+        vars.set(&k, v);
+    }
     vars.set("unique", unique.clone());
     vars.set("case", case.id.clone());
     vars.set("client_id", client_id_for(&unique, "c1"));
     let mut s = Session {
         case,
         cfg,
-        addr,
+        endpoint,
+        suite,
         start: started,
         case_deadline: started + case.timeout,
         t: Transcript::new(),
@@ -125,6 +199,12 @@ pub async fn run_case(
 
     for step in &case.steps {
         result.steps_run = step.index;
+        cfg.show_status(format!(
+            "{}: step {} {}",
+            case.id,
+            step.index,
+            step_status(step, cfg)
+        ));
         let outcome = s.run_step(step).await;
         if let Err(end) = outcome {
             let here = format!(
@@ -163,13 +243,11 @@ pub async fn run_case(
         s.record(inc);
     }
 
-    let findings: Vec<_> = crate::rules::run_monitors(
-        &crate::profile::Profile::named_or_default(&case.profile),
-        &s.t,
-    )
-    .into_iter()
-    .filter(|f| f.blame == Side::Server)
-    .collect();
+    let under_test = suite.other();
+    let findings: Vec<_> = crate::rules::run_monitors(&profile, &s.t)
+        .into_iter()
+        .filter(|f| f.blame == under_test)
+        .collect();
     if result.verdict == Verdict::Pass {
         if let Some(f) = findings.first() {
             result.verdict = Verdict::Fail;
@@ -177,10 +255,77 @@ pub async fn run_case(
         }
     }
     result.findings = findings;
+    // Nothing the report shows may carry a credential of the profile.
+    result.reason = profile.redact(&result.reason);
+    for f in &mut result.failures {
+        f.expected = profile.redact(&f.expected);
+        f.actual = profile.redact(&f.actual);
+    }
+    for f in &mut result.findings {
+        f.message = profile.redact(&f.message);
+    }
     s.t.redact_secrets();
     result.transcript = s.t;
     result.duration_ms = started.elapsed().as_millis() as u64;
     result
+}
+
+/// A field of a packet view for `capture:`. `payload.a.b` reads the JSON
+/// payload's member `a.b` (e.g. `payload.header.reqid`).
+fn field_value(view: &Value, field: &str) -> Value {
+    if let Some(path) = field.strip_prefix("payload.") {
+        let json = view
+            .get("payload")
+            .and_then(Value::as_str)
+            .and_then(|p| serde_json::from_str::<Value>(p).ok());
+        let mut cur = json.unwrap_or(Value::Null);
+        for part in path.split('.') {
+            cur = cur.get(part).cloned().unwrap_or(Value::Null);
+        }
+        return cur;
+    }
+    view.get(field).cloned().unwrap_or(Value::Null)
+}
+
+/// `ClosedBy` for a close done by `side`.
+fn closed_by(side: Side) -> ClosedBy {
+    match side {
+        Side::Client => ClosedBy::Client,
+        Side::Server => ClosedBy::Server,
+    }
+}
+
+/// True when the case refers to `${name}` anywhere (vars or steps).
+fn uses_var(case: &Case, name: &str) -> bool {
+    let needle = format!("${{{name}}}");
+    case.vars.iter().any(|(_, v)| v.contains(&needle))
+        || case.steps.iter().any(|s| step_text(s).contains(&needle))
+}
+
+fn step_text(step: &Step) -> String {
+    match &step.action {
+        Action::Connect(c) => format!("{:?} {:?}", c.packet, c.expect),
+        Action::Send(p) => format!("{p:?}"),
+        Action::Expect(e) => format!("{e:?}"),
+        _ => String::new(),
+    }
+}
+
+/// What a step is doing, for the progress line.
+fn step_status(step: &Step, cfg: &EngineConfig) -> String {
+    match &step.action {
+        Action::Accept { name } => format!(
+            "waiting up to {:.0}s for the device to connect (`{name}`)",
+            step.within.unwrap_or(cfg.accept_timeout).as_secs_f64()
+        ),
+        Action::Expect(e) => format!(
+            "waiting up to {:.0}s for {}",
+            step.within.unwrap_or(cfg.step_timeout).as_secs_f64(),
+            e.describe()
+        ),
+        Action::Wait(d) => format!("waiting {:.0}s", d.as_secs_f64()),
+        other => other.keyword().to_string(),
+    }
 }
 
 impl Session<'_> {
@@ -234,6 +379,10 @@ impl Session<'_> {
         }
         match &step.action {
             Action::Open { name } => self.open(name).await.map(|_| ()),
+            Action::Accept { name } => {
+                let deadline = self.step_deadline(step, self.cfg.accept_timeout);
+                self.accept(name, deadline).await.map(|_| ())
+            }
             Action::Connect(c) => {
                 let key = self.key(&c.name);
                 let key = if self.conns.get(&key).is_none_or(|s| s.conn.is_none()) {
@@ -313,38 +462,71 @@ impl Session<'_> {
 
     /// Opens a new network connection for case connection `name`; returns its key.
     async fn open(&mut self, name: &str) -> Result<String, StepEnd> {
-        let connect =
-            tokio::time::timeout(self.cfg.step_timeout, TcpStream::connect(self.addr)).await;
+        let Endpoint::Dial(addr) = self.endpoint else {
+            return Err(StepEnd::Error(
+                "`open`/`connect` in a device-role case: the suite waits for the device (`accept`)"
+                    .into(),
+            ));
+        };
+        let connect = tokio::time::timeout(self.cfg.step_timeout, TcpStream::connect(addr)).await;
         let stream = match connect {
             Ok(Ok(s)) => s,
-            Ok(Err(e)) => {
-                return Err(StepEnd::Error(format!(
-                    "cannot connect to {}: {e}",
-                    self.addr
-                )))
-            }
+            Ok(Err(e)) => return Err(StepEnd::Error(format!("cannot connect to {addr}: {e}"))),
             Err(_) => {
                 return Err(StepEnd::Error(format!(
-                    "connecting to {} took longer than {:?}",
-                    self.addr, self.cfg.step_timeout
+                    "connecting to {addr} took longer than {:?}",
+                    self.cfg.step_timeout
                 )))
             }
         };
-        let stream = match &self.cfg.tls {
+        let stream = match &self.cfg.dialer {
             None => super::conn::boxed_tcp(stream),
-            Some(tls) => {
-                match tokio::time::timeout(self.cfg.step_timeout, tls.connect(stream)).await {
-                    Ok(Ok(s)) => s,
-                    Ok(Err(e)) => return Err(StepEnd::Error(e)),
-                    Err(_) => {
-                        return Err(StepEnd::Error(format!(
-                            "TLS handshake with {} failed: no answer within {:?}",
-                            self.addr, self.cfg.step_timeout
-                        )))
-                    }
+            Some(up) => match tokio::time::timeout(self.cfg.step_timeout, up(stream)).await {
+                Ok(Ok(s)) => s,
+                Ok(Err(e)) => return Err(StepEnd::Error(format!("{addr}: {e}"))),
+                Err(_) => {
+                    return Err(StepEnd::Error(format!(
+                        "handshake with {addr} took longer than {:?}",
+                        self.cfg.step_timeout
+                    )))
                 }
-            }
+            },
         };
+        Ok(self.attach(name, stream, addr))
+    }
+
+    /// Waits for the device to connect; the connection becomes case connection `name`.
+    async fn accept(&mut self, name: &str, deadline: Instant) -> Result<String, StepEnd> {
+        let Endpoint::Listen(listener) = self.endpoint else {
+            return Err(StepEnd::Error(
+                "`accept` in a broker-role case: the suite dials the broker".into(),
+            ));
+        };
+        let waited = Instant::now();
+        let (arrival, notes) = listener.accept(deadline).await;
+        let note_conn = self
+            .order
+            .last()
+            .map(|n| self.key(n))
+            .unwrap_or_else(|| name.to_string());
+        for n in notes {
+            self.note(&note_conn, n);
+        }
+        match arrival {
+            Some(a) => match a.stream {
+                Ok(stream) => Ok(self.attach(name, stream, a.peer)),
+                Err(e) => Err(StepEnd::Error(e)),
+            },
+            None => Err(StepEnd::Inconclusive(format!(
+                "the device did not connect to {} within {:.0}s",
+                listener.local_addr(),
+                waited.elapsed().as_secs_f64()
+            ))),
+        }
+    }
+
+    /// Starts reading `stream` as case connection `name`; returns its key.
+    fn attach(&mut self, name: &str, stream: super::conn::BoxStream, peer: SocketAddr) -> String {
         let n = self.opens.entry(name.to_string()).or_insert(0);
         *n += 1;
         let key = if *n == 1 {
@@ -357,7 +539,7 @@ impl Session<'_> {
             &key,
             stream,
             self.cfg.max_packet,
-            Dir::ServerToClient,
+            self.suite.other().sends(),
             self.tx.clone(),
         );
         let at = self.at(Instant::now());
@@ -365,7 +547,7 @@ impl Session<'_> {
             at,
             &key,
             EventKind::Opened {
-                peer: self.addr.to_string(),
+                peer: peer.to_string(),
             },
         );
         let st = self.conns.entry(key.clone()).or_default();
@@ -374,17 +556,18 @@ impl Session<'_> {
         st.inbox.clear();
         self.order.retain(|n| n != name);
         self.order.push(name.to_string());
-        Ok(key)
+        key
     }
 
     async fn send_bytes(&mut self, name: &str, bytes: Vec<u8>) {
         let d = decode(&bytes);
         let at = self.at(Instant::now());
+        let dir = self.suite.sends();
         self.t.push(
             at,
             name,
             EventKind::Packet {
-                dir: Dir::ClientToServer,
+                dir,
                 raw: bytes.clone(),
                 packet: d.packet,
                 malformations: d.malformations,
@@ -432,7 +615,7 @@ impl Session<'_> {
                         at,
                         name,
                         EventKind::Closed {
-                            by: ClosedBy::Client,
+                            by: closed_by(self.suite),
                             reason: why.to_string(),
                         },
                     );
@@ -455,7 +638,7 @@ impl Session<'_> {
                             at,
                             &n,
                             EventKind::Closed {
-                                by: ClosedBy::Client,
+                                by: closed_by(self.suite),
                                 reason: why.into(),
                             },
                         );
@@ -523,11 +706,12 @@ impl Session<'_> {
                     None => format!("undecodable packet {}", crate::case::hex::spaced_hex(&raw)),
                 };
                 let ptype = decoded.packet_type;
+                let recv_dir = self.suite.other().sends();
                 self.t.push(
                     at,
                     &conn,
                     EventKind::Packet {
-                        dir: Dir::ServerToClient,
+                        dir: recv_dir,
                         raw: raw.clone(),
                         packet: decoded.packet,
                         malformations: decoded.malformations,
@@ -554,7 +738,7 @@ impl Session<'_> {
                     at,
                     &conn,
                     EventKind::Garbage {
-                        dir: Dir::ServerToClient,
+                        dir: self.suite.other().sends(),
                         raw,
                         reason: reason.clone(),
                     },
@@ -570,7 +754,7 @@ impl Session<'_> {
                         at,
                         &conn,
                         EventKind::Closed {
-                            by: ClosedBy::Client,
+                            by: closed_by(self.suite),
                             reason: format!("unframeable bytes from the peer: {reason}"),
                         },
                     );
@@ -585,7 +769,7 @@ impl Session<'_> {
                             at,
                             &conn,
                             EventKind::Closed {
-                                by: ClosedBy::Server,
+                                by: closed_by(self.suite.other()),
                                 reason,
                             },
                         );
@@ -701,7 +885,7 @@ impl Session<'_> {
             if let Some(i) = hit {
                 if let Some(r) = st.inbox.remove(i) {
                     for (var, field) in capture {
-                        let v = r.view.get(field).cloned().unwrap_or(Value::Null);
+                        let v = field_value(&r.view, field);
                         let text = match v {
                             Value::String(s) => s,
                             Value::Null => {

@@ -1,6 +1,7 @@
 //! Reports: one result model ([`model`]) and its views: JSON (versioned
 //! schema), JUnit XML, Markdown, and the committed expected-verdict files.
 
+pub mod certificate;
 pub mod expected;
 pub mod junit;
 pub mod markdown;

@@ -9,6 +9,9 @@
 //!   any running broker over TLS;
 //! - `mosquitto-tls`, `mosquitto-mtls`: a local Mosquitto with a TLS
 //!   listener (the second requires client certificates).
+//! - `proxy:INNER` / `proxy+enforce:INNER`: the suite's proxy in front of
+//!   another target, running the profile's monitors (and, with `+enforce`,
+//!   refusing what the profile forbids: a local stand-in for the platform).
 
 #[cfg(feature = "embedded")]
 mod embedded;
@@ -40,12 +43,27 @@ pub enum TargetSpec {
         /// Mosquitto requires a client certificate (the suite presents the test PKI's).
         client_cert: bool,
     },
+    /// The suite's proxy in front of another target.
+    Proxy {
+        /// Refuse what the profile forbids.
+        enforce: bool,
+        /// The target behind the proxy.
+        inner: Box<TargetSpec>,
+    },
 }
 
 impl TargetSpec {
     /// Parses `embedded`, `mosquitto`, `mosquitto-tls`, `mosquitto-mtls`,
-    /// `tcp://host:port` or `tls://host:port?options`.
+    /// `tcp://host:port`, `tls://host:port?options` or `proxy[+enforce]:TARGET`.
     pub fn parse(s: &str) -> Result<TargetSpec, String> {
+        for (prefix, enforce) in [("proxy+enforce:", true), ("proxy:", false)] {
+            if let Some(inner) = s.strip_prefix(prefix) {
+                return Ok(TargetSpec::Proxy {
+                    enforce,
+                    inner: Box::new(TargetSpec::parse(inner)?),
+                });
+            }
+        }
         if let Some(rest) = s.strip_prefix("tls://") {
             return tls::parse(rest);
         }
@@ -57,7 +75,7 @@ impl TargetSpec {
             _ => match s.strip_prefix("tcp://") {
                 Some(rest) if !rest.is_empty() => Ok(TargetSpec::Tcp(rest.to_string())),
                 _ => Err(format!(
-                    "unknown target `{s}`; expected embedded, mosquitto, mosquitto-tls, mosquitto-mtls, tcp://HOST:PORT or tls://HOST:PORT?ca=FILE"
+                    "unknown target `{s}`; expected embedded, mosquitto, mosquitto-tls, mosquitto-mtls, tcp://HOST:PORT, tls://HOST:PORT?ca=FILE or proxy[+enforce]:TARGET"
                 )),
             },
         }
@@ -72,6 +90,11 @@ impl TargetSpec {
             TargetSpec::Tls { addr, .. } => format!("tls-{}", addr.replace([':', '/'], "_")),
             TargetSpec::MosquittoTls { client_cert: false } => "mosquitto-tls".into(),
             TargetSpec::MosquittoTls { client_cert: true } => "mosquitto-mtls".into(),
+            TargetSpec::Proxy { enforce, inner } => format!(
+                "proxy{}-{}",
+                if *enforce { "-enforce" } else { "" },
+                inner.name()
+            ),
         }
     }
 }
@@ -86,7 +109,8 @@ pub struct RunningTarget {
     pub addr: SocketAddr,
     /// Capabilities the target claims (cases `requires:` them).
     pub capabilities: Vec<String>,
-    /// TLS every connection to it uses (`None`: plain TCP); goes into `EngineConfig::tls`.
+    /// TLS every connection to it uses (`None`: plain TCP); its
+    /// [`crate::tls::TlsClient::upgrade`] goes into `EngineConfig::dialer`.
     pub tls: Option<std::sync::Arc<crate::tls::TlsClient>>,
     guard: Option<Box<dyn Stop>>,
 }
@@ -147,9 +171,66 @@ pub fn full_broker_capabilities() -> Vec<String> {
 /// Capabilities a full broker need not have (claimed only with `run --with`).
 pub const OPTIONAL_CAPABILITIES: &[&str] = &["sys-topics", "empty-client-id"];
 
-/// Starts (or resolves) a target.
+/// Starts (or resolves) a target for plain MQTT 3.1.1.
 pub async fn start(spec: &TargetSpec) -> Result<RunningTarget, String> {
+    start_for(spec, &crate::profile::Profile::mqtt311()).await
+}
+
+struct ProxyGuard {
+    proxy: crate::proxy::ProxyHandle,
+    inner: RunningTarget,
+}
+
+impl Stop for ProxyGuard {
+    fn stop(&self) {
+        self.proxy.abort();
+        self.inner.stop();
+    }
+}
+
+/// Starts (or resolves) a target; `profile` configures a proxy target.
+pub async fn start_for(
+    spec: &TargetSpec,
+    profile: &crate::profile::Profile,
+) -> Result<RunningTarget, String> {
     match spec {
+        TargetSpec::Proxy { enforce, inner } => {
+            let inner_t = Box::pin(start_for(inner, profile)).await?;
+            let listener =
+                crate::engine::DeviceListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)), None)
+                    .await
+                    .map_err(|e| format!("proxy: cannot listen on 127.0.0.1: {e}"))?;
+            let cfg = crate::proxy::ProxyConfig {
+                profile: profile.clone(),
+                upstream: inner_t.addr.to_string(),
+                upstream_upgrade: inner_t.tls.as_ref().map(|t| t.upgrade()),
+                enforce: *enforce,
+                max_packet: 1 << 20,
+                max_events: 20_000,
+            };
+            let proxy = crate::proxy::start(listener, cfg, None);
+            let mut capabilities = inner_t.capabilities.clone();
+            if *enforce && crate::proxy::enforce::refuses_qos2(profile) {
+                capabilities.retain(|c| c != "qos2");
+            }
+            Ok(RunningTarget {
+                name: spec.name(),
+                description: format!(
+                    "proxy{} (profile {}) on {} in front of {}",
+                    if *enforce { " --enforce" } else { "" },
+                    profile.label(),
+                    proxy.addr,
+                    inner_t.description
+                ),
+                addr: proxy.addr,
+                capabilities,
+                tls: None,
+                guard: Some(Box::new(ProxyGuard {
+                    proxy,
+                    inner: inner_t,
+                })),
+            })
+        }
         TargetSpec::Tcp(a) => {
             let addr = tokio::net::lookup_host(a.as_str())
                 .await
@@ -254,5 +335,11 @@ mod tests {
         );
         assert!(TargetSpec::parse("udp://x").is_err());
         assert!(TargetSpec::parse("tcp://").is_err());
+        let p = TargetSpec::parse("proxy+enforce:mosquitto").expect("proxy");
+        assert_eq!(p.name(), "proxy-enforce-mosquitto");
+        assert_eq!(
+            TargetSpec::parse("proxy:tcp://127.0.0.1:1").map(|p| p.name()),
+            Ok("proxy-tcp-127.0.0.1_1".to_string())
+        );
     }
 }

@@ -1,7 +1,7 @@
 //! The suite as a TLS client.
 
 use super::{insecure::AcceptAnyServerCert, pem, provider, settle, TlsOptions, HANDSHAKE_TIMEOUT};
-use crate::engine::BoxStream;
+use crate::engine::{BoxStream, Upgrade};
 use rustls::pki_types::ServerName;
 use rustls::ClientConfig;
 use std::path::Path;
@@ -113,6 +113,16 @@ impl TlsClient {
     /// "TLS, server verified against fixtures/tls/ca.pem, client certificate ...".
     pub fn summary(&self) -> &str {
         &self.summary
+    }
+
+    /// This client as the engine's dialer hook (`EngineConfig::dialer`):
+    /// every TCP stream the engine dials goes through [`TlsClient::connect`].
+    pub fn upgrade(self: &Arc<Self>) -> Upgrade {
+        let me = self.clone();
+        Arc::new(move |tcp| {
+            let me = me.clone();
+            Box::pin(async move { me.connect(tcp).await })
+        })
     }
 
     /// Runs the TLS handshake over `tcp`, within the handshake time limit.

@@ -1,7 +1,7 @@
 //! The suite as a TLS server (for `serve` and `proxy`).
 
 use super::{pem, provider, HANDSHAKE_TIMEOUT};
-use crate::engine::BoxStream;
+use crate::engine::{BoxStream, Upgrade};
 use rustls::server::WebPkiClientVerifier;
 use rustls::ServerConfig;
 use std::path::Path;
@@ -96,6 +96,17 @@ impl TlsServer {
     /// "TLS with fixtures/tls/server.pem, client certificate required (CA ...)".
     pub fn summary(&self) -> &str {
         &self.summary
+    }
+
+    /// This server as a listener's upgrade hook
+    /// (`DeviceListener::bind(addr, Some(server.upgrade()))`, the proxy's
+    /// device side): every accepted TCP stream goes through [`TlsServer::accept`].
+    pub fn upgrade(&self) -> Upgrade {
+        let me = Arc::new(self.clone());
+        Arc::new(move |tcp| {
+            let me = me.clone();
+            Box::pin(async move { me.accept(tcp).await })
+        })
     }
 
     /// Runs the TLS handshake with a client that connected on `tcp`, within

@@ -1,0 +1,424 @@
+//! Command-line parts shared by `run`, `serve` and `proxy`: profile
+//! selection, and the `serve` / `proxy` commands.
+
+use conformance::case::{Case, Role};
+use conformance::engine::{run_device_all, DeviceListener, EngineConfig};
+use conformance::profile::{Profile, TargetFile};
+use conformance::project::{glob_match, root};
+use conformance::proxy::{LiveEvent, ProxyConfig, SessionRecord};
+use conformance::report::model::{RunReport, Summary, SCHEMA};
+use conformance::report::{certificate, write_all, CaseResult, Verdict};
+use conformance::transcript::Side;
+use indicatif::{ProgressBar, ProgressStyle};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// Which profile, version and parameters (command line or a target file).
+#[derive(clap::Args, Debug, Clone)]
+pub struct ProfileArgs {
+    /// Profile: mqtt311, onenet, aliyun, thingspanel, fbox or tpsrv.
+    #[arg(long)]
+    pub profile: Option<String>,
+    /// Profile version (default: the seed's, e.g. onenet 2.6, aliyun seed).
+    #[arg(long = "profile-version", value_name = "VERSION")]
+    pub version: Option<String>,
+    /// A profile parameter, `name=value` (repeatable), e.g. --param product_key=a1b2.
+    #[arg(long = "param", value_name = "NAME=VALUE")]
+    pub params: Vec<String>,
+    /// A YAML target file with target, profile, version, params, capabilities.
+    #[arg(long = "target-file", value_name = "FILE")]
+    pub target_file: Option<PathBuf>,
+}
+
+/// A resolved profile, the target file's target and capabilities.
+pub type Resolved = (Profile, Option<String>, Option<Vec<String>>);
+
+impl ProfileArgs {
+    /// The profile (the command line wins over the target file), the file's
+    /// target and capabilities.
+    pub fn resolve(&self) -> Result<Resolved, String> {
+        let (mut profile, target, caps) = match &self.target_file {
+            Some(f) => {
+                let (tf, p) = TargetFile::load(f).map_err(|e| format!("{e}"))?;
+                (p, tf.target, tf.capabilities)
+            }
+            None => (Profile::mqtt311(), None, None),
+        };
+        if let Some(name) = &self.profile {
+            if name != profile.name() {
+                profile = Profile::named(name).map_err(|e| e.to_string())?;
+            }
+        }
+        if let Some(v) = &self.version {
+            profile = profile.with_version(v).map_err(|e| e.to_string())?;
+        }
+        for p in &self.params {
+            profile.set_pair(p).map_err(|e| e.to_string())?;
+        }
+        Ok((profile, target, caps))
+    }
+}
+
+/// Options of `serve`.
+#[derive(clap::Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    prof: ProfileArgs,
+    /// Address the device connects to.
+    #[arg(long, default_value = "127.0.0.1:1883")]
+    listen: SocketAddr,
+    /// Only cases whose id matches this glob or contains this text.
+    #[arg(long)]
+    filter: Option<String>,
+    /// Directory of case files.
+    #[arg(long)]
+    cases: Option<PathBuf>,
+    /// Where reports go (default: reports/out/serve-<profile>/).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Default time an `accept` waits for the device, in seconds.
+    #[arg(long, default_value_t = 120.0)]
+    accept_timeout: f64,
+    /// Default time an expectation waits, in seconds.
+    #[arg(long, default_value_t = 30.0)]
+    step_timeout: f64,
+}
+
+/// Options of `proxy`.
+#[derive(clap::Args)]
+pub struct ProxyArgs {
+    #[command(flatten)]
+    prof: ProfileArgs,
+    /// Address devices connect to.
+    #[arg(long, default_value = "127.0.0.1:1883")]
+    listen: SocketAddr,
+    /// The real broker or platform, tcp://HOST:PORT.
+    #[arg(long)]
+    upstream: String,
+    /// Refuse what the profile forbids, the way the platform would.
+    #[arg(long)]
+    enforce: bool,
+    /// Stop after this many seconds (default: run until Ctrl-C).
+    #[arg(long)]
+    duration: Option<f64>,
+    /// Where reports go (default: reports/out/proxy-<profile>/).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Largest packet framed, in bytes.
+    #[arg(long, default_value_t = 1 << 20)]
+    max_packet: usize,
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            eprintln!("error: cannot start the async runtime: {e}");
+            ExitCode::from(2)
+        })
+}
+
+fn load_device_cases(
+    dir: Option<PathBuf>,
+    profile: &str,
+    filter: Option<&str>,
+) -> Result<Vec<Case>, ExitCode> {
+    let root = root();
+    let dir = dir.unwrap_or_else(|| root.join("cases"));
+    let cases = match conformance::project::load_cases(&root, &dir) {
+        Ok(c) => c,
+        Err(errors) => {
+            for e in &errors {
+                eprintln!("{:?}", miette::Report::new(e.clone()));
+            }
+            eprintln!("{} case file error(s); nothing was run", errors.len());
+            return Err(ExitCode::from(2));
+        }
+    };
+    let cases: Vec<Case> = cases
+        .into_iter()
+        .filter(|c| c.role == Role::Device && c.profile == profile)
+        .filter(|c| filter.is_none_or(|f| glob_match(f, &c.id)))
+        .collect();
+    if cases.is_empty() {
+        eprintln!("error: no device-role case for profile {profile} (filter {filter:?})");
+        return Err(ExitCode::from(2));
+    }
+    Ok(cases)
+}
+
+fn write_certificate(
+    report: &RunReport,
+    profile: &Profile,
+    out: &Path,
+    title: &str,
+) -> Result<PathBuf, String> {
+    let cert = certificate::build(report, profile, Side::Client);
+    let md = profile.redact(&certificate::render(&cert, title));
+    let p = out.join("certificate.md");
+    std::fs::write(&p, md).map_err(|e| format!("cannot write {}: {e}", p.display()))?;
+    let json = serde_json::to_string_pretty(&cert).map_err(|e| e.to_string())?;
+    std::fs::write(out.join("certificate.json"), profile.redact(&json))
+        .map_err(|e| format!("cannot write certificate.json: {e}"))?;
+    Ok(p)
+}
+
+/// `serve`: certify a device.
+pub fn serve(a: ServeArgs) -> ExitCode {
+    let profile = match a.prof.resolve() {
+        Ok((p, _, _)) => p,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let cases = match load_device_cases(a.cases.clone(), profile.name(), a.filter.as_deref()) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(code) => return code,
+    };
+    rt.block_on(async move {
+        let listener = match DeviceListener::bind(a.listen, None).await {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("error: cannot listen on {}: {e}", a.listen);
+                return ExitCode::from(2);
+            }
+        };
+        eprintln!(
+            "serve: profile {} {:?}; point the device at {} ({} cases)",
+            profile.label(),
+            profile.shown_params(),
+            listener.local_addr(),
+            cases.len()
+        );
+        let (status_tx, mut status_rx) = tokio::sync::watch::channel(String::new());
+        let cfg = EngineConfig {
+            step_timeout: Duration::from_secs_f64(a.step_timeout.clamp(0.05, 3600.0)),
+            accept_timeout: Duration::from_secs_f64(a.accept_timeout.clamp(0.05, 86_400.0)),
+            profile: profile.clone(),
+            status: Some(std::sync::Arc::new(status_tx)),
+            ..EngineConfig::default()
+        };
+        let bar = ProgressBar::new_spinner();
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} {elapsed} {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        );
+        bar.enable_steady_tick(Duration::from_millis(200));
+        let bar2 = bar.clone();
+        let status_task = tokio::spawn(async move {
+            while status_rx.changed().await.is_ok() {
+                let line = status_rx.borrow().clone();
+                bar2.set_message(line);
+            }
+        });
+        let label = format!("serve-{}", profile.name());
+        let progress = |r: &CaseResult| {
+            bar.println(format!("{:<13} {}  {}", r.verdict.name(), r.id, r.reason));
+        };
+        let report = run_device_all(&cases, &listener, &label, &cfg, &progress).await;
+        bar.finish_and_clear();
+        status_task.abort();
+        finish_report(
+            &report,
+            &profile,
+            a.out,
+            &label,
+            "Device conformance certificate",
+        )
+    })
+}
+
+fn finish_report(
+    report: &RunReport,
+    profile: &Profile,
+    out: Option<PathBuf>,
+    label: &str,
+    title: &str,
+) -> ExitCode {
+    let s = &report.summary;
+    println!(
+        "\n{} cases, profile {}: {} pass, {} fail, {} inconclusive, {} skipped, {} error in {:.1} s",
+        s.total,
+        profile.label(),
+        s.pass,
+        s.fail,
+        s.inconclusive,
+        s.skipped,
+        s.error,
+        report.duration_ms as f64 / 1000.0
+    );
+    let out = out.unwrap_or_else(|| root().join("reports").join("out").join(label));
+    let mut files = match write_all(report, &out) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match write_certificate(report, profile, &out, title) {
+        Ok(p) => files.push(p),
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    }
+    println!(
+        "reports: {}",
+        files
+            .iter()
+            .map(|f| f.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let bad = report
+        .results
+        .iter()
+        .any(|r| matches!(r.verdict, Verdict::Fail | Verdict::Error) || !r.findings.is_empty());
+    if bad {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// `proxy`: forward and watch.
+pub fn proxy(a: ProxyArgs) -> ExitCode {
+    let profile = match a.prof.resolve() {
+        Ok((p, _, _)) => p,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if !a.upstream.starts_with("tcp://") {
+        eprintln!(
+            "error: --upstream must be tcp://HOST:PORT (got `{}`)",
+            a.upstream
+        );
+        return ExitCode::from(2);
+    }
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(code) => return code,
+    };
+    rt.block_on(async move {
+        let listener = match DeviceListener::bind(a.listen, None).await {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("error: cannot listen on {}: {e}", a.listen);
+                return ExitCode::from(2);
+            }
+        };
+        eprintln!(
+            "proxy: {} -> {} (profile {}{}); Ctrl-C stops and writes the report",
+            listener.local_addr(),
+            a.upstream,
+            profile.label(),
+            if a.enforce { ", enforcing" } else { "" }
+        );
+        let (live_tx, mut live_rx) = tokio::sync::mpsc::unbounded_channel();
+        let cfg = ProxyConfig {
+            profile: profile.clone(),
+            upstream: a.upstream.clone(),
+            upstream_upgrade: None,
+            enforce: a.enforce,
+            max_packet: a.max_packet.clamp(16, 268_435_460),
+            max_events: 20_000,
+        };
+        let handle = conformance::proxy::start(listener, cfg, Some(live_tx));
+        let printer = tokio::spawn(async move {
+            while let Some(e) = live_rx.recv().await {
+                match e {
+                    LiveEvent::Opened { session, peer } => {
+                        eprintln!("[{session}] connected from {peer}")
+                    }
+                    LiveEvent::Finding { session, finding } => eprintln!(
+                        "[{session}] VIOLATION {} by the {:?} at event #{}: {}",
+                        finding.rule, finding.blame, finding.event, finding.message
+                    ),
+                    LiveEvent::Enforced { session, what } => {
+                        eprintln!("[{session}] enforced {what}")
+                    }
+                    LiveEvent::Closed { session, reason } => eprintln!("[{session}] {reason}"),
+                }
+            }
+        });
+        match a.duration {
+            Some(secs) => tokio::time::sleep(Duration::from_secs_f64(secs.clamp(0.0, 1e7))).await,
+            None => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+        let sessions = handle.stop().await;
+        printer.abort();
+        let label = format!("proxy-{}", profile.name());
+        let report = sessions_report(&sessions, &profile, &a.upstream, &label);
+        finish_report(&report, &profile, a.out, &label, "Proxied session report")
+    })
+}
+
+/// One result per proxied session: fail when a monitor found a violation.
+pub fn sessions_report(
+    sessions: &[SessionRecord],
+    profile: &Profile,
+    upstream: &str,
+    label: &str,
+) -> RunReport {
+    let results: Vec<CaseResult> = sessions
+        .iter()
+        .map(|s| {
+            let verdict = if s.findings.is_empty() {
+                Verdict::Pass
+            } else {
+                Verdict::Fail
+            };
+            let reason = match s.findings.first() {
+                Some(f) => format!(
+                    "{} finding(s); first: {} at event #{}: {}",
+                    s.findings.len(),
+                    f.rule,
+                    f.event,
+                    f.message
+                ),
+                None if s.enforced.is_empty() => "no violation seen".into(),
+                None => format!("enforced: {}", s.enforced.join("; ")),
+            };
+            CaseResult {
+                id: format!("proxy/{}", s.key),
+                title: format!("proxied session {}", s.key),
+                file: String::new(),
+                rules: s.findings.iter().map(|f| f.rule.clone()).collect(),
+                role: "device".into(),
+                profile: profile.name().into(),
+                target: label.into(),
+                verdict,
+                reason: profile.redact(&reason),
+                failures: vec![],
+                findings: s.findings.clone(),
+                steps_run: 0,
+                steps_total: 0,
+                duration_ms: s.duration.as_millis() as u64,
+                transcript: s.transcript.clone(),
+            }
+        })
+        .collect();
+    RunReport {
+        schema: SCHEMA,
+        tool_version: env!("CARGO_PKG_VERSION"),
+        target: label.into(),
+        target_description: format!("proxy in front of {upstream}"),
+        profile: profile.label(),
+        started_unix: 0,
+        duration_ms: results.iter().map(|r| r.duration_ms).max().unwrap_or(0),
+        summary: Summary::of(&results),
+        results,
+    }
+}

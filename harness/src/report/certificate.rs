@@ -1,0 +1,221 @@
+//! The certificate view of a device session (`serve`) or a proxied session
+//! (`proxy`): who was tested (identity seen on the wire), against which
+//! profile and version, and for every rule that binds the device: pass,
+//! fail, monitored (no violation seen) or not exercised, with evidence.
+
+use super::model::{RunReport, Verdict};
+use crate::profile::Profile;
+use crate::rules::catalog::{Catalog, Role};
+use crate::transcript::{Dir, EventKind, Side};
+use crate::wire::Packet;
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// The status of one rule in a certificate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RuleStatus {
+    /// A case or monitor shows the rule broken.
+    Fail,
+    /// A passing case proves the rule.
+    Pass,
+    /// A monitor watched every session and saw no violation; no case proves it.
+    Monitored,
+    /// Nothing in this session could show the rule either way.
+    NotExercised,
+}
+
+impl RuleStatus {
+    /// Lower-case name.
+    pub fn name(self) -> &'static str {
+        match self {
+            RuleStatus::Fail => "fail",
+            RuleStatus::Pass => "pass",
+            RuleStatus::Monitored => "monitored",
+            RuleStatus::NotExercised => "not exercised",
+        }
+    }
+}
+
+/// One row of the certificate.
+#[derive(Debug, Clone, Serialize)]
+pub struct RuleRow {
+    /// Rule id.
+    pub id: String,
+    /// Its status.
+    pub status: RuleStatus,
+    /// Why: case ids with verdicts, findings with event numbers.
+    pub evidence: Vec<String>,
+}
+
+/// The certificate of one session.
+#[derive(Debug, Clone, Serialize)]
+pub struct Certificate {
+    /// Profile name.
+    pub profile: String,
+    /// Profile version.
+    pub version: String,
+    /// Parameters (secrets redacted).
+    pub params: BTreeMap<String, String>,
+    /// Client ids the device used.
+    pub client_ids: Vec<String>,
+    /// User names the device used.
+    pub usernames: Vec<String>,
+    /// Addresses it connected from.
+    pub peers: Vec<String>,
+    /// Case verdict counts.
+    pub summary: super::model::Summary,
+    /// One row per rule binding the side under test.
+    pub rules: Vec<RuleRow>,
+}
+
+/// Builds the certificate of `report` for the side `under_test` (the client
+/// for a device session). Rules listed: the profile's own and MQTT 3.1.1
+/// statements that bind that side and can be seen in role D or C.
+pub fn build(report: &RunReport, profile: &Profile, under_test: Side) -> Certificate {
+    let cat = Catalog::builtin();
+    let monitored: BTreeSet<&str> = crate::rules::monitors_for(profile)
+        .iter()
+        .flat_map(|m| m.rules().iter().copied())
+        .collect();
+    let mut ids = BTreeSet::new();
+    let mut peers = BTreeSet::new();
+    let mut users = BTreeSet::new();
+    for r in &report.results {
+        for e in &r.transcript.events {
+            match &e.kind {
+                EventKind::Opened { peer } => {
+                    peers.insert(peer.clone());
+                }
+                EventKind::Packet {
+                    dir: Dir::ClientToServer,
+                    packet: Some(Packet::Connect(c)),
+                    by_suite: false,
+                    ..
+                } => {
+                    ids.insert(c.client_id.clone());
+                    if let Some(u) = &c.username {
+                        users.insert(u.clone());
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    let role = match under_test {
+        Side::Client => Role::D,
+        Side::Server => Role::B,
+    };
+    let mut rows = Vec::new();
+    let relevant = cat
+        .by_profile(profile.name())
+        .chain(cat.by_profile("mqtt311"))
+        .filter(|r| r.binds_side(under_test) && (r.has_role(role) || r.has_role(Role::C)))
+        .filter(|r| r.untestable.is_none());
+    for rule in relevant {
+        let mut evidence = Vec::new();
+        let mut status = RuleStatus::NotExercised;
+        for r in &report.results {
+            for f in r.findings.iter().filter(|f| f.rule == rule.id) {
+                status = RuleStatus::Fail;
+                evidence.push(format!("{}: event #{}: {}", r.id, f.event, f.message));
+            }
+            for f in r.failures.iter().filter(|f| f.rules.contains(&rule.id)) {
+                status = RuleStatus::Fail;
+                evidence.push(format!(
+                    "{}: step {} expected {}; got {}",
+                    r.id, f.step, f.expected, f.actual
+                ));
+            }
+        }
+        if status != RuleStatus::Fail {
+            let passing: Vec<&str> = report
+                .results
+                .iter()
+                .filter(|r| r.verdict == Verdict::Pass && r.rules.contains(&rule.id))
+                .map(|r| r.id.as_str())
+                .collect();
+            if !passing.is_empty() {
+                status = RuleStatus::Pass;
+                evidence.extend(passing.iter().map(|id| format!("case {id} passed")));
+            } else if monitored.contains(rule.id.as_str())
+                && report
+                    .results
+                    .iter()
+                    .any(|r| !r.transcript.events.is_empty())
+            {
+                status = RuleStatus::Monitored;
+                evidence.push("monitor saw no violation".into());
+            }
+        }
+        rows.push(RuleRow {
+            id: rule.id.clone(),
+            status,
+            evidence,
+        });
+    }
+    rows.sort_by(|a, b| (a.status, &a.id).cmp(&(b.status, &b.id)));
+    Certificate {
+        profile: profile.name().into(),
+        version: profile.version.clone(),
+        params: profile.shown_params(),
+        client_ids: ids.into_iter().collect(),
+        usernames: users.into_iter().collect(),
+        peers: peers.into_iter().collect(),
+        summary: report.summary.clone(),
+        rules: rows,
+    }
+}
+
+/// Markdown text of a certificate.
+pub fn render(c: &Certificate, title: &str) -> String {
+    let mut s = format!("# {title}\n\n");
+    s += &format!("- **Profile**: {} version {}\n", c.profile, c.version);
+    let list = |v: &[String]| {
+        if v.is_empty() {
+            "(none seen)".to_string()
+        } else {
+            v.iter()
+                .map(|x| format!("`{x}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
+    };
+    s += &format!("- **Client id(s)**: {}\n", list(&c.client_ids));
+    s += &format!("- **User name(s)**: {}\n", list(&c.usernames));
+    s += &format!("- **Connected from**: {}\n", list(&c.peers));
+    if !c.params.is_empty() {
+        s += "- **Parameters**: ";
+        s += &c
+            .params
+            .iter()
+            .map(|(k, v)| format!("{k}=`{v}`"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        s += "\n";
+    }
+    let count = |st: RuleStatus| c.rules.iter().filter(|r| r.status == st).count();
+    s += &format!(
+        "- **Cases**: {} pass, {} fail, {} inconclusive, {} skipped, {} error\n",
+        c.summary.pass, c.summary.fail, c.summary.inconclusive, c.summary.skipped, c.summary.error
+    );
+    s += &format!(
+        "- **Rules**: {} fail, {} pass, {} monitored without violation, {} not exercised\n\n",
+        count(RuleStatus::Fail),
+        count(RuleStatus::Pass),
+        count(RuleStatus::Monitored),
+        count(RuleStatus::NotExercised)
+    );
+    s += "| rule | status | evidence |\n|---|---|---|\n";
+    for r in &c.rules {
+        let ev = r
+            .evidence
+            .iter()
+            .take(3)
+            .map(|e| e.replace('|', "\\|").replace('\n', " "))
+            .collect::<Vec<_>>()
+            .join("<br>");
+        s += &format!("| {} | {} | {} |\n", r.id, r.status.name(), ev);
+    }
+    s
+}

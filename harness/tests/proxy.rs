@@ -1,0 +1,118 @@
+//! The broker-role cases of each vendor profile pass against `proxy
+//! --enforce` in front of a real Mosquitto (a local stand-in for the
+//! platform), and fail against plain Mosquitto where the profile is stricter
+//! than MQTT 3.1.1. Mosquitto missing: skipped, or a failure with
+//! `CONFORMANCE_REQUIRE_TARGETS=1`.
+
+use conformance::case::Role;
+use conformance::engine::{run_case, EngineConfig};
+use conformance::profile::Profile;
+use conformance::project::{load_cases, root};
+use conformance::report::Verdict;
+use conformance::target::{start_for, TargetSpec};
+
+fn mosquitto_installed() -> bool {
+    let bin = std::env::var("MOSQUITTO_BIN").unwrap_or_else(|_| "/usr/sbin/mosquitto".into());
+    let ok = std::path::Path::new(&bin).exists();
+    assert!(
+        ok || std::env::var("CONFORMANCE_REQUIRE_TARGETS").is_err(),
+        "mosquitto is not installed (CONFORMANCE_REQUIRE_TARGETS=1)"
+    );
+    ok
+}
+
+fn profile(name: &str) -> Profile {
+    let mut p = Profile::named(name).expect("profile");
+    let params: &[(&str, &str)] = match name {
+        "onenet" => &[
+            ("device_id", "1001"),
+            ("product_id", "2002"),
+            ("auth_info", "authsecret"),
+        ],
+        "aliyun" => &[
+            ("product_key", "pk"),
+            ("device_name", "device"),
+            ("device_secret", "secret"),
+        ],
+        _ => &[],
+    };
+    for (k, v) in params {
+        p.set(k, v).expect("param");
+    }
+    p
+}
+
+async fn verdicts(profile: &Profile, target: &str) -> Vec<(String, Verdict, String)> {
+    let root = root();
+    let cases: Vec<_> = load_cases(&root, &root.join("cases"))
+        .expect("cases load")
+        .into_iter()
+        .filter(|c| c.role == Role::Broker && c.profile == profile.name())
+        .collect();
+    assert!(!cases.is_empty(), "no broker cases for {}", profile.name());
+    let spec = TargetSpec::parse(target).expect("target");
+    let t = start_for(&spec, profile).await.expect("target starts");
+    let cfg = EngineConfig {
+        profile: profile.clone(),
+        capabilities: t.capabilities.clone(),
+        ..EngineConfig::default()
+    };
+    let mut out = vec![];
+    for c in &cases {
+        let r = run_case(c, t.addr, &t.name, &cfg).await;
+        out.push((r.id, r.verdict, r.reason));
+    }
+    t.stop();
+    out
+}
+
+async fn check(profile_name: &str) {
+    if !mosquitto_installed() {
+        return;
+    }
+    let p = profile(profile_name);
+    for (id, v, why) in verdicts(&p, "proxy+enforce:mosquitto").await {
+        assert_eq!(v, Verdict::Pass, "{id} against proxy --enforce: {why}");
+    }
+    for (id, v, why) in verdicts(&p, "mosquitto").await {
+        assert_eq!(
+            v,
+            Verdict::Fail,
+            "{id} against plain Mosquitto should fail (the profile is stricter): {why}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn onenet_broker_cases_pass_behind_the_enforcing_proxy_only() {
+    check("onenet").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aliyun_broker_cases_pass_behind_the_enforcing_proxy_only() {
+    check("aliyun").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plain_proxy_changes_nothing() {
+    if !mosquitto_installed() {
+        return;
+    }
+    // Without --enforce the proxy must be transparent: an MQTT 3.1.1 case
+    // gives the same verdict through it as against Mosquitto directly.
+    let root = root();
+    let cases: Vec<_> =
+        load_cases(&root, &root.join("cases/mqtt311/subscribe")).expect("cases load");
+    let p = Profile::mqtt311();
+    for target in ["proxy:mosquitto", "mosquitto"] {
+        let t = start_for(&TargetSpec::parse(target).expect("spec"), &p)
+            .await
+            .expect("starts");
+        let cfg = EngineConfig::default();
+        for c in &cases {
+            let r = run_case(c, t.addr, &t.name, &cfg).await;
+            assert_eq!(r.verdict, Verdict::Pass, "{target} {}: {}", r.id, r.reason);
+        }
+        t.stop();
+    }
+}
