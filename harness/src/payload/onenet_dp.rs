@@ -404,10 +404,9 @@ fn check_type1(data: &[u8]) -> Result<Value, Vec<PayloadIssue>> {
 fn check_type2(data: &[u8], after: &[u8]) -> Result<Body, Vec<PayloadIssue>> {
     let rule = type_rule(2);
     let m = json_object(data, rule)?;
-    if !m
-        .get("ds_id")
+    if m.get("ds_id")
         .and_then(Value::as_str)
-        .is_some_and(|s| !s.is_empty())
+        .is_none_or(str::is_empty)
     {
         return Err(one(rule, "JSON has no string \"ds_id\""));
     }

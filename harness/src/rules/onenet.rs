@@ -311,6 +311,7 @@ pub struct Qos2Flow {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[allow(clippy::enum_variant_names)]
 enum Step {
     AwaitRec,
     AwaitRel,
@@ -346,13 +347,13 @@ impl Monitor for Qos2Flow {
                             flows.insert((p.dir, id), Step::AwaitRec);
                         }
                     }
-                    Packet::Puback { packet_id } => {
-                        if flows.get(&(other, *packet_id)) == Some(&Step::AwaitRec) {
-                            bad(format!(
-                                "PUBACK id {packet_id} answers a QoS 2 PUBLISH; expected PUBREC"
-                            ));
-                            flows.remove(&(other, *packet_id));
-                        }
+                    Packet::Puback { packet_id }
+                        if flows.get(&(other, *packet_id)) == Some(&Step::AwaitRec) =>
+                    {
+                        bad(format!(
+                            "PUBACK id {packet_id} answers a QoS 2 PUBLISH; expected PUBREC"
+                        ));
+                        flows.remove(&(other, *packet_id));
                     }
                     Packet::Pubrec { packet_id } => {
                         if let Some(s) = flows.get_mut(&(other, *packet_id)) {
