@@ -529,3 +529,97 @@ async fn device_without_a_certificate_is_refused_in_client_cert_mode() {
     assert_eq!(with.server, Ok("tlsdevice1".to_string()));
     assert!(with.pub_ok, "mosquitto_pub: {}", with.pub_stderr);
 }
+
+fn pub_command(port: u16, args: &[String]) -> tokio::process::Command {
+    let mut cmd = tokio::process::Command::new("mosquitto_pub");
+    cmd.args(["-h", "localhost", "-p", &port.to_string()])
+        .args(["-i", "tlsdevice2", "-t", "tls/test", "-m", "hi", "-q", "0"])
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    cmd
+}
+
+#[tokio::test]
+async fn device_listener_with_the_tls_server_upgrade_refuses_and_accepts_devices() {
+    use conformance::engine::DeviceListener;
+    use std::time::Instant;
+    if !available("mosquitto_pub", mosquitto_pub()) {
+        return;
+    }
+    let up = server("server", Some("ca.pem"), true).upgrade();
+    let listener = DeviceListener::bind(([127, 0, 0, 1], 0).into(), Some(up))
+        .await
+        .expect("bind");
+    let port = listener.local_addr().port();
+
+    // Without a device certificate: refused, and the listener says why.
+    let out = tokio::time::timeout(
+        LIMIT,
+        pub_command(port, &args(&[("--cafile", "ca.pem")])).output(),
+    )
+    .await
+    .expect("mosquitto_pub finishes")
+    .expect("mosquitto_pub runs");
+    assert!(!out.status.success(), "refused without a certificate");
+    let (arrival, notes) = listener
+        .accept(Instant::now() + Duration::from_millis(500))
+        .await;
+    assert!(arrival.is_none(), "no usable connection");
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.contains("TLS handshake with 127.0.0.1:") && n.contains("no certificates")),
+        "{notes:?}"
+    );
+
+    // With it: the connection arrives and carries the device's CONNECT.
+    let mut child = pub_command(
+        port,
+        &args(&[
+            ("--cafile", "ca.pem"),
+            ("--cert", "client.pem"),
+            ("--key", "client.key"),
+        ]),
+    )
+    .spawn()
+    .expect("mosquitto_pub runs");
+    let (arrival, notes) = listener.accept(Instant::now() + LIMIT).await;
+    let mut stream = arrival
+        .expect("the device connects")
+        .stream
+        .unwrap_or_else(|e| panic!("handshake: {e} {notes:?}"));
+    assert_eq!(read_connect(&mut stream).await, Ok("tlsdevice2".into()));
+    stream
+        .write_all(&[0x20, 0x02, 0x00, 0x00])
+        .await
+        .expect("CONNACK");
+    stream.flush().await.expect("flush");
+    let status = tokio::time::timeout(LIMIT, child.wait())
+        .await
+        .expect("mosquitto_pub finishes")
+        .expect("exit status");
+    assert!(status.success());
+}
+
+#[tokio::test]
+async fn proxy_in_front_of_a_tls_broker_dials_tls_upstream() {
+    let spec = TargetSpec::parse("proxy:mosquitto-tls").expect("spec");
+    let target = match start(&spec).await {
+        Ok(t) => t,
+        Err(e) => {
+            available("mosquitto", Err(e));
+            return;
+        }
+    };
+    assert!(
+        target.tls.is_none(),
+        "devices reach the proxy over plain TCP"
+    );
+    for case in connect_cases() {
+        let r = run_with(&case, &target, None).await;
+        assert_eq!(r.verdict, Verdict::Pass, "{}: {}", case.id, r.reason);
+    }
+}
