@@ -1,6 +1,6 @@
 //! Client TLS options as written in a target: `tls://HOST:PORT?ca=FILE&cert=FILE&key=FILE&server_name=NAME&insecure=1`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// How the suite connects to a `tls://` target.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -23,10 +23,26 @@ impl TlsOptions {
     /// (values may be %-encoded). Unknown keys and a certificate without its
     /// key (or the other way round) are errors.
     pub fn parse_query(query: &str) -> Result<TlsOptions, String> {
-        let mut o = TlsOptions::default();
+        let mut pairs = Vec::new();
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            let v = percent_decode(v)?;
+            pairs.push((k.to_string(), percent_decode(v)?));
+        }
+        TlsOptions::from_pairs(pairs, None)
+    }
+
+    /// Builds options from key/value pairs (a target file's `tls:` map);
+    /// relative paths are taken relative to `base` when given.
+    pub fn from_pairs(
+        pairs: impl IntoIterator<Item = (String, String)>,
+        base: Option<&Path>,
+    ) -> Result<TlsOptions, String> {
+        let mut o = TlsOptions::default();
+        let path = |v: String| match base {
+            Some(b) if Path::new(&v).is_relative() => b.join(v),
+            _ => PathBuf::from(v),
+        };
+        for (k, v) in pairs {
             let need = |v: String| {
                 if v.is_empty() {
                     Err(format!("TLS option `{k}` needs a value"))
@@ -34,10 +50,10 @@ impl TlsOptions {
                     Ok(v)
                 }
             };
-            match k {
-                "ca" => o.ca = Some(need(v)?.into()),
-                "cert" => o.cert = Some(need(v)?.into()),
-                "key" => o.key = Some(need(v)?.into()),
+            match k.as_str() {
+                "ca" => o.ca = Some(path(need(v)?)),
+                "cert" => o.cert = Some(path(need(v)?)),
+                "key" => o.key = Some(path(need(v)?)),
                 "server_name" => o.server_name = Some(need(v)?),
                 "insecure" => {
                     o.insecure = match v.as_str() {
@@ -120,6 +136,21 @@ mod tests {
                 insecure: true,
                 ..TlsOptions::default()
             })
+        );
+    }
+
+    #[test]
+    fn pairs_resolve_relative_paths_against_the_base() {
+        let pairs = [("ca", "ca.pem"), ("cert", "/abs/c.pem"), ("key", "k.pem")]
+            .map(|(k, v)| (k.to_string(), v.to_string()));
+        let o = TlsOptions::from_pairs(pairs, Some(Path::new("/etc/targets")));
+        assert_eq!(
+            o.map(|o| (o.ca, o.cert, o.key)),
+            Ok((
+                Some("/etc/targets/ca.pem".into()),
+                Some("/abs/c.pem".into()),
+                Some("/etc/targets/k.pem".into())
+            ))
         );
     }
 
