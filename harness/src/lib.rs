@@ -11,5 +11,6 @@ pub mod proxy;
 pub mod report;
 pub mod rules;
 pub mod target;
+pub mod tls;
 pub mod transcript;
 pub mod wire;

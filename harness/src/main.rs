@@ -58,7 +58,9 @@ enum Cmd {
 /// Options of `run`.
 #[derive(clap::Args)]
 struct RunArgs {
-    /// embedded (default: rumqttd in-process), mosquitto (a local process the suite starts) or tcp://HOST:PORT.
+    /// embedded (default: rumqttd in-process), mosquitto (a local process the suite starts), mosquitto-tls,
+    /// mosquitto-mtls (the same with a TLS listener; -mtls requires client certificates), tcp://HOST:PORT
+    /// or tls://HOST:PORT?ca=FILE[&cert=FILE&key=FILE][&server_name=NAME][&insecure=1].
     #[arg(long, default_value = "embedded")]
     target: String,
     /// Only cases whose id matches this glob (`*`, `?`) or contains this text.
@@ -230,6 +232,7 @@ fn cmd_run(args: RunArgs) -> ExitCode {
                 .collect(),
             max_packet: max_packet.clamp(16, 268_435_460),
             profile: profile_cfg.clone(),
+            dialer: running.tls.as_ref().map(|t| t.upgrade()),
             ..EngineConfig::default()
         };
         let bar = ProgressBar::new(cases.len() as u64);

@@ -5,6 +5,10 @@
 //! - `mosquitto`: a local Mosquitto process on a free loopback port, with a
 //!   generated config, stopped afterwards;
 //! - `tcp://HOST:PORT`: any running broker;
+//! - `tls://HOST:PORT?ca=FILE&cert=FILE&key=FILE&server_name=NAME&insecure=1`:
+//!   any running broker over TLS;
+//! - `mosquitto-tls`, `mosquitto-mtls`: a local Mosquitto with a TLS
+//!   listener (the second requires client certificates).
 //! - `proxy:INNER` / `proxy+enforce:INNER`: the suite's proxy in front of
 //!   another target, running the profile's monitors (and, with `+enforce`,
 //!   refusing what the profile forbids: a local stand-in for the platform).
@@ -12,6 +16,7 @@
 #[cfg(feature = "embedded")]
 mod embedded;
 mod mosquitto;
+mod tls;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -26,6 +31,18 @@ pub enum TargetSpec {
     Mosquitto,
     /// A broker already listening at this address.
     Tcp(String),
+    /// A broker speaking MQTT over TLS at this address.
+    Tls {
+        /// `HOST:PORT`.
+        addr: String,
+        /// How to verify it and what to present.
+        opts: crate::tls::TlsOptions,
+    },
+    /// A Mosquitto process with a TLS listener, started by the suite.
+    MosquittoTls {
+        /// Mosquitto requires a client certificate (the suite presents the test PKI's).
+        client_cert: bool,
+    },
     /// The suite's proxy in front of another target.
     Proxy {
         /// Refuse what the profile forbids.
@@ -36,7 +53,8 @@ pub enum TargetSpec {
 }
 
 impl TargetSpec {
-    /// Parses `embedded`, `mosquitto` or `tcp://host:port`.
+    /// Parses `embedded`, `mosquitto`, `mosquitto-tls`, `mosquitto-mtls`,
+    /// `tcp://host:port`, `tls://host:port?options` or `proxy[+enforce]:TARGET`.
     pub fn parse(s: &str) -> Result<TargetSpec, String> {
         for (prefix, enforce) in [("proxy+enforce:", true), ("proxy:", false)] {
             if let Some(inner) = s.strip_prefix(prefix) {
@@ -46,13 +64,18 @@ impl TargetSpec {
                 });
             }
         }
+        if let Some(rest) = s.strip_prefix("tls://") {
+            return tls::parse(rest);
+        }
         match s {
             "embedded" | "rumqttd" => Ok(TargetSpec::Embedded),
             "mosquitto" => Ok(TargetSpec::Mosquitto),
+            "mosquitto-tls" => Ok(TargetSpec::MosquittoTls { client_cert: false }),
+            "mosquitto-mtls" => Ok(TargetSpec::MosquittoTls { client_cert: true }),
             _ => match s.strip_prefix("tcp://") {
                 Some(rest) if !rest.is_empty() => Ok(TargetSpec::Tcp(rest.to_string())),
                 _ => Err(format!(
-                    "unknown target `{s}`; expected embedded, mosquitto, tcp://HOST:PORT or proxy[+enforce]:TARGET"
+                    "unknown target `{s}`; expected embedded, mosquitto, mosquitto-tls, mosquitto-mtls, tcp://HOST:PORT, tls://HOST:PORT?ca=FILE or proxy[+enforce]:TARGET"
                 )),
             },
         }
@@ -64,6 +87,9 @@ impl TargetSpec {
             TargetSpec::Embedded => "embedded".into(),
             TargetSpec::Mosquitto => "mosquitto".into(),
             TargetSpec::Tcp(a) => format!("tcp-{}", a.replace([':', '/'], "_")),
+            TargetSpec::Tls { addr, .. } => format!("tls-{}", addr.replace([':', '/'], "_")),
+            TargetSpec::MosquittoTls { client_cert: false } => "mosquitto-tls".into(),
+            TargetSpec::MosquittoTls { client_cert: true } => "mosquitto-mtls".into(),
             TargetSpec::Proxy { enforce, inner } => format!(
                 "proxy{}-{}",
                 if *enforce { "-enforce" } else { "" },
@@ -83,6 +109,9 @@ pub struct RunningTarget {
     pub addr: SocketAddr,
     /// Capabilities the target claims (cases `requires:` them).
     pub capabilities: Vec<String>,
+    /// TLS every connection to it uses (`None`: plain TCP); its
+    /// [`crate::tls::TlsClient::upgrade`] goes into `EngineConfig::dialer`.
+    pub tls: Option<std::sync::Arc<crate::tls::TlsClient>>,
     guard: Option<Box<dyn Stop>>,
 }
 
@@ -174,7 +203,7 @@ pub async fn start_for(
             let cfg = crate::proxy::ProxyConfig {
                 profile: profile.clone(),
                 upstream: inner_t.addr.to_string(),
-                upstream_upgrade: None,
+                upstream_upgrade: inner_t.tls.as_ref().map(|t| t.upgrade()),
                 enforce: *enforce,
                 max_packet: 1 << 20,
                 max_events: 20_000,
@@ -195,6 +224,7 @@ pub async fn start_for(
                 ),
                 addr: proxy.addr,
                 capabilities,
+                tls: None,
                 guard: Some(Box::new(ProxyGuard {
                     proxy,
                     inner: inner_t,
@@ -215,9 +245,12 @@ pub async fn start_for(
                 description: format!("broker at {addr}"),
                 addr,
                 capabilities: full_broker_capabilities(),
+                tls: None,
                 guard: None,
             })
         }
+        TargetSpec::Tls { addr, opts } => tls::start_remote(spec, addr, opts).await,
+        TargetSpec::MosquittoTls { client_cert } => tls::start_mosquitto(spec, *client_cert).await,
         TargetSpec::Mosquitto => {
             let m = mosquitto::Mosquitto::start().await?;
             Ok(RunningTarget {
@@ -225,6 +258,7 @@ pub async fn start_for(
                 description: m.description(),
                 addr: m.addr,
                 capabilities: full_broker_capabilities(),
+                tls: None,
                 guard: Some(Box::new(m)),
             })
         }
@@ -237,6 +271,7 @@ pub async fn start_for(
                     description: format!("rumqttd 0.20 (embedded, in-process) on {addr}"),
                     addr,
                     capabilities: full_broker_capabilities(),
+                    tls: None,
                     guard: None,
                 })
             }

@@ -1,0 +1,130 @@
+//! The suite as a TLS server (for `serve` and `proxy`).
+
+use super::{pem, provider, HANDSHAKE_TIMEOUT};
+use crate::engine::{BoxStream, Upgrade};
+use rustls::server::WebPkiClientVerifier;
+use rustls::ServerConfig;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpStream;
+
+/// A server TLS configuration: the suite's certificate and how clients are checked.
+#[derive(Clone)]
+pub struct TlsServer {
+    config: Arc<ServerConfig>,
+    handshake_timeout: Duration,
+    summary: String,
+}
+
+impl std::fmt::Debug for TlsServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsServer")
+            .field("summary", &self.summary)
+            .finish()
+    }
+}
+
+impl TlsServer {
+    /// Builds a server from its certificate chain and key (PEM files).
+    /// With `client_ca`, client certificates are verified against it;
+    /// `require_client_cert` refuses clients without one (needs `client_ca`).
+    pub fn from_options(
+        cert: &Path,
+        key: &Path,
+        client_ca: Option<&Path>,
+        require_client_cert: bool,
+    ) -> Result<TlsServer, String> {
+        let builder = ServerConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| format!("TLS server setup: {e}"))?;
+        let builder = match client_ca {
+            Some(ca) => {
+                let roots = Arc::new(pem::roots(ca)?);
+                let verifier = WebPkiClientVerifier::builder_with_provider(roots, provider());
+                let verifier = if require_client_cert {
+                    verifier
+                } else {
+                    verifier.allow_unauthenticated()
+                };
+                builder.with_client_cert_verifier(
+                    verifier
+                        .build()
+                        .map_err(|e| format!("client CA {}: {e}", ca.display()))?,
+                )
+            }
+            None if require_client_cert => {
+                return Err("requiring client certificates needs a client CA file".into())
+            }
+            None => builder.with_no_client_auth(),
+        };
+        let config = builder
+            .with_single_cert(pem::certs(cert, "certificate file")?, pem::key(key)?)
+            .map_err(|e| {
+                format!(
+                    "server certificate {} and key {} do not fit together: {e}",
+                    cert.display(),
+                    key.display()
+                )
+            })?;
+        let summary = match (client_ca, require_client_cert) {
+            (Some(ca), true) => format!(
+                "TLS with {}, client certificate required (CA {})",
+                cert.display(),
+                ca.display()
+            ),
+            (Some(ca), false) => format!(
+                "TLS with {}, client certificate optional (CA {})",
+                cert.display(),
+                ca.display()
+            ),
+            (None, _) => format!("TLS with {}, no client certificates", cert.display()),
+        };
+        Ok(TlsServer {
+            config: Arc::new(config),
+            handshake_timeout: HANDSHAKE_TIMEOUT,
+            summary,
+        })
+    }
+
+    /// Sets the handshake time limit (default [`HANDSHAKE_TIMEOUT`]).
+    pub fn with_handshake_timeout(mut self, limit: Duration) -> TlsServer {
+        self.handshake_timeout = limit;
+        self
+    }
+
+    /// "TLS with fixtures/tls/server.pem, client certificate required (CA ...)".
+    pub fn summary(&self) -> &str {
+        &self.summary
+    }
+
+    /// This server as a listener's upgrade hook
+    /// (`DeviceListener::bind(addr, Some(server.upgrade()))`, the proxy's
+    /// device side): every accepted TCP stream goes through [`TlsServer::accept`].
+    pub fn upgrade(&self) -> Upgrade {
+        let me = Arc::new(self.clone());
+        Arc::new(move |tcp| {
+            let me = me.clone();
+            Box::pin(async move { me.accept(tcp).await })
+        })
+    }
+
+    /// Runs the TLS handshake with a client that connected on `tcp`, within
+    /// the handshake time limit.
+    pub async fn accept(&self, tcp: TcpStream) -> Result<BoxStream, String> {
+        let peer = tcp
+            .peer_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_else(|_| "the peer".into());
+        let _ = tcp.set_nodelay(true);
+        let acceptor = tokio_rustls::TlsAcceptor::from(self.config.clone());
+        match tokio::time::timeout(self.handshake_timeout, acceptor.accept(tcp)).await {
+            Ok(Ok(s)) => Ok(Box::new(s)),
+            Ok(Err(e)) => Err(format!("TLS handshake with {peer} failed: {e}")),
+            Err(_) => Err(format!(
+                "TLS handshake with {peer} failed: no handshake within {:?}",
+                self.handshake_timeout
+            )),
+        }
+    }
+}
