@@ -185,20 +185,34 @@ impl Transcript {
     /// no secret reaches a report or log. Call after the monitors ran.
     pub fn redact_secrets(&mut self) {
         for e in &mut self.events {
-            if let EventKind::Packet {
-                raw,
-                packet: Some(Packet::Connect(c)),
-                ..
-            } = &mut e.kind
-            {
-                if let Some(pw) = c.password.as_mut() {
-                    // The password is the last field of a CONNECT.
-                    if !pw.is_empty() && raw.ends_with(pw) {
-                        let start = raw.len() - pw.len();
-                        raw[start..].iter_mut().for_each(|b| *b = b'*');
+            match &mut e.kind {
+                EventKind::Packet {
+                    raw,
+                    packet: Some(Packet::Connect(c)),
+                    ..
+                } => {
+                    if let Some(pw) = c.password.as_mut() {
+                        // The password is the last field of a CONNECT.
+                        if !pw.is_empty() && raw.ends_with(pw) {
+                            let start = raw.len() - pw.len();
+                            raw[start..].iter_mut().for_each(|b| *b = b'*');
+                        }
+                        *pw = b"<redacted>".to_vec();
                     }
-                    *pw = b"<redacted>".to_vec();
                 }
+                EventKind::Packet {
+                    raw,
+                    packet: Some(Packet::Publish(p)),
+                    ..
+                } => {
+                    // JSON bodies may carry credentials too (e.g. tpsrv
+                    // mqtt-set/mqtt-get `passwd`): mask their values.
+                    for secret in json_secrets(&p.payload) {
+                        mask_all(&mut p.payload, secret.as_bytes());
+                        mask_all(raw, secret.as_bytes());
+                    }
+                }
+                _ => {}
             }
         }
     }
@@ -226,4 +240,96 @@ fn ser_hex<S: serde::Serializer>(b: &[u8], s: S) -> Result<S::Ok, S::Error> {
 
 fn ser_duration_ms<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_f64((d.as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0)
+}
+
+/// JSON member names whose string values are credentials.
+const SECRET_KEYS: &[&str] = &["passwd", "password", "auth_info", "device_secret", "secret"];
+
+/// The non-empty string values of credential members anywhere in a JSON payload.
+fn json_secrets(payload: &[u8]) -> Vec<String> {
+    fn walk(v: &serde_json::Value, out: &mut Vec<String>) {
+        match v {
+            serde_json::Value::Object(m) => {
+                for (k, x) in m {
+                    match x {
+                        serde_json::Value::String(s)
+                            if !s.is_empty()
+                                && SECRET_KEYS.contains(&k.to_ascii_lowercase().as_str()) =>
+                        {
+                            out.push(s.clone())
+                        }
+                        other => walk(other, out),
+                    }
+                }
+            }
+            serde_json::Value::Array(a) => a.iter().for_each(|x| walk(x, out)),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    if payload
+        .first()
+        .is_some_and(|b| *b == b'{' || b.is_ascii_whitespace())
+    {
+        if let Ok(v) = serde_json::from_slice::<serde_json::Value>(payload) {
+            walk(&v, &mut out);
+        }
+    }
+    out
+}
+
+/// Replaces every occurrence of `needle` in `hay` by `*` of the same length.
+fn mask_all(hay: &mut [u8], needle: &[u8]) {
+    if needle.is_empty() || needle.len() > hay.len() {
+        return;
+    }
+    let mut i = 0;
+    while i + needle.len() <= hay.len() {
+        if &hay[i..i + needle.len()] == needle {
+            hay[i..i + needle.len()].iter_mut().for_each(|b| *b = b'*');
+            i += needle.len();
+        } else {
+            i += 1;
+        }
+    }
+}
+
+#[cfg(test)]
+mod redact_tests {
+    use super::*;
+    use crate::wire::{encode, Publish};
+
+    #[test]
+    fn json_credentials_in_payloads_are_masked() {
+        let body = br#"{"action":"mqtt-set","header":{"reqid":"1"},"body":{"user":"u","passwd":"hunter2"}}"#.to_vec();
+        let p = Packet::Publish(Publish {
+            dup: false,
+            qos: 0,
+            retain: false,
+            topic: "dev/down".into(),
+            packet_id: None,
+            payload: body,
+        });
+        let mut t = Transcript::new();
+        t.push(
+            Duration::ZERO,
+            "c",
+            EventKind::Packet {
+                dir: Dir::ServerToClient,
+                raw: encode(&p),
+                packet: Some(p),
+                malformations: vec![],
+                by_suite: true,
+            },
+        );
+        t.redact_secrets();
+        let text = serde_json::to_string(&t).expect("serialises");
+        assert!(!text.contains("hunter2"), "{text}");
+        assert!(
+            text.contains(r#"\"user\":\"u\""#),
+            "other members stay: {text}"
+        );
+        // A payload without credentials is left alone.
+        assert!(json_secrets(br#"{"action":"ping"}"#).is_empty());
+    }
 }
