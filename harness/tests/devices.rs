@@ -196,78 +196,49 @@ fn aliyun() -> Profile {
     )
 }
 
+/// The Alink property post every Aliyun scenario publishes.
+const ALIYUN_POST: &str =
+    r#"{"id":"1","version":"1.0","params":{"t":1},"method":"thing.event.property.post"}"#;
+const ALIYUN_TOPIC: &str = "/sys/pk/device/thing/event/property/post";
+
+/// `mosquitto_pub` as an Aliyun device (vector 1 of vendor-facts §7) with
+/// the given user name, password, keep alive and topic.
+fn aliyun_pub(user: &str, password: &str, keep_alive: &str, topic: &str) -> Device {
+    pub_(&[
+        "-i",
+        ALIYUN_CID,
+        "-u",
+        user,
+        "-P",
+        password,
+        "-k",
+        keep_alive,
+        "-t",
+        topic,
+        "-m",
+        ALIYUN_POST,
+    ])
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn aliyun_connect_with_mosquitto_pub() {
     let p = aliyun();
-    let post =
-        r#"{"id":"1","version":"1.0","params":{"t":1},"method":"thing.event.property.post"}"#;
-    let topic = "/sys/pk/device/thing/event/property/post";
-    let good = pub_(&[
-        "-i",
-        ALIYUN_CID,
-        "-u",
-        "device&pk",
-        "-P",
-        ALIYUN_SIGN,
-        "-k",
-        "60",
-        "-t",
-        topic,
-        "-m",
-        post,
-    ]);
-    if let Some(r) = run("aliyun/device/connect-credentials", &p, good).await {
+    let case = "aliyun/device/connect-credentials";
+    let good = aliyun_pub("device&pk", ALIYUN_SIGN, "60", ALIYUN_TOPIC);
+    if let Some(r) = run(case, &p, good).await {
         assert_pass(&r);
     }
-    let bad = pub_(&[
-        "-i",
-        ALIYUN_CID,
-        "-u",
-        "pk&device",
-        "-P",
-        ALIYUN_SIGN,
-        "-k",
-        "60",
-        "-t",
-        topic,
-        "-m",
-        post,
-    ]);
-    if let Some(r) = run("aliyun/device/connect-credentials", &p, bad).await {
+    let bad = aliyun_pub("pk&device", ALIYUN_SIGN, "60", ALIYUN_TOPIC);
+    if let Some(r) = run(case, &p, bad).await {
         assert_fails_on(&r, "aliyun.connect.username", "username");
     }
-    let bad = pub_(&[
-        "-i",
-        ALIYUN_CID,
-        "-u",
-        "device&pk",
-        "-P",
-        "0000000000000000000000000000000000000000",
-        "-k",
-        "60",
-        "-t",
-        topic,
-        "-m",
-        post,
-    ]);
-    if let Some(r) = run("aliyun/device/connect-credentials", &p, bad).await {
+    let wrong_sign = "0000000000000000000000000000000000000000";
+    let bad = aliyun_pub("device&pk", wrong_sign, "60", ALIYUN_TOPIC);
+    if let Some(r) = run(case, &p, bad).await {
         assert_fails_on(&r, "aliyun.connect.password-sign", "password-sign");
     }
-    let bad = pub_(&[
-        "-i",
-        ALIYUN_CID,
-        "-u",
-        "device&pk",
-        "-P",
-        ALIYUN_SIGN,
-        "-k",
-        "30",
-        "-t",
-        topic,
-        "-m",
-        post,
-    ]);
-    if let Some(r) = run("aliyun/device/connect-credentials", &p, bad).await {
+    let bad = aliyun_pub("device&pk", ALIYUN_SIGN, "30", ALIYUN_TOPIC);
+    if let Some(r) = run(case, &p, bad).await {
         assert_fails_on(&r, "aliyun.connect.keepalive-range", "keep_alive");
     }
 }
@@ -275,40 +246,14 @@ async fn aliyun_connect_with_mosquitto_pub() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn aliyun_property_post_with_mosquitto_pub() {
     let p = aliyun();
-    let post =
-        r#"{"id":"1","version":"1.0","params":{"t":1},"method":"thing.event.property.post"}"#;
-    let good = pub_(&[
-        "-i",
-        ALIYUN_CID,
-        "-u",
-        "device&pk",
-        "-P",
-        ALIYUN_SIGN,
-        "-k",
-        "60",
-        "-t",
-        "/sys/pk/device/thing/event/property/post",
-        "-m",
-        post,
-    ]);
-    if let Some(r) = run("aliyun/device/property-post", &p, good).await {
+    let case = "aliyun/device/property-post";
+    let good = aliyun_pub("device&pk", ALIYUN_SIGN, "60", ALIYUN_TOPIC);
+    if let Some(r) = run(case, &p, good).await {
         assert_pass(&r);
     }
-    let bad = pub_(&[
-        "-i",
-        ALIYUN_CID,
-        "-u",
-        "device&pk",
-        "-P",
-        ALIYUN_SIGN,
-        "-k",
-        "60",
-        "-t",
-        "/sys/pk/other/thing/event/property/post",
-        "-m",
-        post,
-    ]);
-    if let Some(r) = run("aliyun/device/property-post", &p, bad).await {
+    let foreign = "/sys/pk/other/thing/event/property/post";
+    let bad = aliyun_pub("device&pk", ALIYUN_SIGN, "60", foreign);
+    if let Some(r) = run(case, &p, bad).await {
         assert_fails_on(&r, "aliyun.topic.sys-tree", "/sys/pk/other");
     }
 }
