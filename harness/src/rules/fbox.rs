@@ -6,6 +6,7 @@
 //! message states the limit it applied.
 
 use super::conn::{packet_dir, ConnView};
+use super::mqtt311::{first_client_silence, from_client, keepalive_start};
 use super::{Finding, Monitor};
 use crate::payload::fbox as body;
 use crate::profile::Profile;
@@ -31,8 +32,9 @@ pub const SUB_NAMES: &[&str] = &[
 pub const MAX_CLIENT_ID_CHARS: usize = 64;
 
 /// Tolerance added to keep-alive limits: 1 s + 10 % of the keep alive.
+/// (the same tolerance as the MQTT 3.1.1 keep-alive monitors).
 pub fn tolerance(keep_alive: u16) -> Duration {
-    Duration::from_secs(1) + Duration::from_secs_f64(f64::from(keep_alive) * 0.1)
+    super::mqtt311::keepalive_tolerance(keep_alive)
 }
 
 /// The monitors of the `fbox` profile. `keepalive` (default 60) is the
@@ -61,27 +63,6 @@ pub fn monitors(profile: &Profile) -> Vec<Box<dyn Monitor>> {
         out.push(Box::new(KeepAliveDefault { expected: ka }));
     }
     out
-}
-
-/// The accepted CONNECT of a connection with a non-zero keep alive.
-fn keepalive_start<'a>(c: &ConnView<'a>) -> Option<(&'a Event, u16)> {
-    let (ev, connect) = c.connect()?;
-    let accepted = matches!(c.connack(), Some((_, a)) if a.return_code == 0);
-    (accepted && connect.keep_alive > 0).then_some((ev, connect.keep_alive))
-}
-
-/// True for a packet or garbage event sent by the client.
-fn from_client(e: &Event) -> bool {
-    matches!(
-        &e.kind,
-        EventKind::Packet {
-            dir: Dir::ClientToServer,
-            ..
-        } | EventKind::Garbage {
-            dir: Dir::ClientToServer,
-            ..
-        }
-    )
 }
 
 fn is_disconnect(e: &Event) -> bool {
@@ -169,39 +150,23 @@ impl Monitor for KeepAlivePing {
         &["fbox.keepalive.pingreq"]
     }
     fn check(&self, t: &Transcript) -> Vec<Finding> {
-        let mut out = Vec::new();
-        for c in ConnView::split(t) {
-            let Some((start, ka)) = keepalive_start(&c) else {
-                continue;
-            };
-            let limit = Duration::from_secs(u64::from(ka)) + tolerance(ka);
-            let mut last = start.at;
-            for e in c.events.iter().filter(|e| e.seq > start.seq) {
-                let closing = matches!(e.kind, EventKind::Closed { .. });
-                if !closing && !from_client(e) {
-                    continue;
-                }
-                let gap = e.at.saturating_sub(last);
-                if gap > limit {
-                    out.push(Finding::new(
-                        "fbox.keepalive.pingreq",
-                        Side::Client,
-                        e.seq,
-                        format!(
-                            "the device sent nothing for {:.1} s with keep alive {ka} s (limit {:.1} s incl. tolerance); it must send PINGREQ in time",
-                            gap.as_secs_f64(),
-                            limit.as_secs_f64()
-                        ),
-                    ));
-                    break;
-                }
-                if closing || is_disconnect(e) {
-                    break;
-                }
-                last = e.at;
-            }
-        }
-        out
+        ConnView::split(t)
+            .iter()
+            .filter_map(first_client_silence)
+            .map(|x| {
+                Finding::new(
+                    "fbox.keepalive.pingreq",
+                    Side::Client,
+                    x.event,
+                    format!(
+                        "the device sent nothing for {:.1} s with keep alive {} s (limit {:.1} s incl. tolerance); it must send PINGREQ in time",
+                        x.gap.as_secs_f64(),
+                        x.keep_alive,
+                        x.limit.as_secs_f64()
+                    ),
+                )
+            })
+            .collect()
     }
 }
 

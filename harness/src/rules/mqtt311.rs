@@ -103,7 +103,7 @@ fn side_name(s: Side) -> &'static str {
 }
 
 /// Tolerance added to keep-alive limits for timer granularity and transit.
-fn keepalive_tolerance(keep_alive: u16) -> Duration {
+pub(crate) fn keepalive_tolerance(keep_alive: u16) -> Duration {
     Duration::from_secs(1) + Duration::from_secs_f64(f64::from(keep_alive) * 0.1)
 }
 
@@ -1234,14 +1234,14 @@ impl Monitor for DeliveredQos {
 }
 
 /// The accepted CONNECT of a connection with a non-zero keep alive.
-fn keepalive_start<'a>(c: &ConnView<'a>) -> Option<(&'a Event, u16)> {
+pub(crate) fn keepalive_start<'a>(c: &ConnView<'a>) -> Option<(&'a Event, u16)> {
     let (ev, connect) = c.connect()?;
     let accepted = matches!(c.connack(), Some((_, a)) if a.return_code == 0);
     (accepted && connect.keep_alive > 0).then_some((ev, connect.keep_alive))
 }
 
 /// True for a packet or garbage event sent by the client.
-fn from_client(e: &Event) -> bool {
+pub(crate) fn from_client(e: &Event) -> bool {
     matches!(
         &e.kind,
         EventKind::Packet {
@@ -1270,36 +1270,60 @@ impl Monitor for KeepAliveClient {
     }
     fn check(&self, t: &Transcript) -> Vec<Finding> {
         per_conn(t, |c, out| {
-            let Some((start, ka)) = keepalive_start(c) else {
-                return;
-            };
-            let limit = Duration::from_secs(u64::from(ka)) + keepalive_tolerance(ka);
-            let mut last = start.at;
-            for e in c.events.iter().filter(|e| e.seq > start.seq) {
-                let closing = matches!(e.kind, EventKind::Closed { .. });
-                if !closing && !from_client(e) {
-                    continue;
-                }
-                let gap = e.at.saturating_sub(last);
-                if gap > limit {
-                    out.push(Finding::new(
-                        "MQTT-3.1.2-23",
-                        Side::Client,
-                        e.seq,
-                        format!(
-                            "the client was silent for {:.1} s with keep alive {ka} s",
-                            gap.as_secs_f64()
-                        ),
-                    ));
-                    return;
-                }
-                if closing || matches!(e.packet(), Some((_, Packet::Disconnect))) {
-                    return;
-                }
-                last = e.at;
+            if let Some(s) = first_client_silence(c) {
+                out.push(Finding::new(
+                    "MQTT-3.1.2-23",
+                    Side::Client,
+                    s.event,
+                    format!(
+                        "the client was silent for {:.1} s with keep alive {} s",
+                        s.gap.as_secs_f64(),
+                        s.keep_alive
+                    ),
+                ));
             }
         })
     }
+}
+
+/// A client silence longer than its keep alive + [`keepalive_tolerance`].
+pub(crate) struct Silence {
+    /// The event ending the silence (next client packet or the close).
+    pub event: usize,
+    /// How long the client sent nothing.
+    pub gap: Duration,
+    /// The CONNECT's keep alive.
+    pub keep_alive: u16,
+    /// Keep alive + tolerance.
+    pub limit: Duration,
+}
+
+/// The first too-long client silence of an accepted connection with a
+/// non-zero keep alive, up to the client's DISCONNECT or the close.
+pub(crate) fn first_client_silence(c: &ConnView) -> Option<Silence> {
+    let (start, ka) = keepalive_start(c)?;
+    let limit = Duration::from_secs(u64::from(ka)) + keepalive_tolerance(ka);
+    let mut last = start.at;
+    for e in c.events.iter().filter(|e| e.seq > start.seq) {
+        let closing = matches!(e.kind, EventKind::Closed { .. });
+        if !closing && !from_client(e) {
+            continue;
+        }
+        let gap = e.at.saturating_sub(last);
+        if gap > limit {
+            return Some(Silence {
+                event: e.seq,
+                gap,
+                keep_alive: ka,
+                limit,
+            });
+        }
+        if closing || matches!(e.packet(), Some((_, Packet::Disconnect))) {
+            return None;
+        }
+        last = e.at;
+    }
+    None
 }
 
 /// MQTT-3.1.2-24: the server drops a client silent for 1.5 × keep alive.
