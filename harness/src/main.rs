@@ -1,4 +1,5 @@
-//! `mqtt-conformance`: run MQTT conformance cases, list cases and rules, explain a rule.
+//! `mqtt-conformance`: run MQTT conformance cases, list cases and rules, explain a rule,
+//! analyze and replay captures.
 
 use clap::{Parser, Subcommand};
 use conformance::engine::{run_all, EngineConfig};
@@ -45,6 +46,10 @@ enum Cmd {
         /// Rule id, e.g. MQTT-3.1.2-3.
         rule: String,
     },
+    /// Judge the MQTT connections of a pcap/pcapng capture with a profile's monitors.
+    Analyze(conformance::capture::cli::AnalyzeArgs),
+    /// Re-send the client side of captured connections to a broker and compare its answers.
+    Replay(conformance::capture::cli::ReplayArgs),
 }
 
 /// Options of `run`.
@@ -107,6 +112,8 @@ fn main() -> ExitCode {
             pattern,
         } => cmd_list(rules, profile, rule, pattern),
         Cmd::Explain { rule } => cmd_explain(&rule),
+        Cmd::Analyze(args) => conformance::capture::cli::analyze(args),
+        Cmd::Replay(args) => conformance::capture::cli::replay(args),
     }
 }
 
