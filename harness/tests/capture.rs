@@ -585,7 +585,7 @@ fn replay_mosquitto() -> Result<Completion, Failed> {
         let m = conformance::target::start(&conformance::target::TargetSpec::Mosquitto).await?;
         let opts = Options {
             port: None,
-            keep_events: usize::MAX,
+            keep_bytes: usize::MAX,
             redact: false,
             ..Options::default()
         };

@@ -3,7 +3,7 @@
 //!
 //! Memory is bounded by the open connections, not by the file: frames are
 //! streamed, a connection's transcript is judged and dropped when it closes
-//! (or every `max_events` events, see [`Options`]), and at most
+//! (or every `window_bytes`, see [`Options`]), and at most
 //! `max_conns` connections are tracked at once (later ones are counted as
 //! untracked and named in the report).
 
@@ -29,11 +29,13 @@ pub struct Options {
     pub max_packet: usize,
     /// Connections tracked at once; later ones are counted, not decoded.
     pub max_conns: usize,
-    /// Events per connection judged at once; a longer connection is judged
-    /// in windows of this many events (monitors do not see across windows).
-    pub max_events: usize,
-    /// Events of transcripts kept for the report, over all connections.
-    pub keep_events: usize,
+    /// Transcript bytes per connection judged at once; a longer connection
+    /// is judged in windows of about this size (monitors do not see across
+    /// windows).
+    pub window_bytes: usize,
+    /// Transcript bytes kept for the report, over all connections; later
+    /// connections are reported without their transcript.
+    pub keep_bytes: usize,
     /// Mask CONNECT passwords in the kept transcripts (off only for
     /// `replay`, which must re-send them and never writes transcripts).
     pub redact: bool,
@@ -45,8 +47,8 @@ impl Default for Options {
             port: None,
             max_packet: 1 << 20,
             max_conns: 10_000,
-            max_events: 100_000,
-            keep_events: 200_000,
+            window_bytes: 16 << 20,
+            keep_bytes: 32 << 20,
             redact: true,
         }
     }
@@ -170,7 +172,7 @@ pub struct Analyzer<'p> {
     last_frame: u64,
     last_at: Duration,
     next_id: u64,
-    kept_events: usize,
+    kept_bytes: usize,
     done: Vec<ConnReport>,
     stats: CaptureStats,
 }
@@ -188,7 +190,7 @@ impl<'p> Analyzer<'p> {
             last_frame: 0,
             last_at: Duration::ZERO,
             next_id: 0,
-            kept_events: 0,
+            kept_bytes: 0,
             done: Vec::new(),
             stats: CaptureStats::default(),
         }
@@ -280,8 +282,9 @@ impl<'p> Analyzer<'p> {
             }
             return;
         }
-        if c.t.events.len() >= self.opts.max_events {
+        if c.t_bytes >= self.opts.window_bytes {
             let name = c.name.clone();
+            c.t_bytes = 0;
             let window = std::mem::replace(&mut c.t, Transcript::new());
             let findings = self.judge(&window);
             let note = format!(
@@ -311,7 +314,11 @@ impl<'p> Analyzer<'p> {
             }
         } else if seg.syn && !seg.ack {
             // Wait for the first client bytes to tell whether it is MQTT.
-            if self.pending.len() + self.open.len() < self.opts.max_conns {
+            // SYNs never followed by data are forgotten when the table fills.
+            if self.pending.len() >= self.opts.max_conns {
+                self.pending.clear();
+            }
+            if self.open.len() < self.opts.max_conns {
                 self.pending.insert(
                     k,
                     Pending {
@@ -337,9 +344,9 @@ impl<'p> Analyzer<'p> {
             }
             let server = seg.dst;
             return self.open_conn(k, seg.src, server, false, p, frame, at);
-        } else if looks_like_connect(seg.payload) {
-            (seg.src, seg.dst, true)
-        } else if std_port(seg.dst.port()) && !seg.payload.is_empty() {
+        } else if looks_like_connect(seg.payload)
+            || (std_port(seg.dst.port()) && !seg.payload.is_empty())
+        {
             (seg.src, seg.dst, true)
         } else if std_port(seg.src.port()) && !seg.payload.is_empty() {
             (seg.dst, seg.src, true)
@@ -445,9 +452,9 @@ impl<'p> Analyzer<'p> {
         if self.opts.redact {
             t.redact_secrets();
         }
-        let keep = self.kept_events + t.events.len() <= self.opts.keep_events;
+        let keep = self.kept_bytes.saturating_add(c.t_bytes) <= self.opts.keep_bytes;
         if keep {
-            self.kept_events += t.events.len();
+            self.kept_bytes += c.t_bytes;
         }
         self.done.push(ConnReport {
             name: c.name,
@@ -509,7 +516,7 @@ pub fn analyze_reader<R: Read>(
     while let Some(f) = reader.next_frame()? {
         a.frame(&f);
         n += 1;
-        if n % 4096 == 0 {
+        if n.is_multiple_of(4096) {
             progress(reader.bytes_read());
         }
     }

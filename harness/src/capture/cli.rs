@@ -38,9 +38,10 @@ pub struct AnalyzeArgs {
     /// Connections tracked at once; more are counted as untracked.
     #[arg(long, default_value_t = 10_000)]
     pub max_conns: usize,
-    /// Transcript events kept in report.json, over all connections.
-    #[arg(long, default_value_t = 200_000)]
-    pub keep_events: usize,
+    /// Megabytes of decoded transcripts kept for report.json, over all
+    /// connections (later connections are reported without their packets).
+    #[arg(long, default_value_t = 32)]
+    pub keep_mb: usize,
     /// No per-connection lines.
     #[arg(long, short)]
     pub quiet: bool,
@@ -83,7 +84,7 @@ pub fn analyze(args: AnalyzeArgs) -> ExitCode {
         port: args.port,
         max_packet: args.max_packet.clamp(16, 268_435_455),
         max_conns: args.max_conns.max(1),
-        keep_events: args.keep_events,
+        keep_bytes: args.keep_mb.saturating_mul(1 << 20),
         ..Options::default()
     };
     let started = Instant::now();
@@ -323,7 +324,7 @@ pub fn replay(args: ReplayArgs) -> ExitCode {
     };
     let opts = Options {
         port: args.port,
-        keep_events: usize::MAX,
+        keep_bytes: usize::MAX,
         redact: false,
         ..Options::default()
     };

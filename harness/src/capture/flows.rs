@@ -143,6 +143,8 @@ pub struct Conn {
     pub halves: [Half; 2],
     /// Events of the current window.
     pub t: Transcript,
+    /// Approximate heap bytes of `t`.
+    pub t_bytes: usize,
     /// The capture started after the connection did.
     pub mid_stream: bool,
     /// TLS detected: nothing is decoded.
@@ -205,6 +207,7 @@ impl Conn {
                 Half::new(max_packet, mid_stream),
             ],
             t,
+            t_bytes: 0,
             mid_stream,
             tls: false,
             client_id: None,
@@ -314,6 +317,7 @@ impl Conn {
     }
 
     fn push(&mut self, at: Duration, frame: u64, kind: EventKind) {
+        self.t_bytes += event_weight(&kind);
         let seq = self.t.push(at, &self.name, kind);
         set_frame(&mut self.t, seq, frame);
     }
@@ -465,6 +469,16 @@ impl Conn {
     }
 }
 
+/// Approximate heap bytes of an event (raw bytes, decoded copy, bookkeeping).
+pub fn event_weight(kind: &EventKind) -> usize {
+    match kind {
+        EventKind::Packet { raw, .. } => 2 * raw.len() + 160,
+        EventKind::Garbage { raw, reason, .. } => raw.len() + reason.len() + 96,
+        EventKind::Note { text } => text.len() + 96,
+        _ => 128,
+    }
+}
+
 fn idx(dir: Dir) -> usize {
     match dir {
         Dir::ClientToServer => 0,
@@ -501,5 +515,48 @@ impl From<Chunk<'_>> for OwnedChunk {
             },
             Chunk::Gap { len, frame, reason } => OwnedChunk::Gap { len, frame, reason },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connect_and_tls_sniffing() {
+        assert!(looks_like_connect(
+            b"\x10\x10\x00\x04MQTT\x04\x02\x00\x3c\x00\x04abcd"
+        ));
+        assert!(looks_like_connect(
+            b"\x10\x12\x00\x06MQIsdp\x03\x02\x00\x3c\x00\x00"
+        ));
+        assert!(!looks_like_connect(b"\x10\x10\x00\x04HTTP\x04\x02"));
+        assert!(!looks_like_connect(b"GET / HTTP/1.1\r\n"));
+        assert!(looks_like_tls(&[0x16, 0x03, 0x01, 0x00, 0x05]));
+        assert!(!looks_like_tls(&[0x10, 0x03, 0x01]));
+    }
+
+    #[test]
+    fn trusted_boundaries() {
+        // PINGREQ + PUBACK ending exactly at the segment end.
+        assert!(trusted_boundary(
+            &[0xc0, 0x00, 0x40, 0x02, 0x00, 0x01],
+            1024
+        ));
+        // A PUBLISH continuing into the next segment, with a readable topic.
+        assert!(trusted_boundary(
+            &[0x30, 0x20, 0x00, 0x03, b'a', b'/', b'b', 1, 2],
+            1024
+        ));
+        // Mid-packet bytes: a payload of 'b's is no packet header.
+        assert!(!trusted_boundary(&[0x62; 40], 1024));
+        // PUBREL with flags 0 (must be 2), and a chain that overshoots with a non-PUBLISH.
+        assert!(!trusted_boundary(&[0x60, 0x02, 0x00, 0x01], 1024));
+        assert!(!trusted_boundary(&[0xc0, 0x00, 0x40, 0x02, 0x00], 1024));
+        // Too large for the limit.
+        assert!(!trusted_boundary(
+            &[0x30, 0xff, 0x7f, 0x00, 0x01, b'a'],
+            100
+        ));
     }
 }

@@ -260,3 +260,110 @@ impl Reassembler {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Feeds segments, returns the delivered stream with gaps as `?` bytes.
+    fn run(r: &mut Reassembler, segs: &[(u32, &[u8])]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for (i, (seq, data)) in segs.iter().enumerate() {
+            r.segment(*seq, data.len() as u32, data, i as u64 + 1, &mut |c| {
+                push(&mut out, c)
+            });
+        }
+        out
+    }
+
+    fn push(out: &mut Vec<u8>, c: Chunk<'_>) {
+        match c {
+            Chunk::Data { bytes, .. } => out.extend_from_slice(bytes),
+            Chunk::Gap { len, .. } => out.extend(std::iter::repeat_n(b'?', len as usize)),
+        }
+    }
+
+    #[test]
+    fn in_order_out_of_order_retransmitted_and_overlapping() {
+        let mut r = Reassembler::new(1000);
+        r.syn(99);
+        let got = run(
+            &mut r,
+            &[
+                (100, b"abc"),
+                (106, b"ghi"),
+                (103, b"def"),
+                (100, b"abc"),
+                (104, b"efgh"),
+                (109, b"j"),
+            ],
+        );
+        assert_eq!(got, b"abcdefghij");
+        assert_eq!(r.stats.out_of_order, 1);
+        assert!(r.stats.retransmissions >= 1, "{:?}", r.stats);
+        assert_eq!(r.stats.gaps, 0);
+    }
+
+    #[test]
+    fn sequence_numbers_wrap() {
+        let mut r = Reassembler::new(1000);
+        r.syn(u32::MAX - 2);
+        let got = run(&mut r, &[(u32::MAX - 1, b"ab"), (0, b"cd"), (2, b"e")]);
+        assert_eq!(got, b"abcde");
+    }
+
+    #[test]
+    fn a_hole_becomes_a_gap_at_flush_ack_or_bound() {
+        // At flush.
+        let mut r = Reassembler::new(1000);
+        r.syn(0);
+        let mut got = run(&mut r, &[(1, b"ab"), (5, b"ef")]);
+        assert_eq!(got, b"ab");
+        r.flush(9, &mut |c| push(&mut got, c));
+        assert_eq!(got, b"ab??ef");
+        assert_eq!((r.stats.gaps, r.stats.gap_bytes), (1, 2));
+        // When the receiver acknowledges past the hole.
+        let mut r = Reassembler::new(1000);
+        r.syn(0);
+        let mut got = run(&mut r, &[(1, b"ab"), (5, b"ef")]);
+        r.acked(3, 3, &mut |c| push(&mut got, c));
+        assert_eq!(got, b"ab", "an ACK before the hole's end proves nothing");
+        r.acked(7, 4, &mut |c| push(&mut got, c));
+        assert_eq!(got, b"ab??ef");
+        // When the out-of-order buffer is full.
+        let mut r = Reassembler::new(4);
+        r.syn(0);
+        let got = run(&mut r, &[(1, b"a"), (3, b"cd"), (5, b"efg")]);
+        assert_eq!(got, b"a?cdefg");
+        assert!(r.buffered() <= 4);
+    }
+
+    #[test]
+    fn a_truncated_segment_is_a_gap_not_data() {
+        let mut r = Reassembler::new(1000);
+        r.syn(0);
+        let mut out = Vec::new();
+        let mut gaps = Vec::new();
+        for (seq, len, data) in [
+            (1u32, 3u32, &b"abc"[..]),
+            (4, 5, &b"de"[..]),
+            (9, 2, &b"xy"[..]),
+        ] {
+            r.segment(seq, len, data, u64::from(seq), &mut |c| {
+                if let Chunk::Gap { reason, .. } = &c {
+                    gaps.push(*reason);
+                }
+                push(&mut out, c)
+            });
+        }
+        assert_eq!(out, b"abc?????xy");
+        assert_eq!(gaps, vec![GapReason::Truncated]);
+    }
+
+    #[test]
+    fn first_segment_without_syn_starts_the_stream() {
+        let mut r = Reassembler::new(1000);
+        let got = run(&mut r, &[(5000, b"mid"), (5003, b"dle")]);
+        assert_eq!(got, b"middle");
+    }
+}
