@@ -239,11 +239,15 @@ impl Conn {
             self.stats.truncated_frames += 1;
         }
         let i = idx(dir);
-        let mut chunks: Vec<OwnedChunk> = Vec::new();
-        let half = &mut self.halves[i];
         if self.tls {
             return;
         }
+        if self.halves[i].reasm.try_in_order(seq, len, data) {
+            self.data(dir, data, frame, at);
+            return;
+        }
+        let mut chunks: Vec<OwnedChunk> = Vec::new();
+        let half = &mut self.halves[i];
         half.reasm
             .segment(seq, len, data, frame, &mut |c| chunks.push(c.into()));
         for c in chunks {

@@ -112,6 +112,23 @@ impl Reassembler {
         }
     }
 
+    /// Fast path: when nothing is buffered and the segment is complete and
+    /// exactly the next expected one, accepts it and returns true; the
+    /// caller then uses `data` itself (no copy). Otherwise returns false and
+    /// the caller goes through [`segment`](Self::segment).
+    pub fn try_in_order(&mut self, seq: u32, len: u32, data: &[u8]) -> bool {
+        if len == 0 {
+            return false;
+        }
+        let next = *self.next_seq.get_or_insert(seq);
+        if seq != next || !self.pending.is_empty() || data.len() != len as usize {
+            return false;
+        }
+        self.next_off += u64::from(len);
+        self.next_seq = Some(next.wrapping_add(len));
+        true
+    }
+
     /// A segment of `len` bytes at `seq`; `data` holds its bytes, or fewer
     /// when the frame was truncated (then the whole segment is a gap).
     /// Emits the chunks that became contiguous through `out`.
