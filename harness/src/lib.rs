@@ -2,6 +2,7 @@
 //! case engine, targets and reports.
 #![warn(missing_docs)]
 
+pub mod capture;
 pub mod case;
 pub mod engine;
 pub mod payload;

@@ -1,4 +1,5 @@
-//! `mqtt-conformance`: run MQTT conformance cases, list cases and rules, explain a rule.
+//! `mqtt-conformance`: run MQTT conformance cases, list cases and rules, explain a rule,
+//! analyze and replay captures.
 
 use clap::{Parser, Subcommand};
 use conformance::engine::{run_all, EngineConfig};
@@ -53,6 +54,10 @@ enum Cmd {
     /// Forward a device's traffic to its real platform, check both directions
     /// live, and write a report when stopped (Ctrl-C).
     Proxy(cli::ProxyArgs),
+    /// Judge the MQTT connections of a pcap/pcapng capture with a profile's monitors.
+    Analyze(conformance::capture::cli::AnalyzeArgs),
+    /// Re-send the client side of captured connections to a broker and compare its answers.
+    Replay(conformance::capture::cli::ReplayArgs),
 }
 
 /// Options of `run`.
@@ -118,6 +123,8 @@ fn main() -> ExitCode {
         Cmd::Explain { rule } => cmd_explain(&rule),
         Cmd::Serve(a) => cli::serve(a),
         Cmd::Proxy(a) => cli::proxy(a),
+        Cmd::Analyze(args) => conformance::capture::cli::analyze(args),
+        Cmd::Replay(args) => conformance::capture::cli::replay(args),
     }
 }
 

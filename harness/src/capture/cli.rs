@@ -1,0 +1,392 @@
+//! The `analyze` and `replay` subcommands: arguments, progress and report
+//! files.
+
+use super::analyze::{analyze_file, Analysis, Options};
+use crate::profile::Profile;
+use crate::report::{write_all, CaseResult, RunReport, Summary, Verdict};
+use crate::rules::Finding;
+use crate::transcript::Transcript;
+use indicatif::{ProgressBar, ProgressStyle};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+/// Options of `analyze`.
+#[derive(clap::Args, Debug)]
+pub struct AnalyzeArgs {
+    /// The capture (pcap or pcapng).
+    pub file: PathBuf,
+    /// Profile whose monitors judge the traffic (MQTT 3.1.1 always runs).
+    #[arg(long, default_value = "mqtt311")]
+    pub profile: String,
+    /// Profile version.
+    #[arg(long)]
+    pub version: Option<String>,
+    /// Profile parameter `name=value` (repeatable).
+    #[arg(long = "param", value_name = "NAME=VALUE")]
+    pub params: Vec<String>,
+    /// MQTT server port; without it, connections are found by their CONNECT
+    /// (and ports 1883/8883 for connections whose start is not captured).
+    #[arg(long)]
+    pub port: Option<u16>,
+    /// Where reports go.
+    #[arg(long, default_value = "reports/last")]
+    pub out: PathBuf,
+    /// Largest packet accepted, in bytes (remaining length).
+    #[arg(long, default_value_t = 1 << 20)]
+    pub max_packet: usize,
+    /// Connections tracked at once; more are counted as untracked.
+    #[arg(long, default_value_t = 10_000)]
+    pub max_conns: usize,
+    /// Megabytes of decoded transcripts kept for report.json, over all
+    /// connections (later connections are reported without their packets).
+    #[arg(long, default_value_t = 32)]
+    pub keep_mb: usize,
+    /// No per-connection lines.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// Builds a profile from `--profile`, `--version` and `--param`s.
+pub fn profile_from(
+    name: &str,
+    version: Option<&str>,
+    params: &[String],
+) -> Result<Profile, String> {
+    let mut p = Profile::named(name).map_err(|e| e.to_string())?;
+    if let Some(v) = version {
+        p = p.with_version(v).map_err(|e| e.to_string())?;
+    }
+    for kv in params {
+        p.set_pair(kv).map_err(|e| e.to_string())?;
+    }
+    Ok(p)
+}
+
+/// Runs `analyze`: exit code 0 clean, 1 findings, 2 bad input.
+pub fn analyze(args: AnalyzeArgs) -> ExitCode {
+    let profile = match profile_from(&args.profile, args.version.as_deref(), &args.params) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let size = std::fs::metadata(&args.file).map(|m| m.len()).unwrap_or(0);
+    let bar = ProgressBar::new(size);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{bar:40.cyan/blue} {bytes}/{total_bytes} {bytes_per_sec} {eta}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let opts = Options {
+        port: args.port,
+        max_packet: args.max_packet.clamp(16, 268_435_455),
+        max_conns: args.max_conns.max(1),
+        keep_bytes: args.keep_mb.saturating_mul(1 << 20),
+        ..Options::default()
+    };
+    let started = Instant::now();
+    let result = analyze_file(&args.file, &profile, opts, &mut |b| bar.set_position(b));
+    bar.finish_and_clear();
+    let analysis = match result {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let elapsed = started.elapsed();
+    if !args.quiet {
+        print_analysis(&analysis);
+    }
+    let s = &analysis.stats;
+    let n_findings = analysis.findings().count();
+    println!(
+        "{}: {} frames, {} MQTT connections, {} findings in {:.2} s ({:.1} MB/s)",
+        analysis.file,
+        s.frames,
+        analysis.connections.len(),
+        n_findings,
+        elapsed.as_secs_f64(),
+        s.bytes as f64 / 1e6 / elapsed.as_secs_f64().max(1e-9)
+    );
+    if s.untracked_connections > 0 {
+        println!(
+            "warning: {} connections were not tracked (more than --max-conns {} open at once)",
+            s.untracked_connections, args.max_conns
+        );
+    }
+    if s.truncated_frames > 0 {
+        println!(
+            "warning: {} frames were truncated by the snap length; their bytes are reported as gaps",
+            s.truncated_frames
+        );
+    }
+    let report = to_run_report(&analysis, elapsed.as_millis() as u64);
+    match write_reports(&report, &analysis, &args.out) {
+        Ok(files) => println!("reports: {}", files.join(", ")),
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    }
+    if n_findings > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn print_analysis(a: &Analysis) {
+    for c in &a.connections {
+        let id = c.client_id.as_deref().unwrap_or("?");
+        let mut flags = Vec::new();
+        if c.tls {
+            flags.push("TLS: not decodable".to_string());
+        }
+        if c.mid_stream {
+            flags.push("started before the capture".to_string());
+        }
+        if c.stats.gaps > 0 {
+            flags.push(format!(
+                "{} gaps ({} bytes)",
+                c.stats.gaps, c.stats.gap_bytes
+            ));
+        }
+        println!(
+            "{:<8} {} -> {} client id {:?}: {} packets, {} findings{}",
+            c.name,
+            c.client,
+            c.server,
+            id,
+            c.stats.packets,
+            c.findings.len(),
+            if flags.is_empty() {
+                String::new()
+            } else {
+                format!(" [{}]", flags.join("; "))
+            }
+        );
+        for f in &c.findings {
+            println!(
+                "    {} frame {} at {:.6} s ({:?}): {}",
+                f.rule,
+                f.frame.map_or("?".into(), |n| n.to_string()),
+                f.time,
+                f.blame,
+                f.message
+            );
+        }
+    }
+}
+
+/// The analysis as the suite's result model: one result per connection.
+pub fn to_run_report(a: &Analysis, duration_ms: u64) -> RunReport {
+    let target = Path::new(&a.file)
+        .file_name()
+        .map_or_else(|| a.file.clone(), |n| n.to_string_lossy().into_owned());
+    let results: Vec<CaseResult> = a
+        .connections
+        .iter()
+        .map(|c| {
+            let verdict = if !c.findings.is_empty() {
+                Verdict::Fail
+            } else if c.tls {
+                Verdict::Skipped
+            } else {
+                Verdict::Pass
+            };
+            let reason = if c.tls {
+                "TLS: MQTT over TLS cannot be decoded from a capture".to_string()
+            } else {
+                c.findings
+                    .iter()
+                    .map(|f| {
+                        format!(
+                            "{} at frame {} ({:.6} s)",
+                            f.rule,
+                            f.frame.map_or("?".into(), |n| n.to_string()),
+                            f.time
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            };
+            let mut rules: Vec<String> = c.findings.iter().map(|f| f.rule.clone()).collect();
+            rules.dedup();
+            CaseResult {
+                id: format!("{} {}", c.name, c.client_id.as_deref().unwrap_or("?")),
+                title: format!(
+                    "{} -> {} (frames {}-{})",
+                    c.client, c.server, c.first_frame, c.last_frame
+                ),
+                file: a.file.clone(),
+                rules,
+                role: "capture".into(),
+                profile: a.profile.clone(),
+                target: target.clone(),
+                verdict,
+                reason,
+                failures: vec![],
+                findings: c
+                    .findings
+                    .iter()
+                    .map(|f| Finding {
+                        rule: f.rule.clone(),
+                        blame: f.blame,
+                        event: f.event,
+                        message: format!(
+                            "frame {} at {:.6} s: {}",
+                            f.frame.map_or("?".into(), |n| n.to_string()),
+                            f.time,
+                            f.message
+                        ),
+                    })
+                    .collect(),
+                steps_run: 0,
+                steps_total: 0,
+                duration_ms: 0,
+                transcript: c.transcript.clone().unwrap_or_else(Transcript::new),
+            }
+        })
+        .collect();
+    RunReport {
+        schema: crate::report::model::SCHEMA,
+        tool_version: env!("CARGO_PKG_VERSION"),
+        target,
+        target_description: format!("capture {} ({:?})", a.file, a.format),
+        profile: a.profile.clone(),
+        started_unix: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
+        duration_ms,
+        summary: Summary::of(&results),
+        results,
+    }
+}
+
+/// Writes the usual views plus `capture.json` (connections, findings with
+/// frame numbers, counters) into `dir`.
+pub fn write_reports(r: &RunReport, a: &Analysis, dir: &Path) -> Result<Vec<String>, String> {
+    let mut files: Vec<String> = write_all(r, dir)?
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
+    let p = dir.join("capture.json");
+    let json = serde_json::to_string_pretty(a).map_err(|e| format!("capture.json: {e}"))?;
+    std::fs::write(&p, json).map_err(|e| format!("cannot write {}: {e}", p.display()))?;
+    files.push(p.display().to_string());
+    Ok(files)
+}
+
+/// Options of `replay`.
+#[derive(clap::Args, Debug)]
+pub struct ReplayArgs {
+    /// The capture (pcap or pcapng).
+    pub file: PathBuf,
+    /// The broker: tcp://HOST:PORT.
+    #[arg(long)]
+    pub target: String,
+    /// MQTT server port in the capture (default: sniff CONNECTs).
+    #[arg(long)]
+    pub port: Option<u16>,
+    /// Send as fast as the answers allow instead of keeping captured timing.
+    #[arg(long)]
+    pub fast: bool,
+    /// Append a suffix to every client id.
+    #[arg(long)]
+    pub unique_client_ids: bool,
+    /// Seconds to wait for each answer the capture shows.
+    #[arg(long, default_value_t = 3.0)]
+    pub answer_timeout: f64,
+    /// Where `replay.json` goes.
+    #[arg(long, default_value = "reports/last")]
+    pub out: PathBuf,
+}
+
+/// Runs `replay`: exit code 0 same answers, 1 differences, 2 bad input.
+pub fn replay(args: ReplayArgs) -> ExitCode {
+    let Some(addr) = args.target.strip_prefix("tcp://") else {
+        eprintln!(
+            "error: --target must be tcp://HOST:PORT, not `{}`",
+            args.target
+        );
+        return ExitCode::from(2);
+    };
+    let addr: std::net::SocketAddr = match addr.parse() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("error: --target {}: {e}", args.target);
+            return ExitCode::from(2);
+        }
+    };
+    let opts = Options {
+        port: args.port,
+        keep_bytes: usize::MAX,
+        redact: false,
+        ..Options::default()
+    };
+    let analysis = match analyze_file(&args.file, &Profile::mqtt311(), opts, &mut |_| {}) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let ropts = super::replay::ReplayOptions {
+        fast: args.fast,
+        unique_client_ids: args.unique_client_ids,
+        answer_timeout: std::time::Duration::from_secs_f64(args.answer_timeout.clamp(0.01, 600.0)),
+        ..Default::default()
+    };
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let report = match rt.block_on(super::replay::replay(&analysis, addr, &ropts)) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    for c in &report.connections {
+        println!(
+            "{} client id {:?}: {} packets sent, {} answers captured, {} received, {} differences",
+            c.name,
+            c.client_id.as_deref().unwrap_or("?"),
+            c.sent,
+            c.captured.len(),
+            c.received.len(),
+            c.differences.len()
+        );
+        for d in &c.differences {
+            println!("    {d}");
+        }
+    }
+    let _ = std::fs::create_dir_all(&args.out);
+    let p = args.out.join("replay.json");
+    match serde_json::to_string_pretty(&report) {
+        Ok(j) => {
+            if let Err(e) = std::fs::write(&p, j) {
+                eprintln!("error: cannot write {}: {e}", p.display());
+                return ExitCode::from(2);
+            }
+            println!("report: {}", p.display());
+        }
+        Err(e) => eprintln!("warning: replay.json: {e}"),
+    }
+    if report.differences() > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
