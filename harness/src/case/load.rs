@@ -67,6 +67,7 @@ struct RawStep {
     wait: Option<Spanned<String>>,
     disconnect: Option<Spanned<Value>>,
     drop: Option<Spanned<Value>>,
+    fault: Option<Spanned<String>>,
 }
 
 struct Ctx<'a> {
@@ -244,6 +245,12 @@ pub fn load_str(path: &str, src: &str, opts: &LoadOptions) -> Result<Case, CaseE
     let mut conns: Vec<String> = Vec::new();
     for (i, s) in raw.steps.iter().enumerate() {
         let step = compile_step(&cx, i + 1, s, &rules, &mut conns, &mut known)?;
+        if matches!(step.action, Action::Fault(_)) && !requires.iter().any(|r| r == "faults") {
+            return cx.err(
+                &s.referenced,
+                "a case with `fault:` steps must list `faults` in `requires:`",
+            );
+        }
         steps.push(step);
     }
 
@@ -310,6 +317,7 @@ fn compile_step(
         ("wait", r.wait.is_some()),
         ("disconnect", r.disconnect.is_some()),
         ("drop", r.drop.is_some()),
+        ("fault", r.fault.is_some()),
     ]
     .iter()
     .filter(|(_, p)| *p)
@@ -319,7 +327,7 @@ fn compile_step(
         return cx.err(
             at,
             format!(
-                "step {index} must have exactly one action (open, connect, send, expect, wait, disconnect, drop); found {}",
+                "step {index} must have exactly one action (open, connect, send, expect, wait, disconnect, drop, fault); found {}",
                 if present.is_empty() { "none".to_string() } else { present.join(", ") }
             ),
         );
@@ -437,6 +445,11 @@ fn compile_step(
             .or_else(|_| cx.err(&v.referenced, "drop: expected a connection name"))?;
         check_on(&Some(name.clone()))?;
         Action::Drop { name }
+    } else if let Some(f) = &r.fault {
+        Action::Fault(
+            crate::target::fault::Fault::parse(&f.value)
+                .or_else(|e| cx.err(&f.referenced, format!("fault: {e}")))?,
+        )
     } else {
         return cx.err(at, "step has no action");
     };

@@ -153,6 +153,8 @@ pub enum Action {
         /// Connection name.
         name: String,
     },
+    /// Pause, resume, kill or restart the broker (targets claiming `faults`).
+    Fault(crate::target::fault::Fault),
 }
 
 impl Action {
@@ -166,6 +168,7 @@ impl Action {
             Action::Wait(_) => "wait",
             Action::Disconnect { .. } => "disconnect",
             Action::Drop { .. } => "drop",
+            Action::Fault(_) => "fault",
         }
     }
 }

@@ -28,6 +28,10 @@ pub struct EngineConfig {
     /// Most bytes one case may record from peers before they count as flooding
     /// (memory stays bounded whatever a peer sends).
     pub max_recorded_bytes: usize,
+    /// Starts a broker of its own for each case with `fault:` steps (`None`:
+    /// such cases end in `error`; they are skipped earlier when the target
+    /// does not claim `faults`).
+    pub faults: Option<std::sync::Arc<dyn crate::target::fault::Faults>>,
 }
 
 impl Default for EngineConfig {
@@ -39,6 +43,7 @@ impl Default for EngineConfig {
             capabilities: crate::target::full_broker_capabilities(),
             max_events: 20_000,
             max_recorded_bytes: 64 << 20,
+            faults: None,
         }
     }
 }

@@ -4,13 +4,19 @@
 //! - `embedded`: rumqttd in-process (default cargo feature `embedded`);
 //! - `mosquitto`: a local Mosquitto process on a free loopback port, with a
 //!   generated config, stopped afterwards;
-//! - `tcp://HOST:PORT`: any running broker.
+//! - `tcp://HOST:PORT`: any running broker;
+//! - `container:mosquitto`, `container:rabbitmq`, `container:IMAGE[:TAG][?options]`:
+//!   a broker in a Docker container (see [`container`]), which can also
+//!   inject faults ([`fault`]).
 
+pub mod container;
 #[cfg(feature = "embedded")]
 mod embedded;
+pub mod fault;
 mod mosquitto;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpStream;
 
@@ -23,18 +29,23 @@ pub enum TargetSpec {
     Mosquitto,
     /// A broker already listening at this address.
     Tcp(String),
+    /// A broker in a Docker container started by the suite.
+    Container(container::ContainerSpec),
 }
 
 impl TargetSpec {
-    /// Parses `embedded`, `mosquitto` or `tcp://host:port`.
+    /// Parses `embedded`, `mosquitto`, `tcp://host:port` or `container:...`.
     pub fn parse(s: &str) -> Result<TargetSpec, String> {
+        if let Some(rest) = s.strip_prefix("container:") {
+            return container::ContainerSpec::parse(rest).map(TargetSpec::Container);
+        }
         match s {
             "embedded" | "rumqttd" => Ok(TargetSpec::Embedded),
             "mosquitto" => Ok(TargetSpec::Mosquitto),
             _ => match s.strip_prefix("tcp://") {
                 Some(rest) if !rest.is_empty() => Ok(TargetSpec::Tcp(rest.to_string())),
                 _ => Err(format!(
-                    "unknown target `{s}`; expected embedded, mosquitto or tcp://HOST:PORT"
+                    "unknown target `{s}`; expected embedded, mosquitto, tcp://HOST:PORT or container:mosquitto|rabbitmq|IMAGE[:TAG]"
                 )),
             },
         }
@@ -46,6 +57,7 @@ impl TargetSpec {
             TargetSpec::Embedded => "embedded".into(),
             TargetSpec::Mosquitto => "mosquitto".into(),
             TargetSpec::Tcp(a) => format!("tcp-{}", a.replace([':', '/'], "_")),
+            TargetSpec::Container(c) => c.short.clone(),
         }
     }
 }
@@ -60,6 +72,9 @@ pub struct RunningTarget {
     pub addr: SocketAddr,
     /// Capabilities the target claims (cases `requires:` them).
     pub capabilities: Vec<String>,
+    /// Starts a broker of this target's kind for a case with `fault:` steps
+    /// (`None`: the target cannot inject faults).
+    pub faults: Option<Arc<dyn fault::Faults>>,
     guard: Option<Box<dyn Stop>>,
 }
 
@@ -104,6 +119,8 @@ pub const CAPABILITIES: &[&str] = &[
     "clean-session-0",
     "sys-topics",
     "empty-client-id",
+    "faults",
+    "persistence",
 ];
 
 /// Capabilities of a full MQTT 3.1.1 broker (the optional `sys-topics` and
@@ -117,7 +134,10 @@ pub fn full_broker_capabilities() -> Vec<String> {
 }
 
 /// Capabilities a full broker need not have (claimed only with `run --with`).
-pub const OPTIONAL_CAPABILITIES: &[&str] = &["sys-topics", "empty-client-id"];
+/// `faults`: the target can pause, kill and restart its broker (container
+/// targets); `persistence`: sessions survive a broker restart.
+pub const OPTIONAL_CAPABILITIES: &[&str] =
+    &["sys-topics", "empty-client-id", "faults", "persistence"];
 
 /// Starts (or resolves) a target.
 pub async fn start(spec: &TargetSpec) -> Result<RunningTarget, String> {
@@ -136,7 +156,19 @@ pub async fn start(spec: &TargetSpec) -> Result<RunningTarget, String> {
                 description: format!("broker at {addr}"),
                 addr,
                 capabilities: full_broker_capabilities(),
+                faults: None,
                 guard: None,
+            })
+        }
+        TargetSpec::Container(c) => {
+            let b = container::BrokerContainer::start(c).await?;
+            Ok(RunningTarget {
+                name: spec.name(),
+                description: b.description(),
+                addr: b.addr,
+                capabilities: c.capabilities.clone(),
+                faults: Some(Arc::new(container::ContainerFaults(c.clone()))),
+                guard: Some(Box::new(b)),
             })
         }
         TargetSpec::Mosquitto => {
@@ -146,6 +178,7 @@ pub async fn start(spec: &TargetSpec) -> Result<RunningTarget, String> {
                 description: m.description(),
                 addr: m.addr,
                 capabilities: full_broker_capabilities(),
+                faults: None,
                 guard: Some(Box::new(m)),
             })
         }
@@ -158,6 +191,7 @@ pub async fn start(spec: &TargetSpec) -> Result<RunningTarget, String> {
                     description: format!("rumqttd 0.20 (embedded, in-process) on {addr}"),
                     addr,
                     capabilities: full_broker_capabilities(),
+                    faults: None,
                     guard: None,
                 })
             }
@@ -221,5 +255,8 @@ mod tests {
         );
         assert!(TargetSpec::parse("udp://x").is_err());
         assert!(TargetSpec::parse("tcp://").is_err());
+        let c = TargetSpec::parse("container:mosquitto").unwrap();
+        assert_eq!(c.name(), "container-mosquitto");
+        assert!(TargetSpec::parse("container:").is_err());
     }
 }
