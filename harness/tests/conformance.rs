@@ -307,7 +307,11 @@ fn cross_target_trials(slots: &[Arc<TargetSlot>], cases: &[Case]) -> Vec<Trial> 
         let comparable: Vec<String> = cases
             .iter()
             .filter(|c| c.profile == "mqtt311")
-            .filter(|c| !c.requires.iter().any(|r| container_only.contains(&r.as_str())))
+            .filter(|c| {
+                !c.requires
+                    .iter()
+                    .any(|r| container_only.contains(&r.as_str()))
+            })
             .map(|c| c.id.clone())
             .collect();
         out.push(Trial::test(
@@ -349,7 +353,10 @@ fn cross_target_trials(slots: &[Arc<TargetSlot>], cases: &[Case]) -> Vec<Trial> 
             .collect();
         let slot = slot.clone();
         out.push(Trial::test(
-            format!("{}::expected-file::faults-never-pass-or-fail", slot.spec.name()),
+            format!(
+                "{}::expected-file::faults-never-pass-or-fail",
+                slot.spec.name()
+            ),
             move || {
                 let bad: Vec<String> = freezing
                     .iter()

@@ -42,7 +42,13 @@ fn docker_ready() -> bool {
 /// Runs `run --target TARGET` and returns (exit code, stderr).
 fn run_target(target: &str, env: &[(&str, &str)]) -> (Option<i32>, String) {
     let mut cmd = cli();
-    cmd.args(["run", "--target", target, "--filter", "mqtt311/ping/pingresp"]);
+    cmd.args([
+        "run",
+        "--target",
+        target,
+        "--filter",
+        "mqtt311/ping/pingresp",
+    ]);
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -107,8 +113,15 @@ fn a_port_that_never_answers_is_reported_with_the_log() {
         err.contains("its port never answered an MQTT CONNECT"),
         "{err}"
     );
-    assert!(err.contains("mosquitto version"), "the log tail is shown: {err}");
-    assert!(t0.elapsed() < Duration::from_secs(60), "took {:?}", t0.elapsed());
+    assert!(
+        err.contains("mosquitto version"),
+        "the log tail is shown: {err}"
+    );
+    assert!(
+        t0.elapsed() < Duration::from_secs(60),
+        "took {:?}",
+        t0.elapsed()
+    );
 }
 
 #[test]
@@ -178,14 +191,28 @@ fn faults_never_pass_or_hang() {
         assert!(t0.elapsed() < case.timeout + Duration::from_secs(60));
     }
     // A graceful restart of the persistent image keeps the session: pass.
-    let text = std::fs::read_to_string(root.join("cases/mqtt311/faults/restart-keeps-session.yaml"))
-        .expect("case file");
-    let r = rt.block_on(run_case(&fault_case(&text), target.addr, &target.name, &cfg));
+    let text =
+        std::fs::read_to_string(root.join("cases/mqtt311/faults/restart-keeps-session.yaml"))
+            .expect("case file");
+    let r = rt.block_on(run_case(
+        &fault_case(&text),
+        target.addr,
+        &target.name,
+        &cfg,
+    ));
     assert_eq!(r.verdict, Verdict::Pass, "{}", r.reason);
     // Killed first (Mosquitto saves its sessions only on a clean shutdown),
     // the session is lost: inconclusive, even though the target claims persistence.
-    let lossy = text.replace("  - fault: restart\n", "  - fault: kill\n  - fault: restart\n");
-    let r = rt.block_on(run_case(&fault_case(&lossy), target.addr, &target.name, &cfg));
+    let lossy = text.replace(
+        "  - fault: restart\n",
+        "  - fault: kill\n  - fault: restart\n",
+    );
+    let r = rt.block_on(run_case(
+        &fault_case(&lossy),
+        target.addr,
+        &target.name,
+        &cfg,
+    ));
     assert_eq!(r.verdict, Verdict::Inconclusive, "{}", r.reason);
     assert!(r.reason.contains("killed at step 5"), "{}", r.reason);
     target.stop();

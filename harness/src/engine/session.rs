@@ -93,7 +93,11 @@ pub async fn run_case(
     // A case that injects faults gets a broker of its own.
     let mut addr = addr;
     let mut instance = None;
-    if case.steps.iter().any(|s| matches!(s.action, Action::Fault(_))) {
+    if case
+        .steps
+        .iter()
+        .any(|s| matches!(s.action, Action::Fault(_)))
+    {
         let Some(f) = &cfg.faults else {
             result.verdict = Verdict::Error;
             result.reason =
@@ -366,9 +370,7 @@ impl Session<'_> {
     /// Injects a fault into the case's own broker and notes it in the transcript.
     async fn inject(&mut self, step: &Step, fault: Fault) -> Result<(), StepEnd> {
         let Some(instance) = &self.instance else {
-            return Err(StepEnd::Error(
-                "the target cannot inject faults".into(),
-            ));
+            return Err(StepEnd::Error("the target cannot inject faults".into()));
         };
         let left = self.case_deadline.saturating_duration_since(Instant::now());
         let done = tokio::time::timeout(left, instance.inject(fault)).await;
@@ -378,7 +380,11 @@ impl Session<'_> {
                 if let Some(key) = key {
                     self.note(
                         &key,
-                        format!("step {}: fault injected: broker {}", step.index, fault.past()),
+                        format!(
+                            "step {}: fault injected: broker {}",
+                            step.index,
+                            fault.past()
+                        ),
                     );
                 }
                 let persistent = self.cfg.capabilities.iter().any(|c| c == "persistence");

@@ -398,7 +398,10 @@ impl BrokerContainer {
             }
             if Instant::now() >= deadline {
                 let what = if seen_log {
-                    format!("its port never answered an MQTT CONNECT on {} ({last})", self.addr)
+                    format!(
+                        "its port never answered an MQTT CONNECT on {} ({last})",
+                        self.addr
+                    )
                 } else {
                     format!("it never logged `{}`", self.spec.wait)
                 };
@@ -451,9 +454,7 @@ async fn docker_op(id: String, fault: Fault) -> Result<(), String> {
         Fault::Restart => {
             let opts = StopContainerOptionsBuilder::new().t(10).build();
             match tokio::time::timeout(limit, docker.stop_container(&id, Some(opts))).await {
-                Ok(Ok(())) => {
-                    tokio::time::timeout(limit, docker.start_container(&id, None)).await
-                }
+                Ok(Ok(())) => tokio::time::timeout(limit, docker.start_container(&id, None)).await,
                 other => other,
             }
         }
