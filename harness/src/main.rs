@@ -333,19 +333,20 @@ fn print_results(
     let mut unexpected = Vec::new();
     println!("{:<58} {:<13} reason", "case", "verdict");
     for r in &report.results {
-        let known = expected.entries.get(&r.id).map(|e| e.verdict);
+        let entry = expected.entries.get(&r.id);
+        let known = entry.is_some_and(|e| e.accepts(r.verdict));
         let bad = matches!(
             r.verdict,
             Verdict::Fail | Verdict::Error | Verdict::Inconclusive
         );
-        let flag = if bad && (strict || known != Some(r.verdict)) {
+        let flag = if bad && (strict || !known) {
             unexpected.push(r.id.clone());
             "!".to_string()
         } else if bad {
             "(known)".to_string()
         } else {
-            match known {
-                Some(v) if v != r.verdict => format!("(was {})", v.name()),
+            match entry {
+                Some(e) if !known => format!("(was {})", e.verdict.name()),
                 _ => String::new(),
             }
         };

@@ -275,14 +275,59 @@ impl Profile {
 
     /// Every parameter with a value (declared or default), as case variables.
     pub fn vars(&self) -> Vec<(String, String)> {
-        self.spec
+        let mut vars: Vec<(String, String)> = self
+            .spec
             .params
             .iter()
             .filter_map(|p| {
                 self.param(p.name)
                     .map(|v| (p.name.to_string(), v.to_string()))
             })
-            .collect()
+            .collect();
+        vars.extend(self.derived_vars());
+        vars
+    }
+
+    /// Names of the variables computed from parameters, with the parameters
+    /// each needs, for profile `name`.
+    pub fn derived_var_names(name: &str) -> &'static [(&'static str, &'static [&'static str])] {
+        const ALIYUN_NEEDS: &[&str] = &["product_key", "device_name", "device_secret"];
+        match name {
+            "aliyun" => &[
+                ("aliyun_client_id", ALIYUN_NEEDS),
+                ("aliyun_password", ALIYUN_NEEDS),
+            ],
+            _ => &[],
+        }
+    }
+
+    /// Variables computed from the parameters. Aliyun with `product_key`,
+    /// `device_name` and `device_secret`: `aliyun_client_id` (securemode 3,
+    /// hmacsha256, timestamp 789, the device name as client id) and
+    /// `aliyun_password` (its sign), so broker cases can log in.
+    fn derived_vars(&self) -> Vec<(String, String)> {
+        use crate::payload::aliyun_sign::{sign_content, SignMethod};
+        let (Some(pk), Some(dn), Some(secret)) = (
+            self.param("product_key"),
+            self.param("device_name"),
+            self.param("device_secret"),
+        ) else {
+            return vec![];
+        };
+        if self.name() != "aliyun" {
+            return vec![];
+        }
+        let content = sign_content(Some(dn), dn, pk, Some("789"));
+        vec![
+            (
+                "aliyun_client_id".into(),
+                format!("{dn}|securemode=3,signmethod=hmacsha256,timestamp=789|"),
+            ),
+            (
+                "aliyun_password".into(),
+                SignMethod::HmacSha256.sign(secret.as_bytes(), content.as_bytes()),
+            ),
+        ]
     }
 
     /// Parameters for printing: secrets shown as `<redacted>`.
@@ -312,6 +357,11 @@ impl Profile {
         let mut out = text.to_string();
         for s in self.secrets() {
             out = out.replace(s, "<redacted>");
+        }
+        for (k, v) in self.derived_vars() {
+            if k.ends_with("password") {
+                out = out.replace(&v, "<redacted>");
+            }
         }
         out
     }

@@ -83,6 +83,10 @@ pub enum EventKind {
     Opened {
         /// Peer address as text.
         peer: String,
+        /// The connection runs over TLS (`false`: plain TCP, or unknown in a
+        /// capture, where a TLS connection cannot be decoded anyway).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        tls: bool,
     },
     /// One complete MQTT packet crossed the connection.
     Packet {

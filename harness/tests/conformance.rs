@@ -5,10 +5,13 @@
 //! `reports/<target>/expected.yaml`. After reviewing a change, rewrite the
 //! recorded verdicts with `CONFORMANCE_OVERRIDE=1 cargo test --test conformance`.
 //!
-//! Targets: `embedded` (rumqttd in-process) and `mosquitto` (a local process).
+//! Targets: `embedded` (rumqttd in-process), `mosquitto` (a local process),
+//! `container-mosquitto` and `container-rabbitmq` (Docker containers of the
+//! images built by `fixtures/containers/build-images.sh`).
 //! A target that cannot start (e.g. Mosquitto not installed) skips its trials
 //! with the reason, unless `CONFORMANCE_REQUIRE_TARGETS=1` (set by `.ci/run`),
-//! which turns that into failures.
+//! which turns that into failures. For the container targets (no Docker
+//! engine, image missing) the switch is `CONFORMANCE_REQUIRE_DOCKER=1`.
 
 use conformance::case::Case;
 use conformance::engine::{run_case, EngineConfig};
@@ -63,6 +66,12 @@ fn targets(root: &std::path::Path) -> Vec<Arc<TargetSlot>> {
         specs.push(TargetSpec::Embedded);
     }
     specs.push(TargetSpec::Mosquitto);
+    for c in ["container:mosquitto", "container:rabbitmq"] {
+        match TargetSpec::parse(c) {
+            Ok(spec) => specs.push(spec),
+            Err(e) => eprintln!("bad built-in target {c}: {e}"),
+        }
+    }
     specs
         .into_iter()
         .map(|spec| {
@@ -89,9 +98,13 @@ fn trial(case: Case, slot: Arc<TargetSlot>, cfg: EngineConfig) -> Trial {
         let target = match slot.get() {
             Ok(t) => t,
             Err(e) => {
-                if std::env::var("CONFORMANCE_REQUIRE_TARGETS").is_ok_and(|v| v == "1") {
+                let switch = match slot.spec {
+                    TargetSpec::Container(_) => "CONFORMANCE_REQUIRE_DOCKER",
+                    _ => "CONFORMANCE_REQUIRE_TARGETS",
+                };
+                if std::env::var(switch).is_ok_and(|v| v == "1") {
                     return Err(Failed::from(format!(
-                        "target {} is required but did not start: {e}",
+                        "target {} is required ({switch}=1) but did not start: {e}",
                         slot.spec.name()
                     )));
                 }
@@ -104,6 +117,7 @@ fn trial(case: Case, slot: Arc<TargetSlot>, cfg: EngineConfig) -> Trial {
         };
         let cfg = EngineConfig {
             capabilities: target.capabilities.clone(),
+            faults: target.faults.clone(),
             ..cfg
         };
         let result = runtime().block_on(run_case(&case, target.addr, &target.name, &cfg));
@@ -119,10 +133,11 @@ fn trial(case: Case, slot: Arc<TargetSlot>, cfg: EngineConfig) -> Trial {
         if override_mode {
             return Ok(Completion::Completed);
         }
-        let recorded = slot.expected.entries.get(&case.id).map(|e| e.verdict);
-        if recorded == Some(result.verdict) {
+        let entry = slot.expected.entries.get(&case.id);
+        if entry.is_some_and(|e| e.accepts(result.verdict)) {
             return Ok(Completion::Completed);
         }
+        let recorded = entry.map(|e| e.verdict);
         let mut msg = match recorded {
             Some(v) => format!(
                 "verdict changed: recorded {} in {}, now {}",
@@ -243,6 +258,7 @@ fn main() {
             },
         ));
     }
+    trials.extend(cross_target_trials(&slots, &cases));
     let conclusion = libtest_mimic::run(&args, trials);
 
     if std::env::var("CONFORMANCE_OVERRIDE").is_ok_and(|v| v == "1") {
@@ -278,4 +294,107 @@ fn main() {
         }
     }
     conclusion.exit();
+}
+
+/// Meta-trials across targets:
+/// - the same broker in a container and as a local process gives the same
+///   recorded verdicts (cases needing container-only capabilities aside);
+/// - a fault that freezes or kills the broker is never recorded as pass or fail.
+fn cross_target_trials(slots: &[Arc<TargetSlot>], cases: &[Case]) -> Vec<Trial> {
+    let mut out = Vec::new();
+    let by_name = |n: &str| slots.iter().find(|s| s.spec.name() == n).cloned();
+    if let (Some(local), Some(boxed)) = (by_name("mosquitto"), by_name("container-mosquitto")) {
+        let container_only = ["faults", "persistence"];
+        let comparable: Vec<String> = cases
+            .iter()
+            .filter(|c| c.profile == "mqtt311")
+            .filter(|c| {
+                !c.requires
+                    .iter()
+                    .any(|r| container_only.contains(&r.as_str()))
+            })
+            .map(|c| c.id.clone())
+            .collect();
+        out.push(Trial::test(
+            "container-mosquitto::expected-file::same-verdicts-as-local-mosquitto",
+            move || {
+                let diffs = verdict_differences(&local.expected, &boxed.expected, &comparable);
+                if diffs.is_empty() {
+                    Ok(())
+                } else {
+                    Err(Failed::from(format!(
+                        "{} and {} differ on {} cases:\n{}",
+                        local.expected_path.display(),
+                        boxed.expected_path.display(),
+                        diffs.len(),
+                        diffs.join("\n")
+                    )))
+                }
+            },
+        ));
+    }
+    for slot in slots
+        .iter()
+        .filter(|s| matches!(s.spec, TargetSpec::Container(_)))
+    {
+        let freezing: Vec<String> = cases
+            .iter()
+            .filter(|c| {
+                c.steps.iter().any(|st| {
+                    matches!(
+                        st.action,
+                        conformance::case::Action::Fault(
+                            conformance::target::fault::Fault::Pause
+                                | conformance::target::fault::Fault::Kill
+                        )
+                    )
+                })
+            })
+            .map(|c| c.id.clone())
+            .collect();
+        let slot = slot.clone();
+        out.push(Trial::test(
+            format!(
+                "{}::expected-file::faults-never-pass-or-fail",
+                slot.spec.name()
+            ),
+            move || {
+                let bad: Vec<String> = freezing
+                    .iter()
+                    .filter_map(|id| {
+                        let v = slot.expected.entries.get(id).map(|e| e.verdict)?;
+                        matches!(v, Verdict::Pass | Verdict::Fail)
+                            .then(|| format!("{id}: recorded {}", v.name()))
+                    })
+                    .collect();
+                if bad.is_empty() {
+                    Ok(())
+                } else {
+                    Err(Failed::from(format!(
+                        "{}: a paused or killed broker must give error/inconclusive: {}",
+                        slot.expected_path.display(),
+                        bad.join(", ")
+                    )))
+                }
+            },
+        ));
+    }
+    out
+}
+
+/// `id: a vs b` for every case in `ids` whose recorded verdicts differ (or one is missing).
+fn verdict_differences(a: &Expected, b: &Expected, ids: &[String]) -> Vec<String> {
+    ids.iter()
+        .filter_map(|id| {
+            let va = a.entries.get(id).map(|e| e.verdict.name());
+            let vb = b.entries.get(id).map(|e| e.verdict.name());
+            (va != vb).then(|| {
+                format!(
+                    "  {id}: {} vs {}",
+                    va.unwrap_or("(none)"),
+                    vb.unwrap_or("(none)")
+                )
+            })
+        })
+        .collect()
 }

@@ -183,6 +183,7 @@ impl Conn {
             &name,
             EventKind::Opened {
                 peer: format!("client {client} -> server {server}"),
+                tls: false,
             },
         );
         set_frame(&mut t, ev, frame);

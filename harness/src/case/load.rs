@@ -68,6 +68,7 @@ struct RawStep {
     disconnect: Option<Spanned<Value>>,
     drop: Option<Spanned<Value>>,
     accept: Option<Spanned<Value>>,
+    fault: Option<Spanned<String>>,
 }
 
 struct Ctx<'a> {
@@ -221,6 +222,11 @@ pub fn load_str(path: &str, src: &str, opts: &LoadOptions) -> Result<Case, CaseE
     known.extend(raw.vars.keys().cloned());
     if let Some(spec) = crate::profile::spec(&profile) {
         known.extend(spec.params.iter().map(|p| p.name.to_string()));
+        known.extend(
+            crate::profile::Profile::derived_var_names(spec.name)
+                .iter()
+                .map(|(n, _)| n.to_string()),
+        );
     }
     for (name, v) in &raw.vars {
         for r in references(&v.value) {
@@ -249,6 +255,12 @@ pub fn load_str(path: &str, src: &str, opts: &LoadOptions) -> Result<Case, CaseE
     for (i, s) in raw.steps.iter().enumerate() {
         let step = compile_step(&cx, i + 1, s, &rules, &mut conns, &mut known)?;
         check_role(&cx, role, &step, &s.referenced)?;
+        if matches!(step.action, Action::Fault(_)) && !requires.iter().any(|r| r == "faults") {
+            return cx.err(
+                &s.referenced,
+                "a case with `fault:` steps must list `faults` in `requires:`",
+            );
+        }
         steps.push(step);
     }
 
@@ -343,6 +355,7 @@ fn compile_step(
         ("disconnect", r.disconnect.is_some()),
         ("drop", r.drop.is_some()),
         ("accept", r.accept.is_some()),
+        ("fault", r.fault.is_some()),
     ]
     .iter()
     .filter(|(_, p)| *p)
@@ -352,7 +365,7 @@ fn compile_step(
         return cx.err(
             at,
             format!(
-                "step {index} must have exactly one action (open, connect, accept, send, expect, wait, disconnect, drop); found {}",
+                "step {index} must have exactly one action (open, connect, accept, send, expect, wait, disconnect, drop, fault); found {}",
                 if present.is_empty() { "none".to_string() } else { present.join(", ") }
             ),
         );
@@ -492,6 +505,11 @@ fn compile_step(
             .or_else(|_| cx.err(&v.referenced, "drop: expected a connection name"))?;
         check_on(&Some(name.clone()))?;
         Action::Drop { name }
+    } else if let Some(f) = &r.fault {
+        Action::Fault(
+            crate::target::fault::Fault::parse(&f.value)
+                .or_else(|e| cx.err(&f.referenced, format!("fault: {e}")))?,
+        )
     } else {
         return cx.err(at, "step has no action");
     };

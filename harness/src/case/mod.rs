@@ -158,6 +158,8 @@ pub enum Action {
         /// Connection name (default `device`).
         name: String,
     },
+    /// Pause, resume, kill or restart the broker (targets claiming `faults`).
+    Fault(crate::target::fault::Fault),
 }
 
 impl Action {
@@ -172,6 +174,7 @@ impl Action {
             Action::Disconnect { .. } => "disconnect",
             Action::Drop { .. } => "drop",
             Action::Accept { .. } => "accept",
+            Action::Fault(_) => "fault",
         }
     }
 }

@@ -23,6 +23,10 @@ pub async fn run_all(
         .map(|d| d.as_secs())
         .unwrap_or(0);
     let sem = Arc::new(tokio::sync::Semaphore::new(jobs.max(1)));
+    let cfg = &EngineConfig {
+        faults: cfg.faults.clone().or_else(|| target.faults.clone()),
+        ..cfg.clone()
+    };
     let mut set = tokio::task::JoinSet::new();
     for (i, case) in cases.iter().enumerate() {
         let case = case.clone();

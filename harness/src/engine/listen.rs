@@ -39,6 +39,7 @@ pub struct DeviceListener {
     local: SocketAddr,
     rx: Mutex<mpsc::Receiver<Arrival>>,
     task: JoinHandle<()>,
+    tls: bool,
 }
 
 impl Drop for DeviceListener {
@@ -56,12 +57,19 @@ impl DeviceListener {
         let listener = TcpListener::bind(addr).await?;
         let local = listener.local_addr()?;
         let (tx, rx) = mpsc::channel(64);
+        let tls = upgrade.is_some();
         let task = tokio::spawn(accept_loop(listener, upgrade, tx));
         Ok(DeviceListener {
             local,
             rx: Mutex::new(rx),
             task,
+            tls,
         })
+    }
+
+    /// True when arrivals are upgraded (a TLS handshake) before use.
+    pub fn tls(&self) -> bool {
+        self.tls
     }
 
     /// The address devices connect to.

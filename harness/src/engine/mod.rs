@@ -38,6 +38,10 @@ pub struct EngineConfig {
     pub dialer: Option<Upgrade>,
     /// Receives a line about what the running case waits for (progress display).
     pub status: Option<std::sync::Arc<tokio::sync::watch::Sender<String>>>,
+    /// Starts a broker of its own for each case with `fault:` steps (`None`:
+    /// such cases end in `error`; they are skipped earlier when the target
+    /// does not claim `faults`).
+    pub faults: Option<std::sync::Arc<dyn crate::target::fault::Faults>>,
 }
 
 impl std::fmt::Debug for EngineConfig {
@@ -75,6 +79,7 @@ impl Default for EngineConfig {
             accept_timeout: Duration::from_secs(60),
             dialer: None,
             status: None,
+            faults: None,
         }
     }
 }

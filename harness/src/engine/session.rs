@@ -8,6 +8,7 @@ use crate::case::vars::Vars;
 use crate::case::{Action, Case, Expect, Role, Step};
 use crate::profile::Profile;
 use crate::report::model::{CaseResult, Failure, Verdict};
+use crate::target::fault::{Fault, FaultInstance};
 use crate::transcript::{ClosedBy, EventKind, Side, Transcript};
 use crate::wire::{decode, describe, encode, PacketType};
 use serde_json::Value;
@@ -71,6 +72,11 @@ struct Session<'a> {
     tx: mpsc::Sender<Incoming>,
     rx: mpsc::Receiver<Incoming>,
     vars: Vars,
+    /// The case's own broker when it has `fault:` steps.
+    instance: Option<Box<dyn FaultInstance>>,
+    /// Set once a fault makes failures say nothing about the broker
+    /// (pause, kill, a restart without `persistence`): why.
+    taint: Option<String>,
 }
 
 /// Runs broker-role `case` against the broker at `addr` and returns its result.
@@ -141,6 +147,13 @@ async fn run_with(
         .iter()
         .map(|p| p.name)
         .find(|p| uses_var(case, p) && profile.param(p).is_none())
+        .or_else(|| {
+            Profile::derived_var_names(profile.name())
+                .iter()
+                .filter(|(v, _)| uses_var(case, v))
+                .flat_map(|(_, needs)| needs.iter().copied())
+                .find(|p| profile.param(p).is_none())
+        })
     {
         result.verdict = Verdict::Skipped;
         result.reason = format!(
@@ -153,6 +166,35 @@ async fn run_with(
         result.reason = format!("target does not claim capability `{missing}`");
         return result;
     }
+
+    // A case that injects faults gets a broker of its own.
+    let mut endpoint = endpoint;
+    let mut instance = None;
+    if case
+        .steps
+        .iter()
+        .any(|s| matches!(s.action, Action::Fault(_)))
+    {
+        let Some(f) = &cfg.faults else {
+            result.verdict = Verdict::Error;
+            result.reason =
+                "the case has `fault:` steps but the target cannot inject faults".into();
+            return result;
+        };
+        match f.isolated().await {
+            Ok(i) => {
+                endpoint = Endpoint::Dial(i.addr());
+                instance = Some(i);
+            }
+            Err(e) => {
+                result.verdict = Verdict::Error;
+                result.reason = format!("cannot start a broker of the case's own: {e}");
+                return result;
+            }
+        }
+    }
+    // The case's time runs from here (a broker of its own took time to start).
+    let started_steps = Instant::now();
 
     let (tx, rx) = mpsc::channel(256);
     let unique = unique_for(&cfg.nonce, &case.id);
@@ -168,8 +210,8 @@ async fn run_with(
         cfg,
         endpoint,
         suite,
-        start: started,
-        case_deadline: started + case.timeout,
+        start: started_steps,
+        case_deadline: started_steps + case.timeout,
         t: Transcript::new(),
         conns: HashMap::new(),
         order: vec![],
@@ -179,6 +221,8 @@ async fn run_with(
         tx,
         rx,
         vars,
+        instance,
+        taint: None,
     };
     // Case variables may refer to built-ins and to each other: resolve in passes.
     let mut pending: Vec<(String, String)> = case.vars.clone();
@@ -214,6 +258,13 @@ async fn run_with(
                 step.loc
             );
             match end {
+                StepEnd::Fail { expected, actual } if s.taint.is_some() => {
+                    result.verdict = Verdict::Inconclusive;
+                    result.reason = format!(
+                        "{here}: expected {expected}; got {actual}; no verdict on the broker: {}",
+                        s.taint.as_deref().unwrap_or_default()
+                    );
+                }
                 StepEnd::Fail { expected, actual } => {
                     result.verdict = Verdict::Fail;
                     result.reason = format!("{here}: expected {expected}; got {actual}");
@@ -238,6 +289,9 @@ async fn run_with(
         }
     }
     s.close_all("case ended");
+    if let Some(i) = s.instance.take() {
+        i.dispose().await;
+    }
     // Drain whatever already arrived so the transcript is complete.
     while let Ok(inc) = s.rx.try_recv() {
         s.record(inc);
@@ -250,8 +304,16 @@ async fn run_with(
         .collect();
     if result.verdict == Verdict::Pass {
         if let Some(f) = findings.first() {
-            result.verdict = Verdict::Fail;
-            result.reason = format!("monitor {}: {} (event #{})", f.rule, f.message, f.event);
+            if let Some(taint) = &s.taint {
+                result.verdict = Verdict::Inconclusive;
+                result.reason = format!(
+                    "monitor {}: {} (event #{}); no verdict on the broker: {taint}",
+                    f.rule, f.message, f.event
+                );
+            } else {
+                result.verdict = Verdict::Fail;
+                result.reason = format!("monitor {}: {} (event #{})", f.rule, f.message, f.event);
+            }
         }
     }
     result.findings = findings;
@@ -457,6 +519,52 @@ impl Session<'_> {
                     .await;
                 Ok(())
             }
+            Action::Fault(f) => self.inject(step, *f).await,
+        }
+    }
+
+    /// Injects a fault into the case's own broker and notes it in the transcript.
+    async fn inject(&mut self, step: &Step, fault: Fault) -> Result<(), StepEnd> {
+        let Some(instance) = &self.instance else {
+            return Err(StepEnd::Error("the target cannot inject faults".into()));
+        };
+        let left = self.case_deadline.saturating_duration_since(Instant::now());
+        let done = tokio::time::timeout(left, instance.inject(fault)).await;
+        let key = self.order.last().map(|n| self.key(n));
+        match done {
+            Ok(Ok(())) => {
+                if let Some(key) = key {
+                    self.note(
+                        &key,
+                        format!(
+                            "step {}: fault injected: broker {}",
+                            step.index,
+                            fault.past()
+                        ),
+                    );
+                }
+                let persistent = self.cfg.capabilities.iter().any(|c| c == "persistence");
+                if self.taint.is_none() {
+                    self.taint = match fault {
+                        Fault::Restart if persistent => None,
+                        Fault::Restart => Some(format!(
+                            "the broker was restarted at step {} and does not claim `persistence`, so losing session state is allowed",
+                            step.index
+                        )),
+                        f => Some(format!(
+                            "the broker was {} at step {} (fault injection)",
+                            f.past(),
+                            step.index
+                        )),
+                    };
+                }
+                Ok(())
+            }
+            Ok(Err(e)) => Err(StepEnd::Error(format!("fault {}: {e}", fault.name()))),
+            Err(_) => Err(StepEnd::Inconclusive(format!(
+                "fault {} did not complete within the case's time limit",
+                fault.name()
+            ))),
         }
     }
 
@@ -527,6 +635,10 @@ impl Session<'_> {
 
     /// Starts reading `stream` as case connection `name`; returns its key.
     fn attach(&mut self, name: &str, stream: super::conn::BoxStream, peer: SocketAddr) -> String {
+        let tls = match self.endpoint {
+            Endpoint::Dial(_) => self.cfg.dialer.is_some(),
+            Endpoint::Listen(l) => l.tls(),
+        };
         let n = self.opens.entry(name.to_string()).or_insert(0);
         *n += 1;
         let key = if *n == 1 {
@@ -548,6 +660,7 @@ impl Session<'_> {
             &key,
             EventKind::Opened {
                 peer: peer.to_string(),
+                tls,
             },
         );
         let st = self.conns.entry(key.clone()).or_default();

@@ -151,7 +151,8 @@ async fn accept_loop(
                 if let Some(l) = &live {
                     let _ = l.send(LiveEvent::Opened { session: key.clone(), peer: a.peer });
                 }
-                sessions.spawn(session(key, stream, a.peer, cfg.clone(), live.clone(), stop.clone()));
+                let peer = Peer { addr: a.peer, tls: listener.tls() };
+                sessions.spawn(session(key, stream, peer, cfg.clone(), live.clone(), stop.clone()));
             }
             Some(Ok(rec)) = sessions.join_next(), if !sessions.is_empty() => done.push(rec),
         }
@@ -188,10 +189,17 @@ enum Verdict {
     Nothing,
 }
 
+/// The device side of a proxied session.
+struct Peer {
+    addr: SocketAddr,
+    /// It arrived over TLS.
+    tls: bool,
+}
+
 async fn session(
     key: String,
     client: BoxStream,
-    peer: SocketAddr,
+    peer: Peer,
     cfg: Arc<ProxyConfig>,
     live: Option<mpsc::UnboundedSender<LiveEvent>>,
     mut stop: watch::Receiver<bool>,
@@ -210,7 +218,8 @@ async fn session(
         last_check: Instant::now(),
     };
     s.push(EventKind::Opened {
-        peer: peer.to_string(),
+        peer: peer.addr.to_string(),
+        tls: peer.tls,
     });
     let upstream = match connect_upstream(&cfg).await {
         Ok(u) => u,

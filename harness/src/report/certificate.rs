@@ -84,7 +84,7 @@ pub fn build(report: &RunReport, profile: &Profile, under_test: Side) -> Certifi
     for r in &report.results {
         for e in &r.transcript.events {
             match &e.kind {
-                EventKind::Opened { peer } => {
+                EventKind::Opened { peer, .. } => {
                     peers.insert(peer.clone());
                 }
                 EventKind::Packet {

@@ -19,6 +19,16 @@ pub struct Entry {
     pub rules: Vec<String>,
     /// Why (required for `fail`, `inconclusive`, `error` on a real target).
     pub note: Option<String>,
+    /// Other verdicts the target is known to give on some runs (a timing at
+    /// the edge of a tolerance); each needs the note to say why.
+    pub also: Vec<Verdict>,
+}
+
+impl Entry {
+    /// The recorded verdict or one of the `also` verdicts.
+    pub fn accepts(&self, v: Verdict) -> bool {
+        self.verdict == v || self.also.contains(&v)
+    }
 }
 
 #[derive(Deserialize)]
@@ -30,6 +40,8 @@ enum RawEntry {
         #[serde(default)]
         rules: Vec<String>,
         note: Option<String>,
+        #[serde(default)]
+        also: Vec<String>,
     },
 }
 
@@ -68,22 +80,36 @@ impl Expected {
         })?;
         let mut entries = BTreeMap::new();
         for (id, r) in raw {
-            let (v, rules, note) = match r {
-                RawEntry::Short(v) => (v, vec![], None),
+            let (v, rules, note, also) = match r {
+                RawEntry::Short(v) => (v, vec![], None, vec![]),
                 RawEntry::Long {
                     verdict,
                     rules,
                     note,
-                } => (verdict, rules, note),
+                    also,
+                } => (verdict, rules, note, also),
             };
-            let verdict = Verdict::from_name(&v)
-                .ok_or_else(|| format!("{name}: `{id}`: unknown verdict `{v}`"))?;
+            let parse = |v: &str| {
+                Verdict::from_name(v)
+                    .ok_or_else(|| format!("{name}: `{id}`: unknown verdict `{v}`"))
+            };
+            let verdict = parse(&v)?;
+            let also = also
+                .iter()
+                .map(|v| parse(v))
+                .collect::<Result<Vec<_>, _>>()?;
+            if !also.is_empty() && note.is_none() {
+                return Err(format!(
+                    "{name}: `{id}`: `also` verdicts need a `note` saying why the verdict varies"
+                ));
+            }
             entries.insert(
                 id,
                 Entry {
                     verdict,
                     rules,
                     note,
+                    also,
                 },
             );
         }
@@ -99,12 +125,16 @@ impl Expected {
              # Every `fail` carries the rule ids broken and a note explaining the deviation.\n"
         );
         for (id, e) in &self.entries {
-            if e.rules.is_empty() && e.note.is_none() {
+            if e.rules.is_empty() && e.note.is_none() && e.also.is_empty() {
                 out.push_str(&format!("{id}: {}\n", e.verdict.name()));
             } else {
                 out.push_str(&format!("{id}:\n  verdict: {}\n", e.verdict.name()));
                 if !e.rules.is_empty() {
                     out.push_str(&format!("  rules: [{}]\n", e.rules.join(", ")));
+                }
+                if !e.also.is_empty() {
+                    let names: Vec<&str> = e.also.iter().map(|v| v.name()).collect();
+                    out.push_str(&format!("  also: [{}]\n", names.join(", ")));
                 }
                 if let Some(n) = &e.note {
                     out.push_str(&format!(
@@ -120,7 +150,7 @@ impl Expected {
     /// Sets a verdict; keeps rules and note when the verdict is unchanged.
     pub fn record(&mut self, id: &str, verdict: Verdict, rules: Vec<String>) {
         match self.entries.get_mut(id) {
-            Some(e) if e.verdict == verdict => {
+            Some(e) if e.accepts(verdict) => {
                 if e.rules.is_empty() {
                     e.rules = rules;
                 }
@@ -136,6 +166,7 @@ impl Expected {
                             vec![]
                         },
                         note: None,
+                        also: vec![],
                     },
                 );
             }
@@ -160,5 +191,26 @@ mod tests {
         e.record("c/d", Verdict::Pass, vec![]);
         assert!(e.entries["c/d"].note.is_none());
         assert!(Expected::parse("x", "a: maybe\n").is_err());
+    }
+
+    #[test]
+    fn also_verdicts_accept_a_timing_edge_and_need_a_note() {
+        let text =
+            "k:\n  verdict: fail\n  rules: [MQTT-3.1.2-24]\n  also: [pass]\n  note: \"edge\"\n";
+        let mut e = Expected::parse("x", text).expect("parses");
+        let k = &e.entries["k"];
+        assert!(k.accepts(Verdict::Fail) && k.accepts(Verdict::Pass));
+        assert!(!k.accepts(Verdict::Error));
+        assert_eq!(Expected::parse("x", &e.render("t")).expect("re-parses"), e);
+        e.record("k", Verdict::Pass, vec![]);
+        assert_eq!(
+            e.entries["k"].verdict,
+            Verdict::Fail,
+            "an also verdict keeps the entry"
+        );
+        let err =
+            Expected::parse("x", "k:\n  verdict: fail\n  also: [pass]\n").expect_err("no note");
+        assert!(err.contains("need a `note`"), "{err}");
+        assert!(Expected::parse("x", "k:\n  verdict: fail\n  also: [maybe]\n  note: n\n").is_err());
     }
 }

@@ -11,7 +11,9 @@ pub fn render(t: &Transcript, max_hex: usize) -> String {
     for e in &t.events {
         let ms = e.at.as_secs_f64() * 1000.0;
         let line = match &e.kind {
-            EventKind::Opened { peer } => format!("opened to {peer}"),
+            EventKind::Opened { peer, tls } => {
+                format!("opened to {peer}{}", if *tls { " (TLS)" } else { "" })
+            }
             EventKind::Packet {
                 dir,
                 raw,

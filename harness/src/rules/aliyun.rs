@@ -159,6 +159,7 @@ pub fn monitors(profile: &Profile) -> Vec<Box<dyn Monitor>> {
             keepalive,
         }),
         Box::new(ConnackToBadCredentials { id: id.clone() }),
+        Box::new(SecuremodeTransport),
         Box::new(QosLimit),
         Box::new(NoRetain),
         Box::new(SysTree { id }),
@@ -276,6 +277,60 @@ impl Monitor for ConnackToBadCredentials {
                         bad.join(", ")
                     ),
                 ));
+            }
+        })
+    }
+}
+
+/// `securemode=2` only over TLS, `securemode=3` only over plain TCP: the
+/// client is blamed for the mismatch, the server for accepting it (CONNACK 0).
+/// A decoded capture is plain TCP by definition (TLS cannot be decoded).
+pub struct SecuremodeTransport;
+
+impl Monitor for SecuremodeTransport {
+    fn name(&self) -> &'static str {
+        "aliyun.securemode-transport"
+    }
+    fn rules(&self) -> &'static [&'static str] {
+        &["aliyun.connect.securemode-transport"]
+    }
+    fn check(&self, t: &Transcript) -> Vec<Finding> {
+        per_conn(t, |c, out| {
+            let Some((ev, con)) = c.connect() else {
+                return;
+            };
+            let tls = c.events.iter().any(|e| {
+                matches!(
+                    e.kind,
+                    crate::transcript::EventKind::Opened { tls: true, .. }
+                )
+            });
+            let Ok(cid) = aliyun_sign::check_client_id(&con.client_id) else {
+                return;
+            };
+            let mode = cid.get("securemode").unwrap_or("");
+            let wrong = match (mode, tls) {
+                ("2", false) => "securemode=2 (TLS) over plain TCP",
+                ("3", true) => "securemode=3 (plain TCP) over TLS",
+                _ => return,
+            };
+            out.push(Finding::new(
+                "aliyun.connect.securemode-transport",
+                Side::Client,
+                ev.seq,
+                format!("CONNECT declares {wrong}"),
+            ));
+            if let Some((ack_ev, ack)) = c.connack() {
+                if ack.return_code == 0 {
+                    out.push(Finding::new(
+                        "aliyun.connect.securemode-transport",
+                        Side::Server,
+                        ack_ev.seq,
+                        format!(
+                            "CONNACK 0 to a CONNECT declaring {wrong}; the platform refuses it"
+                        ),
+                    ));
+                }
             }
         })
     }

@@ -38,6 +38,18 @@ impl Tb {
             conn,
             EventKind::Opened {
                 peer: "127.0.0.1:1883".into(),
+                tls: false,
+            },
+        )
+    }
+
+    /// Opens `conn` over TLS.
+    pub fn open_tls(&mut self, conn: &str) -> usize {
+        self.push(
+            conn,
+            EventKind::Opened {
+                peer: "127.0.0.1:8883".into(),
+                tls: true,
             },
         )
     }

@@ -12,13 +12,19 @@
 //! - `proxy:INNER` / `proxy+enforce:INNER`: the suite's proxy in front of
 //!   another target, running the profile's monitors (and, with `+enforce`,
 //!   refusing what the profile forbids: a local stand-in for the platform).
+//! - `container:mosquitto`, `container:rabbitmq`, `container:IMAGE[:TAG][?options]`:
+//!   a broker in a Docker container (see [`container`]), which can also
+//!   inject faults ([`fault`]).
 
+pub mod container;
 #[cfg(feature = "embedded")]
 mod embedded;
+pub mod fault;
 mod mosquitto;
 mod tls;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpStream;
 
@@ -50,12 +56,18 @@ pub enum TargetSpec {
         /// The target behind the proxy.
         inner: Box<TargetSpec>,
     },
+    /// A broker in a Docker container started by the suite.
+    Container(container::ContainerSpec),
 }
 
 impl TargetSpec {
     /// Parses `embedded`, `mosquitto`, `mosquitto-tls`, `mosquitto-mtls`,
-    /// `tcp://host:port`, `tls://host:port?options` or `proxy[+enforce]:TARGET`.
+    /// `tcp://host:port`, `tls://host:port?options`, `container:...` or
+    /// `proxy[+enforce]:TARGET`.
     pub fn parse(s: &str) -> Result<TargetSpec, String> {
+        if let Some(rest) = s.strip_prefix("container:") {
+            return container::ContainerSpec::parse(rest).map(TargetSpec::Container);
+        }
         for (prefix, enforce) in [("proxy+enforce:", true), ("proxy:", false)] {
             if let Some(inner) = s.strip_prefix(prefix) {
                 return Ok(TargetSpec::Proxy {
@@ -75,7 +87,7 @@ impl TargetSpec {
             _ => match s.strip_prefix("tcp://") {
                 Some(rest) if !rest.is_empty() => Ok(TargetSpec::Tcp(rest.to_string())),
                 _ => Err(format!(
-                    "unknown target `{s}`; expected embedded, mosquitto, mosquitto-tls, mosquitto-mtls, tcp://HOST:PORT, tls://HOST:PORT?ca=FILE or proxy[+enforce]:TARGET"
+                    "unknown target `{s}`; expected embedded, mosquitto, mosquitto-tls, mosquitto-mtls, tcp://HOST:PORT, tls://HOST:PORT?ca=FILE container:mosquitto|rabbitmq|IMAGE[:TAG] or proxy[+enforce]:TARGET"
                 )),
             },
         }
@@ -95,6 +107,7 @@ impl TargetSpec {
                 if *enforce { "-enforce" } else { "" },
                 inner.name()
             ),
+            TargetSpec::Container(c) => c.short.clone(),
         }
     }
 }
@@ -112,6 +125,9 @@ pub struct RunningTarget {
     /// TLS every connection to it uses (`None`: plain TCP); its
     /// [`crate::tls::TlsClient::upgrade`] goes into `EngineConfig::dialer`.
     pub tls: Option<std::sync::Arc<crate::tls::TlsClient>>,
+    /// Starts a broker of this target's kind for a case with `fault:` steps
+    /// (`None`: the target cannot inject faults).
+    pub faults: Option<Arc<dyn fault::Faults>>,
     guard: Option<Box<dyn Stop>>,
 }
 
@@ -156,6 +172,8 @@ pub const CAPABILITIES: &[&str] = &[
     "clean-session-0",
     "sys-topics",
     "empty-client-id",
+    "faults",
+    "persistence",
 ];
 
 /// Capabilities of a full MQTT 3.1.1 broker (the optional `sys-topics` and
@@ -169,7 +187,10 @@ pub fn full_broker_capabilities() -> Vec<String> {
 }
 
 /// Capabilities a full broker need not have (claimed only with `run --with`).
-pub const OPTIONAL_CAPABILITIES: &[&str] = &["sys-topics", "empty-client-id"];
+/// `faults`: the target can pause, kill and restart its broker (container
+/// targets); `persistence`: sessions survive a broker restart.
+pub const OPTIONAL_CAPABILITIES: &[&str] =
+    &["sys-topics", "empty-client-id", "faults", "persistence"];
 
 /// Starts (or resolves) a target for plain MQTT 3.1.1.
 pub async fn start(spec: &TargetSpec) -> Result<RunningTarget, String> {
@@ -225,6 +246,7 @@ pub async fn start_for(
                 addr: proxy.addr,
                 capabilities,
                 tls: None,
+                faults: None,
                 guard: Some(Box::new(ProxyGuard {
                     proxy,
                     inner: inner_t,
@@ -246,11 +268,24 @@ pub async fn start_for(
                 addr,
                 capabilities: full_broker_capabilities(),
                 tls: None,
+                faults: None,
                 guard: None,
             })
         }
         TargetSpec::Tls { addr, opts } => tls::start_remote(spec, addr, opts).await,
         TargetSpec::MosquittoTls { client_cert } => tls::start_mosquitto(spec, *client_cert).await,
+        TargetSpec::Container(c) => {
+            let b = container::BrokerContainer::start(c).await?;
+            Ok(RunningTarget {
+                name: spec.name(),
+                description: b.description(),
+                addr: b.addr,
+                capabilities: c.capabilities.clone(),
+                tls: None,
+                faults: Some(Arc::new(container::ContainerFaults(c.clone()))),
+                guard: Some(Box::new(b)),
+            })
+        }
         TargetSpec::Mosquitto => {
             let m = mosquitto::Mosquitto::start().await?;
             Ok(RunningTarget {
@@ -259,6 +294,7 @@ pub async fn start_for(
                 addr: m.addr,
                 capabilities: full_broker_capabilities(),
                 tls: None,
+                faults: None,
                 guard: Some(Box::new(m)),
             })
         }
@@ -272,6 +308,7 @@ pub async fn start_for(
                     addr,
                     capabilities: full_broker_capabilities(),
                     tls: None,
+                    faults: None,
                     guard: None,
                 })
             }
@@ -341,5 +378,8 @@ mod tests {
             TargetSpec::parse("proxy:tcp://127.0.0.1:1").map(|p| p.name()),
             Ok("proxy-tcp-127.0.0.1_1".to_string())
         );
+        let c = TargetSpec::parse("container:mosquitto").unwrap();
+        assert_eq!(c.name(), "container-mosquitto");
+        assert!(TargetSpec::parse("container:").is_err());
     }
 }

@@ -53,6 +53,7 @@ pub(super) async fn start_remote(
         addr: sock,
         capabilities: full_broker_capabilities(),
         tls: Some(Arc::new(client)),
+        faults: None,
         guard: None,
     })
 }
@@ -96,6 +97,7 @@ pub(super) async fn start_mosquitto(
         addr: m.addr,
         capabilities: full_broker_capabilities(),
         tls: Some(Arc::new(client)),
+        faults: None,
         guard: Some(Box::new(m)),
     })
 }

@@ -214,6 +214,38 @@ fn connack_to_bad_credentials() {
     assert_eq!(run(&m, &b.t), vec![]);
 }
 
+#[test]
+fn securemode_transport() {
+    let m = SecuremodeTransport;
+    let tls2 = CID.replace("securemode=3", "securemode=2");
+    for (cid, tls, code, want_client, want_server) in [
+        (CID.to_string(), false, 0, false, false),
+        (CID.to_string(), true, 0, true, true),
+        (tls2.clone(), true, 0, false, false),
+        (tls2.clone(), false, 0, true, true),
+        (tls2.clone(), false, 4, true, false),
+    ] {
+        let mut b = Tb::new();
+        if tls {
+            b.open_tls("d");
+        } else {
+            b.open("d");
+        }
+        let mut c = good_connect();
+        c.client_id = cid.clone();
+        let ce = b.c("d", Packet::Connect(c));
+        let ae = b.s("d", connack(false, code));
+        let mut want = vec![];
+        if want_client {
+            want.push(f("aliyun.connect.securemode-transport", Client, ce));
+        }
+        if want_server {
+            want.push(f("aliyun.connect.securemode-transport", Server, ae));
+        }
+        assert_eq!(run(&m, &b.t), want, "{cid} tls={tls} connack {code}");
+    }
+}
+
 // --- QosLimit / NoRetain --------------------------------------------------
 
 #[test]

@@ -1154,6 +1154,7 @@ fn replay(recs: &[Rec]) -> Transcript {
         let kind = match r.dir.as_str() {
             "opened" => EventKind::Opened {
                 peer: "127.0.0.1:1883".into(),
+                tls: false,
             },
             "closed_by_client" | "closed_by_server" => EventKind::Closed {
                 by: if r.dir == "closed_by_client" {

@@ -20,6 +20,7 @@ pub(crate) fn replay(json: &str) -> Transcript {
         let kind = match field("dir") {
             "opened" => EventKind::Opened {
                 peer: "127.0.0.1:1883".into(),
+                tls: false,
             },
             "closed_by_client" => EventKind::Closed {
                 by: ClosedBy::Client,
