@@ -117,6 +117,14 @@ pub const SPECS: &[ProfileSpec] = &[
                 "topic prefix, ends in `/`",
             ),
             dflt("keepalive", "60", "configured keep alive in seconds"),
+            p(
+                "username",
+                "MQTT user name, when the server has credentials enabled",
+            ),
+            secret(
+                "password",
+                "MQTT password, when the server has credentials enabled",
+            ),
         ],
     },
     ProfileSpec {

@@ -444,6 +444,22 @@ async fn fbox_with_mosquitto_pub() {
     }
 }
 
+/// `fbox.writedata` with the paho FBox simulator: it applies a WriteData
+/// (pass), or ignores it when told to break the rule (fail).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fbox_writedata_with_paho_simulator() {
+    let p = profile("fbox", &[("serial", "300012345678")]);
+    let o = ["--serial=300012345678", "--seconds=20", "--cycle=3"];
+    if let Some(r) = run("fbox/device/writedata", &p, paho("fbox", &o)).await {
+        assert_pass(&r);
+    }
+    let mut bad = o.to_vec();
+    bad.extend(["--break", "fbox.writedata"]);
+    if let Some(r) = run("fbox/device/writedata", &p, paho("fbox", &bad)).await {
+        assert_fails_on(&r, "fbox.writedata", "MonitorData");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tpsrv_with_paho_simulator() {
     let p = profile(

@@ -36,6 +36,10 @@ fn profile(name: &str) -> Profile {
             ("device_name", "device"),
             ("device_secret", "secret"),
         ],
+        "fbox" => &[
+            ("username", conformance::target::AUTH_USER),
+            ("password", conformance::target::AUTH_PASSWORD),
+        ],
         _ => &[],
     };
     for (k, v) in params {
@@ -46,6 +50,15 @@ fn profile(name: &str) -> Profile {
 
 /// `(case id, cites an MQTT 3.1.1 statement, verdict, reason)` per broker case of the profile.
 async fn verdicts(profile: &Profile, target: &str) -> Vec<(String, bool, Verdict, String)> {
+    verdicts_with(profile, target, &[]).await
+}
+
+/// Like [`verdicts`], the target claiming `extra` capabilities too.
+async fn verdicts_with(
+    profile: &Profile,
+    target: &str,
+    extra: &[&str],
+) -> Vec<(String, bool, Verdict, String)> {
     let root = root();
     let cases: Vec<_> = load_cases(&root, &root.join("cases"))
         .expect("cases load")
@@ -55,9 +68,11 @@ async fn verdicts(profile: &Profile, target: &str) -> Vec<(String, bool, Verdict
     assert!(!cases.is_empty(), "no broker cases for {}", profile.name());
     let spec = TargetSpec::parse(target).expect("target");
     let t = start_for(&spec, profile).await.expect("target starts");
+    let mut capabilities = t.capabilities.clone();
+    capabilities.extend(extra.iter().map(|c| c.to_string()));
     let cfg = EngineConfig {
         profile: profile.clone(),
-        capabilities: t.capabilities.clone(),
+        capabilities,
         ..EngineConfig::default()
     };
     let mut out = vec![];
@@ -100,6 +115,34 @@ async fn onenet_broker_cases_pass_behind_the_enforcing_proxy_only() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn aliyun_broker_cases_pass_behind_the_enforcing_proxy_only() {
     check("aliyun").await;
+}
+
+/// `fbox.connect.auth`: Mosquitto with a password file checks credentials
+/// (pass); an anonymous Mosquitto made to claim `auth` accepts wrong ones
+/// with CONNACK 0 (fail).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fbox_credentials_checked_by_mosquitto_with_a_password_file_only() {
+    if !mosquitto_installed() {
+        return;
+    }
+    let p = profile("fbox");
+    let checked = verdicts(&p, "mosquitto-auth").await;
+    assert!(
+        checked
+            .iter()
+            .any(|(id, ..)| id == "fbox/broker/credentials-checked"),
+        "the credentials case ran: {checked:?}"
+    );
+    for (id, _, v, why) in checked {
+        assert_eq!(v, Verdict::Pass, "{id} against mosquitto-auth: {why}");
+    }
+    for (id, _, v, why) in verdicts_with(&p, "mosquitto", &["auth"]).await {
+        assert_eq!(v, Verdict::Fail, "{id} against anonymous Mosquitto: {why}");
+        assert!(
+            why.contains("return_code") || why.contains("CONNACK"),
+            "{id}: {why}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,6 +7,8 @@
 //! - `tcp://HOST:PORT`: any running broker;
 //! - `tls://HOST:PORT?ca=FILE&cert=FILE&key=FILE&server_name=NAME&insecure=1`:
 //!   any running broker over TLS;
+//! - `mosquitto-auth`: a local Mosquitto refusing anonymous clients (user
+//!   `conformance`, password `conformance-pass`; claims `auth`);
 //! - `mosquitto-tls`, `mosquitto-mtls`: a local Mosquitto with a TLS
 //!   listener (the second requires client certificates).
 //! - `proxy:INNER` / `proxy+enforce:INNER`: the suite's proxy in front of
@@ -44,6 +46,9 @@ pub enum TargetSpec {
         /// How to verify it and what to present.
         opts: crate::tls::TlsOptions,
     },
+    /// A Mosquitto process refusing anonymous clients: only user
+    /// [`AUTH_USER`] with password [`AUTH_PASSWORD`] is accepted.
+    MosquittoAuth,
     /// A Mosquitto process with a TLS listener, started by the suite.
     MosquittoTls {
         /// Mosquitto requires a client certificate (the suite presents the test PKI's).
@@ -82,12 +87,13 @@ impl TargetSpec {
         match s {
             "embedded" | "rumqttd" => Ok(TargetSpec::Embedded),
             "mosquitto" => Ok(TargetSpec::Mosquitto),
+            "mosquitto-auth" => Ok(TargetSpec::MosquittoAuth),
             "mosquitto-tls" => Ok(TargetSpec::MosquittoTls { client_cert: false }),
             "mosquitto-mtls" => Ok(TargetSpec::MosquittoTls { client_cert: true }),
             _ => match s.strip_prefix("tcp://") {
                 Some(rest) if !rest.is_empty() => Ok(TargetSpec::Tcp(rest.to_string())),
                 _ => Err(format!(
-                    "unknown target `{s}`; expected embedded, mosquitto, mosquitto-tls, mosquitto-mtls, tcp://HOST:PORT, tls://HOST:PORT?ca=FILE container:mosquitto|rabbitmq|IMAGE[:TAG] or proxy[+enforce]:TARGET"
+                    "unknown target `{s}`; expected embedded, mosquitto, mosquitto-auth, mosquitto-tls, mosquitto-mtls, tcp://HOST:PORT, tls://HOST:PORT?ca=FILE, container:mosquitto|rabbitmq|IMAGE[:TAG] or proxy[+enforce]:TARGET"
                 )),
             },
         }
@@ -98,6 +104,7 @@ impl TargetSpec {
         match self {
             TargetSpec::Embedded => "embedded".into(),
             TargetSpec::Mosquitto => "mosquitto".into(),
+            TargetSpec::MosquittoAuth => "mosquitto-auth".into(),
             TargetSpec::Tcp(a) => format!("tcp-{}", a.replace([':', '/'], "_")),
             TargetSpec::Tls { addr, .. } => format!("tls-{}", addr.replace([':', '/'], "_")),
             TargetSpec::MosquittoTls { client_cert: false } => "mosquitto-tls".into(),
@@ -174,6 +181,7 @@ pub const CAPABILITIES: &[&str] = &[
     "empty-client-id",
     "faults",
     "persistence",
+    "auth",
 ];
 
 /// Capabilities of a full MQTT 3.1.1 broker (the optional `sys-topics` and
@@ -186,11 +194,23 @@ pub fn full_broker_capabilities() -> Vec<String> {
         .collect()
 }
 
+/// The one user of the `mosquitto-auth` target (a test credential, not a secret).
+pub const AUTH_USER: &str = "conformance";
+/// Its password (a test credential, not a secret).
+pub const AUTH_PASSWORD: &str = "conformance-pass";
+
 /// Capabilities a full broker need not have (claimed only with `run --with`).
 /// `faults`: the target can pause, kill and restart its broker (container
 /// targets); `persistence`: sessions survive a broker restart.
-pub const OPTIONAL_CAPABILITIES: &[&str] =
-    &["sys-topics", "empty-client-id", "faults", "persistence"];
+/// `auth`: the broker checks user name and password (give them as profile
+/// parameters).
+pub const OPTIONAL_CAPABILITIES: &[&str] = &[
+    "sys-topics",
+    "empty-client-id",
+    "faults",
+    "persistence",
+    "auth",
+];
 
 /// Starts (or resolves) a target for plain MQTT 3.1.1.
 pub async fn start(spec: &TargetSpec) -> Result<RunningTarget, String> {
@@ -284,6 +304,24 @@ pub async fn start_for(
                 tls: None,
                 faults: Some(Arc::new(container::ContainerFaults(c.clone()))),
                 guard: Some(Box::new(b)),
+            })
+        }
+        TargetSpec::MosquittoAuth => {
+            let m =
+                mosquitto::Mosquitto::start_opts(None, Some((AUTH_USER, AUTH_PASSWORD))).await?;
+            let mut capabilities = full_broker_capabilities();
+            capabilities.push("auth".into());
+            Ok(RunningTarget {
+                name: spec.name(),
+                description: format!(
+                    "{}, password file (user {AUTH_USER}; anonymous refused)",
+                    m.description()
+                ),
+                addr: m.addr,
+                capabilities,
+                tls: None,
+                faults: None,
+                guard: Some(Box::new(m)),
             })
         }
         TargetSpec::Mosquitto => {
