@@ -628,6 +628,62 @@ fn replay_mosquitto() -> Result<Completion, Failed> {
     Ok(Completion::Completed)
 }
 
+/// The captured paho session (it subscribes with QoS 2) replayed against
+/// RabbitMQ 3.10.8 in a container (`container:rabbitmq`): RabbitMQ grants
+/// QoS 1, and replay must report that SUBACK difference. Skipped without a
+/// Docker engine or the image, a failure then with
+/// `CONFORMANCE_REQUIRE_DOCKER=1`.
+fn replay_rabbitmq() -> Result<Completion, Failed> {
+    use conformance::target::container::{preflight, ContainerSpec};
+    use conformance::target::{start, TargetSpec};
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    rt.block_on(async {
+        let spec = ContainerSpec::parse("rabbitmq")?;
+        if let Err(e) = preflight(&spec).await {
+            if std::env::var("CONFORMANCE_REQUIRE_DOCKER").is_ok_and(|v| v == "1") {
+                return Err(format!(
+                    "Docker is required (CONFORMANCE_REQUIRE_DOCKER=1): {e}"
+                ));
+            }
+            return Ok(Completion::ignored_with(e));
+        }
+        let t = start(&TargetSpec::Container(spec)).await?;
+        let a = analyze_file(
+            &dir().join("paho-session.pcapng"),
+            &Profile::mqtt311(),
+            Options {
+                port: Some(38339),
+                keep_bytes: usize::MAX,
+                redact: false,
+                ..Options::default()
+            },
+            &mut |_| {},
+        )
+        .map_err(|e| e.to_string())?;
+        let ropts = conformance::capture::replay::ReplayOptions {
+            fast: true,
+            ..Default::default()
+        };
+        let r = conformance::capture::replay::replay(&a, t.addr, &ropts).await;
+        t.stop();
+        let r = r?;
+        let diffs: Vec<&String> = r
+            .connections
+            .iter()
+            .flat_map(|c| c.differences.iter())
+            .collect();
+        if !diffs.iter().any(|d| d.contains("SUBACK")) {
+            return Err(format!("QoS 2 grant difference not reported: {diffs:#?}"));
+        }
+        Ok(Completion::Completed)
+    })
+    .map_err(Failed::from)
+}
+
 /// The comparison itself: a QoS 2 grant answered with QoS 1 is a difference,
 /// another packet id or another order across topics is not.
 fn replay_compare() -> Result<(), Failed> {
@@ -672,6 +728,7 @@ fn main() {
         Trial::test("capture::cli_exit_codes", cli_exit_codes),
         Trial::test("capture::replay_compare", replay_compare),
         Trial::ignorable_test("capture::replay_mosquitto", replay_mosquitto),
+        Trial::ignorable_test("capture::replay_rabbitmq", replay_rabbitmq),
     ];
     match rows() {
         Ok(rows) => {
