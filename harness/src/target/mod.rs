@@ -18,6 +18,8 @@ mod embedded;
 mod mosquitto;
 mod tls;
 
+pub use tls::client_for as tls_client_for;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::net::TcpStream;
@@ -56,16 +58,23 @@ impl TargetSpec {
     /// Parses `embedded`, `mosquitto`, `mosquitto-tls`, `mosquitto-mtls`,
     /// `tcp://host:port`, `tls://host:port?options` or `proxy[+enforce]:TARGET`.
     pub fn parse(s: &str) -> Result<TargetSpec, String> {
+        TargetSpec::parse_with_tls(s, &[])
+    }
+
+    /// [`TargetSpec::parse`], where a `tls://` target takes `tls` (a target
+    /// file's `tls:` entries, see [`crate::tls::TlsMap::client_pairs`]) as
+    /// defaults its query may override.
+    pub fn parse_with_tls(s: &str, tls: &[(String, String)]) -> Result<TargetSpec, String> {
         for (prefix, enforce) in [("proxy+enforce:", true), ("proxy:", false)] {
             if let Some(inner) = s.strip_prefix(prefix) {
                 return Ok(TargetSpec::Proxy {
                     enforce,
-                    inner: Box::new(TargetSpec::parse(inner)?),
+                    inner: Box::new(TargetSpec::parse_with_tls(inner, tls)?),
                 });
             }
         }
         if let Some(rest) = s.strip_prefix("tls://") {
-            return tls::parse(rest);
+            return tls::parse(rest, tls);
         }
         match s {
             "embedded" | "rumqttd" => Ok(TargetSpec::Embedded),
