@@ -240,7 +240,13 @@ pub fn serve(a: ServeArgs) -> ExitCode {
         });
         let label = format!("serve-{}", profile.name());
         let progress = |r: &CaseResult| {
-            bar.println(format!("{:<13} {}  {}", r.verdict.name(), r.id, r.reason));
+            let line = format!("{:<13} {}  {}", r.verdict.name(), r.id, r.reason);
+            // A hidden bar (output not a terminal) prints nothing itself.
+            if bar.is_hidden() {
+                println!("{line}");
+            } else {
+                bar.println(line);
+            }
         };
         let mut report = run_device_all(&cases, &listener, &label, &cfg, &progress).await;
         bar.finish_and_clear();
