@@ -517,3 +517,47 @@ fn proxy_dials_a_tls_upstream_and_refuses_the_wrong_ca() {
         "{stdout}\n{stderr}"
     );
 }
+
+#[test]
+fn run_takes_ca_and_server_name_from_the_target_files_tls_map() {
+    let Some((_rt, broker)) = start_target("mosquitto-tls") else {
+        return;
+    };
+    let dir = tmpdir("run-map");
+    for (name, ca, verdict) in [
+        ("right", "ca.pem", "1 pass, 0 fail"),
+        ("wrong", "wrong-ca.pem", "1 error"),
+    ] {
+        let tf = dir.join(format!("{name}.yaml"));
+        std::fs::write(
+            &tf,
+            format!(
+                "target: tls://127.0.0.1:{}\nprofile: mqtt311\ntls:\n  ca: {}\n  server_name: localhost\n",
+                broker.addr.port(),
+                pki(ca)
+            ),
+        )
+        .expect("target file");
+        let out = dir.join(name).display().to_string();
+        let tf = tf.display().to_string();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_mqtt-conformance"));
+        cmd.env("CONFORMANCE_ROOT", root())
+            .args(["run", "--target-file", &tf, "--out", &out])
+            .args([
+                "--filter",
+                "mqtt311/connect/accept-basic",
+                "--step-timeout",
+                "3",
+            ])
+            .args(["--expected", &dir.join("none.yaml").display().to_string()]);
+        let r = run_bounded(cmd, LIMIT * 2);
+        let stdout = String::from_utf8_lossy(&r.stdout);
+        assert!(stdout.contains(verdict), "{name}: {stdout}");
+        if name == "wrong" {
+            let report = read(&Path::new(&out).join("report.json"));
+            assert!(report.contains("UnknownIssuer"), "{report}");
+        } else {
+            assert!(r.status.success(), "{stdout}");
+        }
+    }
+}
