@@ -190,6 +190,11 @@ fn cmd_run(args: RunArgs) -> ExitCode {
     } else {
         target
     };
+    if !file_tls.is_empty() && !target.contains("tls://") {
+        eprintln!(
+            "warning: the target file's tls: map applies to tls:// targets; ignored for {target}"
+        );
+    }
     let spec = match TargetSpec::parse_with_tls(&target, &file_tls.client_pairs(true)) {
         Ok(s) => s,
         Err(e) => {
