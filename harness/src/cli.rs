@@ -1,6 +1,7 @@
 //! Command-line parts shared by `run`, `serve` and `proxy`: profile
 //! selection, and the `serve` / `proxy` commands.
 
+use crate::cli_tls::{transport, ListenTlsArgs};
 use conformance::case::{Case, Role};
 use conformance::engine::{run_device_all, DeviceListener, EngineConfig};
 use conformance::profile::{Profile, TargetFile};
@@ -8,6 +9,7 @@ use conformance::project::{glob_match, root};
 use conformance::proxy::{LiveEvent, ProxyConfig, SessionRecord};
 use conformance::report::model::{RunReport, Summary, SCHEMA};
 use conformance::report::{certificate, write_all, CaseResult, Verdict};
+use conformance::tls::{TlsMap, TlsServer};
 use conformance::transcript::Side;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::net::SocketAddr;
@@ -32,19 +34,29 @@ pub struct ProfileArgs {
     pub target_file: Option<PathBuf>,
 }
 
-/// A resolved profile, the target file's target and capabilities.
-pub type Resolved = (Profile, Option<String>, Option<Vec<String>>);
+/// A resolved profile, and the target file's target, capabilities and `tls:` map.
+pub struct Resolved {
+    /// The profile.
+    pub profile: Profile,
+    /// The file's target.
+    pub target: Option<String>,
+    /// The file's capabilities.
+    pub capabilities: Option<Vec<String>>,
+    /// The file's `tls:` map (empty without one).
+    pub tls: TlsMap,
+}
 
 impl ProfileArgs {
     /// The profile (the command line wins over the target file), the file's
-    /// target and capabilities.
+    /// target, capabilities and TLS settings.
     pub fn resolve(&self) -> Result<Resolved, String> {
-        let (mut profile, target, caps) = match &self.target_file {
+        let (mut profile, target, caps, tls) = match &self.target_file {
             Some(f) => {
                 let (tf, p) = TargetFile::load(f).map_err(|e| format!("{e}"))?;
-                (p, tf.target, tf.capabilities)
+                let tls = tf.tls_map(f.parent());
+                (p, tf.target, tf.capabilities, tls)
             }
-            None => (Profile::mqtt311(), None, None),
+            None => (Profile::mqtt311(), None, None, TlsMap::default()),
         };
         if let Some(name) = &self.profile {
             if name != profile.name() {
@@ -57,7 +69,12 @@ impl ProfileArgs {
         for p in &self.params {
             profile.set_pair(p).map_err(|e| e.to_string())?;
         }
-        Ok((profile, target, caps))
+        Ok(Resolved {
+            profile,
+            target,
+            capabilities: caps,
+            tls,
+        })
     }
 }
 
@@ -69,6 +86,8 @@ pub struct ServeArgs {
     /// Address the device connects to.
     #[arg(long, default_value = "127.0.0.1:1883")]
     listen: SocketAddr,
+    #[command(flatten)]
+    tls: ListenTlsArgs,
     /// Only cases whose id matches this glob or contains this text.
     #[arg(long)]
     filter: Option<String>,
@@ -94,7 +113,10 @@ pub struct ProxyArgs {
     /// Address devices connect to.
     #[arg(long, default_value = "127.0.0.1:1883")]
     listen: SocketAddr,
-    /// The real broker or platform, tcp://HOST:PORT.
+    #[command(flatten)]
+    tls: ListenTlsArgs,
+    /// The real broker or platform: tcp://HOST:PORT or
+    /// tls://HOST:PORT?ca=FILE[&cert=FILE&key=FILE][&server_name=NAME][&insecure=1].
     #[arg(long)]
     upstream: String,
     /// Refuse what the profile forbids, the way the platform would.
@@ -155,8 +177,10 @@ fn write_certificate(
     profile: &Profile,
     out: &Path,
     title: &str,
+    transport: &str,
 ) -> Result<PathBuf, String> {
-    let cert = certificate::build(report, profile, Side::Client);
+    let mut cert = certificate::build(report, profile, Side::Client);
+    cert.transport = Some(transport.to_string());
     let md = profile.redact(&certificate::render(&cert, title));
     let p = out.join("certificate.md");
     std::fs::write(&p, md).map_err(|e| format!("cannot write {}: {e}", p.display()))?;
@@ -168,12 +192,9 @@ fn write_certificate(
 
 /// `serve`: certify a device.
 pub fn serve(a: ServeArgs) -> ExitCode {
-    let profile = match a.prof.resolve() {
-        Ok((p, _, _)) => p,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(2);
-        }
+    let (profile, _, tls) = match resolve_with_tls(&a.prof, &a.tls) {
+        Ok(x) => x,
+        Err(code) => return code,
     };
     let cases = match load_device_cases(a.cases.clone(), profile.name(), a.filter.as_deref()) {
         Ok(c) => c,
@@ -184,18 +205,16 @@ pub fn serve(a: ServeArgs) -> ExitCode {
         Err(code) => return code,
     };
     rt.block_on(async move {
-        let listener = match DeviceListener::bind(a.listen, None).await {
+        let listener = match bind(a.listen, tls.as_ref()).await {
             Ok(l) => l,
-            Err(e) => {
-                eprintln!("error: cannot listen on {}: {e}", a.listen);
-                return ExitCode::from(2);
-            }
+            Err(code) => return code,
         };
         eprintln!(
-            "serve: profile {} {:?}; point the device at {} ({} cases)",
+            "serve: profile {} {:?}; point the device at {} over {} ({} cases)",
             profile.label(),
             profile.shown_params(),
             listener.local_addr(),
+            transport(tls.as_ref()),
             cases.len()
         );
         let (status_tx, mut status_rx) = tokio::sync::watch::channel(String::new());
@@ -221,27 +240,62 @@ pub fn serve(a: ServeArgs) -> ExitCode {
         });
         let label = format!("serve-{}", profile.name());
         let progress = |r: &CaseResult| {
-            bar.println(format!("{:<13} {}  {}", r.verdict.name(), r.id, r.reason));
+            let line = format!("{:<13} {}  {}", r.verdict.name(), r.id, r.reason);
+            // A hidden bar (output not a terminal) prints nothing itself.
+            if bar.is_hidden() {
+                println!("{line}");
+            } else {
+                bar.println(line);
+            }
         };
-        let report = run_device_all(&cases, &listener, &label, &cfg, &progress).await;
+        let mut report = run_device_all(&cases, &listener, &label, &cfg, &progress).await;
         bar.finish_and_clear();
         status_task.abort();
+        let line = transport(tls.as_ref());
+        report.target_description = format!("{} over {line}", report.target_description);
         finish_report(
             &report,
             &profile,
             a.out,
             &label,
-            "Device conformance certificate",
+            ("Device conformance certificate", &line),
         )
     })
 }
 
+/// The profile, the target file's `tls:` map and the listening side's TLS
+/// server (flags over the file); errors are printed (exit code 2).
+fn resolve_with_tls(
+    prof: &ProfileArgs,
+    tls: &ListenTlsArgs,
+) -> Result<(Profile, TlsMap, Option<TlsServer>), ExitCode> {
+    let fail = |e: String| {
+        eprintln!("error: {e}");
+        ExitCode::from(2)
+    };
+    let r = prof.resolve().map_err(fail)?;
+    let server = tls.server(&r.tls).map_err(fail)?;
+    Ok((r.profile, r.tls, server))
+}
+
+/// Binds the device listener, over TLS when `tls` is given.
+async fn bind(addr: SocketAddr, tls: Option<&TlsServer>) -> Result<DeviceListener, ExitCode> {
+    DeviceListener::bind(addr, tls.map(TlsServer::upgrade))
+        .await
+        .map_err(|e| {
+            eprintln!("error: cannot listen on {addr}: {e}");
+            ExitCode::from(2)
+        })
+}
+
+/// Prints the summary, writes the reports and the certificate (`title`,
+/// and the transport line it notes), and gives the exit code.
 fn finish_report(
     report: &RunReport,
     profile: &Profile,
     out: Option<PathBuf>,
     label: &str,
-    title: &str,
+    (title, transport): (&str, &str),
 ) -> ExitCode {
     let s = &report.summary;
     println!(
@@ -263,7 +317,7 @@ fn finish_report(
             return ExitCode::from(2);
         }
     };
-    match write_certificate(report, profile, &out, title) {
+    match write_certificate(report, profile, &out, title, transport) {
         Ok(p) => files.push(p),
         Err(e) => {
             eprintln!("error: {e}");
@@ -291,44 +345,39 @@ fn finish_report(
 
 /// `proxy`: forward and watch.
 pub fn proxy(a: ProxyArgs) -> ExitCode {
-    let profile = match a.prof.resolve() {
-        Ok((p, _, _)) => p,
+    let (profile, file_tls, tls) = match resolve_with_tls(&a.prof, &a.tls) {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
+    let (up_addr, up_tls, up_about) = match crate::cli_tls::upstream(&a.upstream, &file_tls) {
+        Ok(x) => x,
         Err(e) => {
             eprintln!("error: {e}");
             return ExitCode::from(2);
         }
     };
-    if !a.upstream.starts_with("tcp://") {
-        eprintln!(
-            "error: --upstream must be tcp://HOST:PORT (got `{}`)",
-            a.upstream
-        );
-        return ExitCode::from(2);
-    }
     let rt = match runtime() {
         Ok(rt) => rt,
         Err(code) => return code,
     };
     rt.block_on(async move {
-        let listener = match DeviceListener::bind(a.listen, None).await {
+        let listener = match bind(a.listen, tls.as_ref()).await {
             Ok(l) => l,
-            Err(e) => {
-                eprintln!("error: cannot listen on {}: {e}", a.listen);
-                return ExitCode::from(2);
-            }
+            Err(code) => return code,
         };
         eprintln!(
-            "proxy: {} -> {} (profile {}{}); Ctrl-C stops and writes the report",
+            "proxy: {} over {} -> {} (profile {}{}); Ctrl-C stops and writes the report",
             listener.local_addr(),
-            a.upstream,
+            transport(tls.as_ref()),
+            up_about,
             profile.label(),
             if a.enforce { ", enforcing" } else { "" }
         );
         let (live_tx, mut live_rx) = tokio::sync::mpsc::unbounded_channel();
         let cfg = ProxyConfig {
             profile: profile.clone(),
-            upstream: a.upstream.clone(),
-            upstream_upgrade: None,
+            upstream: up_addr,
+            upstream_upgrade: up_tls,
             enforce: a.enforce,
             max_packet: a.max_packet.clamp(16, 268_435_460),
             max_events: 20_000,
@@ -360,8 +409,16 @@ pub fn proxy(a: ProxyArgs) -> ExitCode {
         let sessions = handle.stop().await;
         printer.abort();
         let label = format!("proxy-{}", profile.name());
-        let report = sessions_report(&sessions, &profile, &a.upstream, &label);
-        finish_report(&report, &profile, a.out, &label, "Proxied session report")
+        let line = transport(tls.as_ref());
+        let mut report = sessions_report(&sessions, &profile, &up_about, &label);
+        report.target_description = format!("{} (devices over {line})", report.target_description);
+        finish_report(
+            &report,
+            &profile,
+            a.out,
+            &label,
+            ("Proxied session report", &line),
+        )
     })
 }
 

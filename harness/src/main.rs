@@ -9,6 +9,7 @@ use conformance::report::{write_all, CaseResult, Verdict};
 use conformance::target::{start_for, TargetSpec};
 
 mod cli;
+mod cli_tls;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -171,7 +172,12 @@ fn cmd_run(args: RunArgs) -> ExitCode {
         );
         return ExitCode::from(2);
     }
-    let (profile_cfg, file_target, file_caps) = match prof.resolve() {
+    let cli::Resolved {
+        profile: profile_cfg,
+        target: file_target,
+        capabilities: file_caps,
+        tls: file_tls,
+    } = match prof.resolve() {
         Ok(x) => x,
         Err(e) => {
             eprintln!("error: {e}");
@@ -184,7 +190,12 @@ fn cmd_run(args: RunArgs) -> ExitCode {
     } else {
         target
     };
-    let spec = match TargetSpec::parse(&target) {
+    if !file_tls.is_empty() && !target.contains("tls://") {
+        eprintln!(
+            "warning: the target file's tls: map applies to tls:// targets; ignored for {target}"
+        );
+    }
+    let spec = match TargetSpec::parse_with_tls(&target, &file_tls.client_pairs(true)) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("error: {e}");

@@ -495,7 +495,44 @@ impl TargetFile {
                 .set(k, &v.to_string())
                 .map_err(|e| miette::miette!("{}: {e}", at(k)))?;
         }
+        for (k, v) in tf.tls.iter().flatten() {
+            crate::tls::TlsMap::check_pair(k, &v.to_string())
+                .map_err(|e| miette::miette!("{}: {e}", at_under(name, text, "tls", k)))?;
+        }
         Ok((tf, profile))
+    }
+
+    /// The `tls:` map, its relative paths taken from `base` (the file's directory).
+    pub fn tls_map(&self, base: Option<&Path>) -> crate::tls::TlsMap {
+        let pairs = self
+            .tls
+            .iter()
+            .flatten()
+            .map(|(k, v)| (k.clone(), v.to_string()))
+            .collect();
+        crate::tls::TlsMap::new(pairs, base)
+    }
+}
+
+/// `name:line:col` of `key:` inside the block of `parent:` (else of `parent:`
+/// itself, e.g. a flow map `tls: {ca: x}`).
+fn at_under(name: &str, text: &str, parent: &str, key: &str) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    let indent = |l: &str| l.len() - l.trim_start().len();
+    let Some(p) = lines
+        .iter()
+        .position(|l| indent(l) == 0 && l.starts_with(&format!("{parent}:")))
+    else {
+        return name.to_string();
+    };
+    let child = lines[p + 1..]
+        .iter()
+        .take_while(|l| l.trim().is_empty() || l.trim_start().starts_with('#') || indent(l) > 0)
+        .position(|l| l.trim_start().starts_with(&format!("{key}:")))
+        .map(|i| p + 1 + i);
+    match child {
+        Some(i) => format!("{name}:{}:{}", i + 1, indent(lines[i]) + 1),
+        None => format!("{name}:{}:1", p + 1),
     }
 }
 
@@ -551,6 +588,34 @@ mod tests {
         let e = TargetFile::parse("t.yaml", "profile: onenet\nparams:\n  bogus: 1\n")
             .expect_err("unknown param");
         assert!(format!("{e}").contains("t.yaml:3:3"), "{e}");
+        let e = TargetFile::parse(
+            "t.yaml",
+            "profile: thingspanel\nparams:\n  username: u\ntls:\n  cert: s.pem\n  # a comment\n  colour: blue\n",
+        )
+        .expect_err("unknown tls key");
+        assert!(
+            e.to_string()
+                .starts_with("t.yaml:7:3: unknown TLS option `colour`"),
+            "{e}"
+        );
+        let e = TargetFile::parse("t.yaml", "profile: fbox\ntls: {insecure: maybe}\n")
+            .expect_err("bad insecure");
+        assert!(
+            e.to_string().starts_with("t.yaml:2:1: TLS option insecure"),
+            "{e}"
+        );
+        let (tf, _) = TargetFile::parse(
+            "t.yaml",
+            "profile: fbox\ntls:\n  cert: s.pem\n  key: s.key\n  client_ca: /ca.pem\n  insecure: true\n",
+        )
+        .expect("good tls map");
+        let m = tf.tls_map(Some(Path::new("/etc/t")));
+        assert_eq!(m.listen().cert, Some("/etc/t/s.pem".into()));
+        assert_eq!(m.listen().client_ca, Some("/ca.pem".into()));
+        assert_eq!(
+            m.client_pairs(false),
+            vec![("insecure".to_string(), "true".to_string())]
+        );
         let e = TargetFile::parse("t.yaml", "profile: [\n").expect_err("bad yaml");
         assert!(!format!("{e:?}").is_empty());
     }

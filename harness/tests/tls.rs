@@ -335,6 +335,8 @@ async fn tls_target_with_the_wrong_ca_is_an_error_verdict() {
     assert_eq!(r.verdict, Verdict::Pass, "{}", r.reason);
 }
 
+/// `fbox.tls.client-cert`, broker side: a server in client-certificate mode
+/// (Mosquitto `require_certificate true`) refuses a client without one.
 #[tokio::test]
 async fn mosquitto_requiring_client_certificates_refuses_the_suite_without_one() {
     let Some(target) = start_mosquitto("mosquitto-mtls").await else {
@@ -475,6 +477,10 @@ fn args(pairs: &[(&str, &str)]) -> Vec<String> {
         .collect()
 }
 
+/// `fbox.tls.server-verify` (and Aliyun `securemode=2`): a device in
+/// server-verification mode refuses a server whose certificate does not
+/// chain to its CA (the TLS handshake fails, no CONNECT), and connects with
+/// the right CA.
 #[tokio::test]
 async fn device_with_the_wrong_ca_is_refused_in_server_verify_mode() {
     if !available("mosquitto_pub", mosquitto_pub()) {
@@ -500,6 +506,9 @@ async fn device_with_the_wrong_ca_is_refused_in_server_verify_mode() {
     assert!(right.pub_ok, "mosquitto_pub: {}", right.pub_stderr);
 }
 
+/// `fbox.tls.client-cert`, device and server side: in client-certificate
+/// mode the suite as server refuses a device that presents no certificate,
+/// and accepts the device that presents its certificate and key.
 #[tokio::test]
 async fn device_without_a_certificate_is_refused_in_client_cert_mode() {
     if !available("mosquitto_pub", mosquitto_pub()) {

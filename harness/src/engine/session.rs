@@ -617,19 +617,32 @@ impl Session<'_> {
             .last()
             .map(|n| self.key(n))
             .unwrap_or_else(|| name.to_string());
+        let refused: Vec<String> = notes
+            .iter()
+            .filter(|n| n.contains(" refused: "))
+            .cloned()
+            .collect();
         for n in notes {
             self.note(&note_conn, n);
         }
+        let missing = format!(
+            "the device did not connect to {} within {:.0}s",
+            listener.local_addr(),
+            waited.elapsed().as_secs_f64()
+        );
         match arrival {
             Some(a) => match a.stream {
                 Ok(stream) => Ok(self.attach(name, stream, a.peer)),
                 Err(e) => Err(StepEnd::Error(e)),
             },
-            None => Err(StepEnd::Inconclusive(format!(
-                "the device did not connect to {} within {:.0}s",
-                listener.local_addr(),
-                waited.elapsed().as_secs_f64()
-            ))),
+            // Connections came but failed their handshake: say why.
+            None => match refused.last() {
+                Some(last) => Err(StepEnd::Error(format!(
+                    "{missing}: {} connection(s) refused; last: {last}",
+                    refused.len()
+                ))),
+                None => Err(StepEnd::Inconclusive(missing)),
+            },
         }
     }
 

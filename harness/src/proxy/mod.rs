@@ -231,7 +231,7 @@ async fn session(
                 by: ClosedBy::Server,
                 reason: format!("proxy closed: upstream unreachable ({e})"),
             });
-            return s.finish("upstream unreachable");
+            return s.finish(&format!("upstream unreachable: {e}"));
         }
     };
     let (mut cr, mut cw) = tokio::io::split(client);

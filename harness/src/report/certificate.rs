@@ -63,6 +63,11 @@ pub struct Certificate {
     pub usernames: Vec<String>,
     /// Addresses it connected from.
     pub peers: Vec<String>,
+    /// How the device reached the suite: "plain TCP (no TLS)" or the TLS
+    /// details (certificate file names, client certificates verified);
+    /// set by `serve` and `proxy`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transport: Option<String>,
     /// Case verdict counts.
     pub summary: super::model::Summary,
     /// One row per rule binding the side under test.
@@ -162,6 +167,7 @@ pub fn build(report: &RunReport, profile: &Profile, under_test: Side) -> Certifi
         client_ids: ids.into_iter().collect(),
         usernames: users.into_iter().collect(),
         peers: peers.into_iter().collect(),
+        transport: None,
         summary: report.summary.clone(),
         rules: rows,
     }
@@ -184,6 +190,9 @@ pub fn render(c: &Certificate, title: &str) -> String {
     s += &format!("- **Client id(s)**: {}\n", list(&c.client_ids));
     s += &format!("- **User name(s)**: {}\n", list(&c.usernames));
     s += &format!("- **Connected from**: {}\n", list(&c.peers));
+    if let Some(t) = &c.transport {
+        s += &format!("- **Transport**: {t}\n");
+    }
     if !c.params.is_empty() {
         s += "- **Parameters**: ";
         s += &c

@@ -25,6 +25,8 @@ pub mod fault;
 mod mosquitto;
 mod tls;
 
+pub use tls::client_for as tls_client_for;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -70,6 +72,13 @@ impl TargetSpec {
     /// `tcp://host:port`, `tls://host:port?options`, `container:...` or
     /// `proxy[+enforce]:TARGET`.
     pub fn parse(s: &str) -> Result<TargetSpec, String> {
+        TargetSpec::parse_with_tls(s, &[])
+    }
+
+    /// [`TargetSpec::parse`], where a `tls://` target takes `tls` (a target
+    /// file's `tls:` entries, see [`crate::tls::TlsMap::client_pairs`]) as
+    /// defaults its query may override.
+    pub fn parse_with_tls(s: &str, tls: &[(String, String)]) -> Result<TargetSpec, String> {
         if let Some(rest) = s.strip_prefix("container:") {
             return container::ContainerSpec::parse(rest).map(TargetSpec::Container);
         }
@@ -77,12 +86,12 @@ impl TargetSpec {
             if let Some(inner) = s.strip_prefix(prefix) {
                 return Ok(TargetSpec::Proxy {
                     enforce,
-                    inner: Box::new(TargetSpec::parse(inner)?),
+                    inner: Box::new(TargetSpec::parse_with_tls(inner, tls)?),
                 });
             }
         }
         if let Some(rest) = s.strip_prefix("tls://") {
-            return tls::parse(rest);
+            return tls::parse(rest, tls);
         }
         match s {
             "embedded" | "rumqttd" => Ok(TargetSpec::Embedded),

@@ -9,15 +9,20 @@ use crate::tls::{fixture, TlsClient, TlsOptions};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Parses what follows `tls://`: `HOST:PORT` and an optional `?query` of [`TlsOptions`].
-pub(super) fn parse(rest: &str) -> Result<TargetSpec, String> {
+/// Parses what follows `tls://`: `HOST:PORT` and an optional `?query` of
+/// [`TlsOptions`]; `defaults` (a target file's `tls:` entries) come first,
+/// the query's entries win.
+pub(super) fn parse(rest: &str, defaults: &[(String, String)]) -> Result<TargetSpec, String> {
     let (addr, query) = rest.split_once('?').unwrap_or((rest, ""));
     if addr.is_empty() || !addr.contains(':') {
         return Err(format!(
             "target tls://{rest}: expected tls://HOST:PORT?ca=FILE[&cert=FILE&key=FILE][&server_name=NAME][&insecure=1]"
         ));
     }
-    let opts = TlsOptions::parse_query(query).map_err(|e| format!("target tls://{rest}: {e}"))?;
+    let opts = crate::tls::query_pairs(query)
+        .map(|q| defaults.iter().cloned().chain(q))
+        .and_then(|pairs| TlsOptions::from_pairs(pairs, None))
+        .map_err(|e| format!("target tls://{rest}: {e}"))?;
     Ok(TargetSpec::Tls {
         addr: addr.to_string(),
         opts,
@@ -30,6 +35,12 @@ fn host_of(addr: &str) -> &str {
     host.trim_start_matches('[').trim_end_matches(']')
 }
 
+/// The TLS client for a `tls://HOST:PORT` with `opts` (the server name
+/// defaults to HOST): the proxy's upstream side.
+pub fn client_for(addr: &str, opts: &TlsOptions) -> Result<TlsClient, String> {
+    TlsClient::from_target_options(opts, host_of(addr))
+}
+
 /// Resolves a `tls://` target and checks that something accepts TCP there.
 /// The TLS handshake happens per connection: a refused one is an `error`
 /// verdict of the case, with the reason.
@@ -38,7 +49,7 @@ pub(super) async fn start_remote(
     addr: &str,
     opts: &TlsOptions,
 ) -> Result<RunningTarget, String> {
-    let client = TlsClient::from_target_options(opts, host_of(addr))?;
+    let client = client_for(addr, opts)?;
     let sock = tokio::net::lookup_host(addr)
         .await
         .map_err(|e| format!("cannot resolve {addr}: {e}"))?

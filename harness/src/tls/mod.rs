@@ -15,15 +15,19 @@
 
 mod client;
 mod insecure;
+mod map;
 mod options;
 mod pem;
 mod server;
 mod settle;
+mod subject;
 
 pub use client::TlsClient;
-pub use options::TlsOptions;
+pub use map::{ListenOptions, TlsMap, MAP_KEYS};
+pub use options::{query_pairs, TlsOptions};
 pub use server::TlsServer;
 pub use settle::SETTLE_LIMIT;
+pub use subject::common_name;
 
 use std::sync::Arc;
 use std::time::Duration;

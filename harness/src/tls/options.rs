@@ -23,12 +23,7 @@ impl TlsOptions {
     /// (values may be %-encoded). Unknown keys and a certificate without its
     /// key (or the other way round) are errors.
     pub fn parse_query(query: &str) -> Result<TlsOptions, String> {
-        let mut pairs = Vec::new();
-        for pair in query.split('&').filter(|p| !p.is_empty()) {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            pairs.push((k.to_string(), percent_decode(v)?));
-        }
-        TlsOptions::from_pairs(pairs, None)
+        TlsOptions::from_pairs(query_pairs(query)?, None)
     }
 
     /// Builds options from key/value pairs (a target file's `tls:` map);
@@ -88,6 +83,16 @@ impl TlsOptions {
         }
         Ok(())
     }
+}
+
+/// The key/value pairs of a query string `k=v&k2=v2` (values %-decoded).
+pub fn query_pairs(query: &str) -> Result<Vec<(String, String)>, String> {
+    let mut pairs = Vec::new();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        pairs.push((k.to_string(), percent_decode(v)?));
+    }
+    Ok(pairs)
 }
 
 fn percent_decode(s: &str) -> Result<String, String> {

@@ -4,8 +4,9 @@ use super::{pem, provider, HANDSHAKE_TIMEOUT};
 use crate::engine::{BoxStream, Upgrade};
 use rustls::server::WebPkiClientVerifier;
 use rustls::ServerConfig;
+use std::collections::BTreeSet;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::TcpStream;
 
@@ -15,6 +16,29 @@ pub struct TlsServer {
     config: Arc<ServerConfig>,
     handshake_timeout: Duration,
     summary: String,
+    /// File names (never paths or key files) for reports.
+    cert_name: String,
+    client_ca_name: Option<String>,
+    require_client_cert: bool,
+    seen: Arc<Mutex<Seen>>,
+}
+
+/// What the handshakes of one server showed, for the report.
+#[derive(Debug, Default)]
+struct Seen {
+    /// Subjects of verified client certificates (bounded).
+    verified: BTreeSet<String>,
+    /// Handshakes that failed.
+    refused: u64,
+}
+
+/// Most distinct client subjects kept for a report.
+const MAX_SUBJECTS: usize = 32;
+
+fn file_name(p: &Path) -> String {
+    p.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| p.display().to_string())
 }
 
 impl std::fmt::Debug for TlsServer {
@@ -84,6 +108,10 @@ impl TlsServer {
             config: Arc::new(config),
             handshake_timeout: HANDSHAKE_TIMEOUT,
             summary,
+            cert_name: file_name(cert),
+            client_ca_name: client_ca.map(file_name),
+            require_client_cert,
+            seen: Arc::default(),
         })
     }
 
@@ -119,12 +147,85 @@ impl TlsServer {
         let _ = tcp.set_nodelay(true);
         let acceptor = tokio_rustls::TlsAcceptor::from(self.config.clone());
         match tokio::time::timeout(self.handshake_timeout, acceptor.accept(tcp)).await {
-            Ok(Ok(s)) => Ok(Box::new(s)),
-            Ok(Err(e)) => Err(format!("TLS handshake with {peer} failed: {e}")),
-            Err(_) => Err(format!(
-                "TLS handshake with {peer} failed: no handshake within {:?}",
-                self.handshake_timeout
-            )),
+            Ok(Ok(s)) => {
+                self.record_client(s.get_ref().1.peer_certificates());
+                Ok(Box::new(s))
+            }
+            Ok(Err(e)) => {
+                self.record_refusal();
+                Err(format!("TLS handshake with {peer} failed: {e}"))
+            }
+            Err(_) => {
+                self.record_refusal();
+                Err(format!(
+                    "TLS handshake with {peer} failed: no handshake within {:?}",
+                    self.handshake_timeout
+                ))
+            }
+        }
+    }
+
+    fn record_client(&self, chain: Option<&[rustls_pki_types::CertificateDer<'static>]>) {
+        let Some(leaf) = chain.and_then(|c| c.first()) else {
+            return;
+        };
+        let who = match super::subject::common_name(leaf.as_ref()) {
+            Some(cn) => format!("CN={cn}"),
+            None => "a certificate without a subject CN".into(),
+        };
+        if let Ok(mut seen) = self.seen.lock() {
+            if seen.verified.len() < MAX_SUBJECTS {
+                seen.verified.insert(who);
+            }
+        }
+    }
+
+    fn record_refusal(&self) {
+        if let Ok(mut seen) = self.seen.lock() {
+            seen.refused += 1;
+        }
+    }
+
+    /// Subjects of the client certificates verified so far ("CN=device-001").
+    pub fn verified_clients(&self) -> Vec<String> {
+        self.seen
+            .lock()
+            .map(|s| s.verified.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Handshakes refused so far.
+    pub fn refused(&self) -> u64 {
+        self.seen.lock().map(|s| s.refused).unwrap_or(0)
+    }
+
+    /// One line for a report: TLS was used, with which certificate (file
+    /// name only), and whether client certificates were verified, e.g.
+    /// "TLS (server certificate server.pem); client certificate required,
+    /// verified against ca.pem: CN=device-001; 1 handshake refused".
+    pub fn report_line(&self) -> String {
+        let mut s = format!("TLS (server certificate {})", self.cert_name);
+        match &self.client_ca_name {
+            None => s += "; no client certificate asked",
+            Some(ca) => {
+                let who = self.verified_clients();
+                let need = if self.require_client_cert {
+                    "required"
+                } else {
+                    "optional"
+                };
+                s += &format!("; client certificate {need}, verified against {ca}: ");
+                s += &if who.is_empty() {
+                    "no client completed the handshake".to_string()
+                } else {
+                    who.join(", ")
+                };
+            }
+        }
+        match self.refused() {
+            0 => s,
+            1 => s + "; 1 handshake refused",
+            n => s + &format!("; {n} handshakes refused"),
         }
     }
 }
