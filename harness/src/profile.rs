@@ -360,6 +360,19 @@ impl Profile {
             .collect()
     }
 
+    /// The secret values to mask in transcripts: the secret parameters and
+    /// the passwords derived from them.
+    pub fn secret_values(&self) -> Vec<String> {
+        let mut out: Vec<String> = self.secrets().iter().map(|s| s.to_string()).collect();
+        out.extend(
+            self.derived_vars()
+                .into_iter()
+                .filter(|(k, _)| k.ends_with("password"))
+                .map(|(_, v)| v),
+        );
+        out
+    }
+
     /// `text` with every secret parameter value replaced by `<redacted>`.
     pub fn redact(&self, text: &str) -> String {
         let mut out = text.to_string();

@@ -221,6 +221,51 @@ impl Transcript {
         }
     }
 
+    /// Masks every occurrence of the given secret values (a profile's secret
+    /// parameters, in any payload, JSON or not) with `*`s of the same length
+    /// in raw bytes, decoded PUBLISH payloads, CONNECT user names, garbage
+    /// and notes. Values shorter than 3 bytes are left alone (they would mask
+    /// unrelated bytes).
+    pub fn redact_values(&mut self, secrets: &[String]) {
+        let secrets: Vec<&[u8]> = secrets
+            .iter()
+            .map(|s| s.as_bytes())
+            .filter(|s| s.len() >= 3)
+            .collect();
+        if secrets.is_empty() {
+            return;
+        }
+        for e in &mut self.events {
+            match &mut e.kind {
+                EventKind::Packet { raw, packet, .. } => {
+                    for s in &secrets {
+                        mask_all(raw, s);
+                        match packet {
+                            Some(Packet::Publish(p)) => mask_all(&mut p.payload, s),
+                            Some(Packet::Connect(c)) => {
+                                if let Some(u) = c.username.as_mut() {
+                                    let mut b = std::mem::take(u).into_bytes();
+                                    mask_all(&mut b, s);
+                                    *u = String::from_utf8_lossy(&b).into_owned();
+                                }
+                            }
+                            _ => {}
+                        }
+                    }
+                }
+                EventKind::Garbage { raw, .. } => secrets.iter().for_each(|s| mask_all(raw, s)),
+                EventKind::Note { text } => {
+                    for s in &secrets {
+                        if let Ok(s) = std::str::from_utf8(s) {
+                            *text = text.replace(s, "<redacted>");
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
     /// Names of the connections in order of first appearance.
     pub fn connections(&self) -> Vec<String> {
         let mut out: Vec<String> = Vec::new();
@@ -335,5 +380,53 @@ mod redact_tests {
         );
         // A payload without credentials is left alone.
         assert!(json_secrets(br#"{"action":"ping"}"#).is_empty());
+    }
+
+    #[test]
+    fn secret_values_are_masked_in_any_payload() {
+        let mut t = Transcript::new();
+        let body = b"cfg passwd=tp-secret; again tp-secret".to_vec();
+        let p = Packet::Publish(crate::wire::Publish {
+            dup: false,
+            qos: 0,
+            retain: false,
+            topic: "dev/up".into(),
+            packet_id: None,
+            payload: body.clone(),
+        });
+        let mut raw = vec![0x30, 0];
+        raw.extend_from_slice(&body);
+        t.push(
+            Duration::ZERO,
+            "c",
+            EventKind::Packet {
+                dir: Dir::ClientToServer,
+                raw,
+                packet: Some(p),
+                malformations: vec![],
+                by_suite: false,
+            },
+        );
+        t.push(
+            Duration::ZERO,
+            "c",
+            EventKind::Note {
+                text: "sent tp-secret".into(),
+            },
+        );
+        t.redact_values(&["tp-secret".into(), "ab".into()]);
+        let text = serde_json::to_string(&t).expect("json");
+        assert!(!text.contains("tp-secret"), "{text}");
+        assert!(!text.contains(&hex::encode("tp-secret")), "{text}");
+        assert!(text.contains("<redacted>"), "{text}");
+        let EventKind::Packet {
+            packet: Some(Packet::Publish(p)),
+            ..
+        } = &t.events[0].kind
+        else {
+            panic!("publish");
+        };
+        assert_eq!(p.payload.len(), body.len(), "length kept");
+        assert!(String::from_utf8_lossy(&p.payload).contains("passwd=*********"));
     }
 }

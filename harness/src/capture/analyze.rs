@@ -451,6 +451,7 @@ impl<'p> Analyzer<'p> {
         let mut t = std::mem::take(&mut c.t);
         if self.opts.redact {
             t.redact_secrets();
+            t.redact_values(&self.profile.secret_values());
         }
         let keep = self.kept_bytes.saturating_add(c.t_bytes) <= self.opts.keep_bytes;
         if keep {

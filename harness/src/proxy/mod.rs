@@ -610,6 +610,7 @@ impl Session {
             reason: reason.to_string(),
         });
         self.t.redact_secrets();
+        self.t.redact_values(&self.cfg.profile.secret_values());
         SessionRecord {
             key: self.key,
             transcript: self.t,
