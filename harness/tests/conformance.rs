@@ -66,7 +66,12 @@ fn targets(root: &std::path::Path) -> Vec<Arc<TargetSlot>> {
         specs.push(TargetSpec::Embedded);
     }
     specs.push(TargetSpec::Mosquitto);
-    for c in ["container:mosquitto", "container:rabbitmq"] {
+    for c in [
+        "mosquitto-tls",
+        "mosquitto-mtls",
+        "container:mosquitto",
+        "container:rabbitmq",
+    ] {
         match TargetSpec::parse(c) {
             Ok(spec) => specs.push(spec),
             Err(e) => eprintln!("bad built-in target {c}: {e}"),
@@ -118,6 +123,7 @@ fn trial(case: Case, slot: Arc<TargetSlot>, cfg: EngineConfig) -> Trial {
         let cfg = EngineConfig {
             capabilities: target.capabilities.clone(),
             faults: target.faults.clone(),
+            dialer: target.tls.as_ref().map(|t| t.upgrade()),
             ..cfg
         };
         let result = runtime().block_on(run_case(&case, target.addr, &target.name, &cfg));
@@ -303,7 +309,10 @@ fn main() {
 fn cross_target_trials(slots: &[Arc<TargetSlot>], cases: &[Case]) -> Vec<Trial> {
     let mut out = Vec::new();
     let by_name = |n: &str| slots.iter().find(|s| s.spec.name() == n).cloned();
-    if let (Some(local), Some(boxed)) = (by_name("mosquitto"), by_name("container-mosquitto")) {
+    for other in ["container-mosquitto", "mosquitto-tls", "mosquitto-mtls"] {
+        let (Some(local), Some(boxed)) = (by_name("mosquitto"), by_name(other)) else {
+            continue;
+        };
         let container_only = ["faults", "persistence"];
         let comparable: Vec<String> = cases
             .iter()
@@ -316,7 +325,7 @@ fn cross_target_trials(slots: &[Arc<TargetSlot>], cases: &[Case]) -> Vec<Trial> 
             .map(|c| c.id.clone())
             .collect();
         out.push(Trial::test(
-            "container-mosquitto::expected-file::same-verdicts-as-local-mosquitto",
+            format!("{other}::expected-file::same-verdicts-as-local-mosquitto"),
             move || {
                 let diffs = verdict_differences(&local.expected, &boxed.expected, &comparable);
                 if diffs.is_empty() {
