@@ -16,11 +16,20 @@
 //! `10000,50000,200000`). A profile's larger sizes are skipped once one
 //! size took more than BENCH_MONITOR_MAX_S seconds (default 120), so a
 //! quadratic regression reports instead of running for hours.
+//!
+//! Then `capture::analyze` on an in-memory pcap of one connection with as
+//! many MQTT packets, per size (the monitors at the end of a long
+//! connection).
 
+use conformance::capture::analyze::{analyze_reader, Options};
+use conformance::capture::synth::{Link, Synth};
+use conformance::capture::CaptureReader;
 use conformance::profile::Profile;
 use conformance::rules::run_monitors;
 use conformance::transcript::{ClosedBy, Dir, EventKind, Transcript};
-use conformance::wire::{Connack, Connect, Packet, Publish, Suback, Subscribe, Unsubscribe};
+use conformance::wire::{
+    encode, Connack, Connect, Packet, Publish, Suback, Subscribe, Unsubscribe,
+};
 use std::time::{Duration, Instant};
 
 /// Builds transcripts of about `n` events for one profile.
@@ -121,7 +130,7 @@ impl Gen {
         match self.profile {
             "onenet" => {
                 if up {
-                    if k % 2 == 0 {
+                    if k.is_multiple_of(2) {
                         ("$dp".into(), b"\x03\x00\x14{\"temperature\":22.5}".to_vec())
                     } else {
                         (format!("$crsp/u{k}"), b"done".to_vec())
@@ -134,7 +143,7 @@ impl Gen {
                 const POST: &str = "/sys/pk/device/thing/event/property/post";
                 const SET: &str = "/sys/pk/device/thing/service/property/set";
                 if up {
-                    if k % 2 == 0 {
+                    if k.is_multiple_of(2) {
                         (
                             POST.into(),
                             format!(r#"{{"id":"{k}","version":"1.0","params":{{"Power":"on"}},"method":"thing.event.property.post"}}"#).into_bytes(),
@@ -145,7 +154,7 @@ impl Gen {
                             format!(r#"{{"id":"s{k}","code":200,"data":{{}}}}"#).into_bytes(),
                         )
                     }
-                } else if k % 2 == 0 {
+                } else if k.is_multiple_of(2) {
                     (
                         format!("{POST}_reply"),
                         format!(r#"{{"id":"{k}","code":200,"data":{{}}}}"#).into_bytes(),
@@ -264,7 +273,7 @@ impl Gen {
                 self.c(Packet::Pingreq);
                 self.s(Packet::Pingresp);
             }
-            if k % 500 == 0 {
+            if k.is_multiple_of(500) {
                 let id = self.next_id(Dir::ClientToServer);
                 let filter = self.filter().to_string();
                 self.c(Packet::Unsubscribe(Unsubscribe {
@@ -348,5 +357,81 @@ fn main() {
             );
             too_slow = secs > max_s;
         }
+    }
+    for &n in &sizes {
+        analyze_long_connection(n);
+    }
+}
+
+/// `analyze` on an in-memory pcap holding one long connection of about `n`
+/// MQTT packets: CONNECT/CONNACK, then QoS 1 PUBLISHes (32-byte payload)
+/// with PUBACKs and a QoS 2 flow every third round, DISCONNECT, FINs.
+fn analyze_long_connection(n: usize) {
+    let mut s = Synth::new(Link::Ethernet);
+    s.step = Duration::from_millis(1);
+    let mut tcp = s.open(40_000, 1883);
+    s.send(
+        &mut tcp,
+        Dir::ClientToServer,
+        &encode(&Packet::Connect(Gen::new("mqtt311").connect())),
+    );
+    s.send(&mut tcp, Dir::ServerToClient, &[0x20, 2, 0, 0]);
+    let mut packets = 2usize;
+    let mut id: u16 = 0;
+    while packets + 1 < n {
+        id = id.checked_add(1).unwrap_or(1);
+        let qos = if id.is_multiple_of(3) { 2 } else { 1 };
+        let p = encode(&Packet::Publish(Publish {
+            dup: false,
+            qos,
+            retain: false,
+            topic: "bench/up".into(),
+            packet_id: Some(id),
+            payload: vec![0x5a; 32],
+        }));
+        s.send(&mut tcp, Dir::ClientToServer, &p);
+        let [a, b] = id.to_be_bytes();
+        if qos == 1 {
+            s.send(&mut tcp, Dir::ServerToClient, &[0x40, 2, a, b]);
+            packets += 2;
+        } else {
+            s.send(&mut tcp, Dir::ServerToClient, &[0x50, 2, a, b]);
+            s.send(&mut tcp, Dir::ClientToServer, &[0x62, 2, a, b]);
+            s.send(&mut tcp, Dir::ServerToClient, &[0x70, 2, a, b]);
+            packets += 4;
+        }
+    }
+    s.send(&mut tcp, Dir::ClientToServer, &[0xe0, 0]);
+    s.close(&mut tcp);
+    let mut pcap = Vec::new();
+    if let Err(e) = s.write_pcap(&mut pcap, 65535) {
+        eprintln!("cannot build the pcap: {e}");
+        return;
+    }
+    let reader = match CaptureReader::new(std::io::Cursor::new(&pcap), "long.pcap") {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("cannot read the pcap: {e}");
+            return;
+        }
+    };
+    let opts = Options {
+        port: Some(1883),
+        ..Options::default()
+    };
+    let start = Instant::now();
+    match analyze_reader(reader, "long.pcap", &Profile::mqtt311(), opts, &mut |_| {}) {
+        Ok(a) => {
+            let secs = start.elapsed().as_secs_f64();
+            println!(
+                "analyze  {:>7} packets in 1 connection ({:.1} MB pcap): {:>9.3} s, {:>11.0} packets/s, {} findings",
+                packets,
+                pcap.len() as f64 / 1e6,
+                secs,
+                packets as f64 / secs,
+                a.findings().count()
+            );
+        }
+        Err(e) => println!("analyze failed: {e}"),
     }
 }
