@@ -7,12 +7,28 @@
 //! forwarded unchanged (unless enforcement steps in). Bytes that cannot be
 //! framed are recorded as garbage and the rest of that direction is passed
 //! through untouched, so the proxy never changes what it cannot read.
+//!
+//! Live checking and its latency: the monitors read the whole transcript,
+//! so running them on every packet would make a session quadratic in its
+//! length. The session therefore runs every monitor at most once per
+//! [`CHECK_INTERVAL`], and never sooner than [`CHECK_SLOWDOWN`] times the
+//! duration of its previous run after it (so monitoring takes at most about
+//! 1/(1 + `CHECK_SLOWDOWN`) of the session's time however long it gets),
+//! plus once when the session ends. A violation is thus printed within
+//! about `max(CHECK_INTERVAL, CHECK_SLOWDOWN × run time)` + the 500 ms
+//! tick of it happening, and always before the session's record is
+//! returned. Runs are skipped when no event was recorded since the last
+//! one (e.g. once a session reached `max_events`). With `--enforce`, the
+//! verdict on a client packet cannot wait: the profile's own monitors (the
+//! only ones whose rules are enforced) still run on every client packet
+//! before it is forwarded; their work per packet grows with the session up
+//! to `max_events`.
 
 pub mod enforce;
 
 use crate::engine::{BoxStream, DeviceListener, Upgrade};
 use crate::profile::Profile;
-use crate::rules::{run_monitors, Finding};
+use crate::rules::{run_monitors_where, Finding, Monitor};
 use crate::transcript::{ClosedBy, Dir, EventKind, Side, Transcript};
 use crate::wire::{decode, encode, Connack, Framer, Packet, Suback, Subscribe};
 use enforce::{Enforcement, SubscribeLimits};
@@ -23,6 +39,14 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, WriteHalf};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
+
+/// Least time between two runs of every monitor over a session (see the
+/// module documentation for the latency this gives).
+pub const CHECK_INTERVAL: Duration = Duration::from_millis(250);
+
+/// A run of every monitor is followed by at least this many times its
+/// duration without another (bounds the share of time spent monitoring).
+pub const CHECK_SLOWDOWN: u32 = 4;
 
 /// How the proxy runs.
 #[derive(Clone)]
@@ -179,7 +203,24 @@ struct Session {
     limits: SubscribeLimits,
     /// SUBSCRIBE packet id -> (refused positions, total topics).
     pending_subs: HashMap<u16, (Vec<usize>, usize)>,
-    last_check: Instant,
+    /// When the next run of every monitor is due.
+    next_check: Instant,
+    /// Transcript length at the last run of every monitor, and at the last
+    /// run of the profile's own monitors for enforcement.
+    checked_len: usize,
+    enforce_checked_len: usize,
+}
+
+/// Which monitors [`Session::check`] runs, and when.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Check {
+    /// Every monitor, if the next run is due.
+    IfDue,
+    /// Every monitor, now.
+    Now,
+    /// The profile's own monitors (those with rules that `enforce` acts
+    /// on), now.
+    Enforced,
 }
 
 enum Verdict {
@@ -215,7 +256,9 @@ async fn session(
         enforced: vec![],
         limits: SubscribeLimits::default(),
         pending_subs: HashMap::new(),
-        last_check: Instant::now(),
+        next_check: Instant::now(),
+        checked_len: 0,
+        enforce_checked_len: 0,
     };
     s.push(EventKind::Opened {
         peer: peer.addr.to_string(),
@@ -248,7 +291,7 @@ async fn session(
                 s.push(EventKind::Closed { by: ClosedBy::Unknown, reason: "proxy stopped".into() });
                 break "proxy stopped".to_string();
             }
-            _ = tick.tick() => { s.check(false); }
+            _ = tick.tick() => { s.check(Check::IfDue); }
             r = cr.read(&mut bc) => {
                 match r {
                     Ok(0) | Err(_) => {
@@ -351,14 +394,36 @@ impl Session {
         }
     }
 
-    /// Runs the monitors (at most every 250 ms unless `now`) and reports new findings.
-    fn check(&mut self, now: bool) -> Vec<Finding> {
-        if !now && self.last_check.elapsed() < Duration::from_millis(250) {
-            return vec![];
-        }
-        self.last_check = Instant::now();
+    /// Runs monitors over the transcript (see the module documentation for
+    /// when) and reports the findings not reported before.
+    fn check(&mut self, what: Check) -> Vec<Finding> {
+        let len = self.t.events.len();
+        let findings = match what {
+            Check::Enforced => {
+                if len == self.enforce_checked_len {
+                    return vec![];
+                }
+                self.enforce_checked_len = len;
+                run_monitors_where(&self.cfg.profile, &self.t, |m: &dyn Monitor| {
+                    m.rules().iter().any(|r| enforce::enforced(r))
+                })
+            }
+            Check::IfDue | Check::Now => {
+                if len == self.checked_len
+                    || (what == Check::IfDue && Instant::now() < self.next_check)
+                {
+                    return vec![];
+                }
+                self.checked_len = len;
+                let started = Instant::now();
+                let f = run_monitors_where(&self.cfg.profile, &self.t, |_| true);
+                let took = started.elapsed();
+                self.next_check = Instant::now() + CHECK_INTERVAL.max(took * CHECK_SLOWDOWN);
+                f
+            }
+        };
         let mut new = Vec::new();
-        for f in run_monitors(&self.cfg.profile, &self.t) {
+        for f in findings {
             if self.reported.insert((f.rule.clone(), f.event)) {
                 let mut f = f;
                 f.message = self.cfg.profile.redact(&f.message);
@@ -443,7 +508,7 @@ impl Session {
             by_suite: false,
         });
         if dir == Dir::ServerToClient {
-            self.check(false);
+            self.check(Check::IfDue);
             // A SUBACK for a SUBSCRIBE the proxy split: put the refusals back.
             if let Some(Packet::Suback(sa)) = &packet {
                 if let Some((refused, total)) = self.pending_subs.remove(&sa.packet_id) {
@@ -456,10 +521,11 @@ impl Session {
             }
             return Verdict::Forward(frame);
         }
-        let new = self.check(true);
         if !self.cfg.enforce {
+            self.check(Check::IfDue);
             return Verdict::Forward(frame);
         }
+        let new = self.check(Check::Enforced);
         // Violations of the profile's own rules by this very packet.
         let broken: Vec<Finding> = new
             .into_iter()
@@ -604,7 +670,7 @@ impl Session {
     }
 
     fn finish(mut self, reason: &str) -> SessionRecord {
-        self.check(true);
+        self.check(Check::Now);
         self.send_live(LiveEvent::Closed {
             session: self.key.clone(),
             reason: reason.to_string(),

@@ -25,6 +25,7 @@ use crate::payload::aliyun_sign::{self, SIGN_RULE};
 use crate::profile::Profile;
 use crate::transcript::{Dir, Event, Side, Transcript};
 use crate::wire::{Connect, Packet, Publish};
+use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
 /// How long a request may stay unanswered on a live connection before a
@@ -527,38 +528,62 @@ impl Monitor for AlinkPairing {
         const RULE: &str = "aliyun.alink.reply";
         per_conn(t, |c, out| {
             let mut reqs: Vec<Req<'_>> = Vec::new();
+            // Unanswered requests per (direction, topic), and those with an
+            // id per (direction, topic, id), oldest first.
+            let mut open: HashMap<(Dir, String), usize> = HashMap::new();
+            let mut by_id: HashMap<(Dir, String, String), VecDeque<usize>> = HashMap::new();
             for (ev, dir, p) in publishes(c) {
                 match alink::classify(&p.topic) {
-                    Some(SysTopic::Request) => reqs.push(Req {
-                        ev,
-                        dir,
-                        topic: &p.topic,
-                        id: alink::body_id(&p.payload),
-                        answered: false,
-                    }),
+                    Some(SysTopic::Request) => {
+                        let id = alink::body_id(&p.payload);
+                        *open.entry((dir, p.topic.clone())).or_default() += 1;
+                        if let Some(id) = &id {
+                            by_id
+                                .entry((dir, p.topic.clone(), id.clone()))
+                                .or_default()
+                                .push_back(reqs.len());
+                        }
+                        reqs.push(Req {
+                            ev,
+                            dir,
+                            topic: &p.topic,
+                            id,
+                            answered: false,
+                        });
+                    }
                     Some(SysTopic::Reply(req_topic)) => {
                         let id = alink::body_id(&p.payload);
                         let asker = dir.sender().other().sends();
-                        let pending: Vec<&mut Req<'_>> = reqs
-                            .iter_mut()
-                            .filter(|r| !r.answered && r.dir == asker && r.topic == req_topic)
-                            .collect();
-                        if pending.is_empty() {
+                        let key = (asker, req_topic);
+                        let Some(n) = open.get_mut(&key).filter(|n| **n > 0) else {
                             continue;
-                        }
-                        let ids: Vec<String> =
-                            pending.iter().filter_map(|r| r.id.clone()).collect();
-                        match pending.into_iter().find(|r| r.id.is_some() && r.id == id) {
-                            Some(r) => r.answered = true,
-                            None => out.push(Finding::new(
-                                RULE,
-                                dir.sender(),
-                                ev.seq,
-                                format!(
-                                    "reply on {:?} has id {:?}, which answers no pending request (pending ids {ids:?})",
-                                    p.topic, id
-                                ),
-                            )),
+                        };
+                        let found = id.as_ref().and_then(|id| {
+                            by_id
+                                .get_mut(&(asker, key.1.clone(), id.clone()))
+                                .and_then(VecDeque::pop_front)
+                        });
+                        match found.and_then(|i| reqs.get_mut(i)) {
+                            Some(r) => {
+                                r.answered = true;
+                                *n -= 1;
+                            }
+                            None => {
+                                let ids: Vec<String> = reqs
+                                    .iter()
+                                    .filter(|r| !r.answered && r.dir == asker && r.topic == key.1)
+                                    .filter_map(|r| r.id.clone())
+                                    .collect();
+                                out.push(Finding::new(
+                                    RULE,
+                                    dir.sender(),
+                                    ev.seq,
+                                    format!(
+                                        "reply on {:?} has id {:?}, which answers no pending request (pending ids {ids:?})",
+                                        p.topic, id
+                                    ),
+                                ));
+                            }
                         }
                     }
                     _ => {}
@@ -612,14 +637,21 @@ impl Monitor for Rrpc {
     fn check(&self, t: &Transcript) -> Vec<Finding> {
         per_conn(t, |c, out| {
             let mut pending: Vec<(&Event, String, bool)> = Vec::new();
+            // Unanswered requests by the response topic they want, oldest first.
+            let mut waiting: HashMap<String, VecDeque<usize>> = HashMap::new();
             for (ev, dir, p) in publishes(c) {
                 match (dir, alink::classify(&p.topic)) {
                     (Dir::ServerToClient, Some(SysTopic::RrpcRequest(_))) => {
                         let want = p.topic.replacen("/rrpc/request/", "/rrpc/response/", 1);
+                        waiting
+                            .entry(want.clone())
+                            .or_default()
+                            .push_back(pending.len());
                         pending.push((ev, want, false));
                     }
                     (Dir::ClientToServer, Some(SysTopic::RrpcResponse(mid))) => {
-                        match pending.iter_mut().find(|(_, w, done)| !done && *w == p.topic) {
+                        let first = waiting.get_mut(&p.topic).and_then(VecDeque::pop_front);
+                        match first.and_then(|i| pending.get_mut(i)) {
                             Some(x) => x.2 = true,
                             None if c.opened() => out.push(Finding::new(
                                 "aliyun.rrpc",
@@ -667,16 +699,23 @@ impl Monitor for Raw {
     fn check(&self, t: &Transcript) -> Vec<Finding> {
         per_conn(t, |c, out| {
             let mut pending: Vec<(&Event, &str, bool)> = Vec::new();
+            // Unanswered down_raws by topic, oldest first.
+            let mut waiting: HashMap<&str, VecDeque<usize>> = HashMap::new();
             for (ev, dir, p) in publishes(c) {
                 let down = p.topic.ends_with("/thing/model/down_raw");
                 match (dir, alink::classify(&p.topic)) {
                     (Dir::ServerToClient, Some(SysTopic::Raw)) if down => {
+                        waiting
+                            .entry(p.topic.as_str())
+                            .or_default()
+                            .push_back(pending.len());
                         pending.push((ev, p.topic.as_str(), false))
                     }
                     (Dir::ClientToServer, Some(SysTopic::RawReply(raw)))
                         if raw.ends_with("/down_raw") =>
                     {
-                        match pending.iter_mut().find(|(_, t, done)| !done && *t == raw) {
+                        let first = waiting.get_mut(raw.as_str()).and_then(VecDeque::pop_front);
+                        match first.and_then(|i| pending.get_mut(i)) {
                             Some(x) => x.2 = true,
                             None if c.opened() => out.push(Finding::new(
                                 "aliyun.raw",

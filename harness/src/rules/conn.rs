@@ -7,7 +7,7 @@
 
 use crate::transcript::{Dir, Event, EventKind, Side, Transcript};
 use crate::wire::{Connack, Connect, Packet, PacketType};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 
 /// One decoded packet event of a connection.
 #[derive(Debug, Clone, Copy)]
@@ -32,6 +32,12 @@ impl Pkt<'_> {
 pub(crate) struct ConnView<'a> {
     /// Events of this connection.
     pub events: Vec<&'a Event>,
+    /// Sequence numbers of the opaque events (undecodable packets and
+    /// garbage) sent client → server (`[0]`) and server → client (`[1]`),
+    /// ascending: [`ConnView::opaque_between`] is a binary search.
+    opaque: [Vec<usize>; 2],
+    /// The transcript saw the connection being opened.
+    opened: bool,
 }
 
 impl<'a> ConnView<'a> {
@@ -51,17 +57,40 @@ impl<'a> ConnView<'a> {
         order
             .into_iter()
             .filter_map(|n| by_name.remove(n))
-            .map(|events| ConnView { events })
+            .map(ConnView::new)
             .collect()
+    }
+
+    /// The view of one connection's events (in transcript order).
+    pub fn new(events: Vec<&'a Event>) -> ConnView<'a> {
+        let mut opaque = [Vec::new(), Vec::new()];
+        let mut opened = false;
+        for e in &events {
+            let dir = match &e.kind {
+                EventKind::Opened { .. } => {
+                    opened = true;
+                    continue;
+                }
+                EventKind::Packet {
+                    dir, packet: None, ..
+                } => *dir,
+                EventKind::Garbage { dir, .. } => *dir,
+                _ => continue,
+            };
+            opaque[dir_index(dir)].push(e.seq);
+        }
+        ConnView {
+            events,
+            opaque,
+            opened,
+        }
     }
 
     /// True when the transcript saw the connection being opened, so its
     /// first packets are really the first packets of the connection (a
     /// capture that starts mid-connection has no `Opened` event).
     pub fn opened(&self) -> bool {
-        self.events
-            .iter()
-            .any(|e| matches!(e.kind, EventKind::Opened { .. }))
+        self.opened
     }
 
     /// The decoded packets, in order.
@@ -110,15 +139,9 @@ impl<'a> ConnView<'a> {
     /// (undecodable packet or garbage) strictly between the two sequence
     /// numbers: a request or response may hide in them.
     pub fn opaque_between(&self, dir: Dir, after: usize, before: usize) -> bool {
-        self.events.iter().any(|e| {
-            e.seq > after
-                && e.seq < before
-                && match &e.kind {
-                    EventKind::Packet { dir: d, packet, .. } => *d == dir && packet.is_none(),
-                    EventKind::Garbage { dir: d, .. } => *d == dir,
-                    _ => false,
-                }
-        })
+        let seqs = &self.opaque[dir_index(dir)];
+        let first_after = seqs.partition_point(|&s| s <= after);
+        seqs.get(first_after).is_some_and(|&s| s < before)
     }
 
     /// The side the suite itself played on this connection, when it sent
@@ -137,6 +160,15 @@ impl<'a> ConnView<'a> {
     /// Sequence number of the last event of the connection.
     pub fn last_seq(&self) -> usize {
         self.events.last().map_or(0, |e| e.seq)
+    }
+}
+
+/// Index of a direction in per-direction arrays: client → server 0,
+/// server → client 1.
+fn dir_index(dir: Dir) -> usize {
+    match dir {
+        Dir::ClientToServer => 0,
+        Dir::ServerToClient => 1,
     }
 }
 
@@ -171,7 +203,7 @@ pub(crate) fn is_malformed(e: &Event) -> bool {
 }
 
 /// A request kind that expects exactly one response from the other side.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) enum ReqKind {
     /// QoS 1 PUBLISH → PUBACK.
     Publish1,
@@ -257,12 +289,22 @@ pub(crate) struct Exchanges<'a> {
 
 impl<'a> Exchanges<'a> {
     /// Pairs the requests and responses of a connection.
+    ///
+    /// A response answers the oldest unanswered request of the matching
+    /// kind and id sent the other way; a PUBACK with no QoS 1 PUBLISH
+    /// pending answers a QoS 2 one with that id (and a PUBREC a QoS 1 one)
+    /// as the wrong kind. A request of the same kind and id as a pending one
+    /// is a re-send, folded into it (PINGREQs, which have no id, never are).
+    /// Linear: pending requests are kept in a queue per (direction, kind,
+    /// id).
     pub fn build(conn: &ConnView<'a>) -> Exchanges<'a> {
         let mut ex = Exchanges::default();
+        let mut pending = Pending::default();
         for p in conn.packets() {
             if let Some((kind, id)) = ReqKind::of(p.packet) {
-                let resend = kind != ReqKind::Pingreq && ex.pending(p.dir, &[kind], id).is_some();
+                let resend = kind != ReqKind::Pingreq && pending.oldest(p.dir, kind, id).is_some();
                 if !resend {
+                    pending.push(p.dir, kind, id, ex.list.len());
                     ex.list.push(Exchange {
                         req: p,
                         kind,
@@ -274,35 +316,23 @@ impl<'a> Exchanges<'a> {
                 continue;
             }
             let asker = p.dir.sender().other().sends();
-            let found = match p.packet {
-                Packet::Puback { packet_id } => ex
-                    .pending(asker, &[ReqKind::Publish1], *packet_id)
-                    .map(|i| (i, false))
-                    .or_else(|| {
-                        ex.pending(asker, &[ReqKind::Publish2], *packet_id)
-                            .map(|i| (i, true))
-                    }),
-                Packet::Pubrec { packet_id } => ex
-                    .pending(asker, &[ReqKind::Publish2], *packet_id)
-                    .map(|i| (i, false))
-                    .or_else(|| {
-                        ex.pending(asker, &[ReqKind::Publish1], *packet_id)
-                            .map(|i| (i, true))
-                    }),
-                Packet::Pubcomp { packet_id } => ex
-                    .pending(asker, &[ReqKind::Pubrel], *packet_id)
-                    .map(|i| (i, false)),
-                Packet::Suback(s) => ex
-                    .pending(asker, &[ReqKind::Subscribe], s.packet_id)
-                    .map(|i| (i, false)),
-                Packet::Unsuback { packet_id } => ex
-                    .pending(asker, &[ReqKind::Unsubscribe], *packet_id)
-                    .map(|i| (i, false)),
-                Packet::Pingresp => ex
-                    .pending(asker, &[ReqKind::Pingreq], 0)
-                    .map(|i| (i, false)),
+            let (kind, id, fallback) = match p.packet {
+                Packet::Puback { packet_id } => {
+                    (ReqKind::Publish1, *packet_id, Some(ReqKind::Publish2))
+                }
+                Packet::Pubrec { packet_id } => {
+                    (ReqKind::Publish2, *packet_id, Some(ReqKind::Publish1))
+                }
+                Packet::Pubcomp { packet_id } => (ReqKind::Pubrel, *packet_id, None),
+                Packet::Suback(s) => (ReqKind::Subscribe, s.packet_id, None),
+                Packet::Unsuback { packet_id } => (ReqKind::Unsubscribe, *packet_id, None),
+                Packet::Pingresp => (ReqKind::Pingreq, 0, None),
                 _ => continue,
             };
+            let found = pending
+                .take(asker, kind, id)
+                .map(|i| (i, false))
+                .or_else(|| fallback.and_then(|k| pending.take(asker, k, id).map(|i| (i, true))));
             match found.and_then(|(i, wrong)| ex.list.get_mut(i).map(|e| (e, wrong))) {
                 Some((e, wrong)) => {
                     e.resp = Some(p);
@@ -314,35 +344,21 @@ impl<'a> Exchanges<'a> {
         ex
     }
 
-    /// Index of the oldest unanswered request sent in `dir` with one of the
-    /// kinds and the id.
-    fn pending(&self, dir: Dir, kinds: &[ReqKind], id: u16) -> Option<usize> {
-        self.list.iter().position(|e| {
-            e.resp.is_none() && e.req.dir == dir && e.id == id && kinds.contains(&e.kind)
-        })
-    }
-
-    /// For an unanswered request, a response the same peer gave to a request
-    /// sent later in the same direction. MQTT receivers handle a
-    /// connection's packets in order, so such a response shows the peer had
-    /// read the unanswered request and chose not to answer it.
-    pub fn answered_later(&self, ex: &Exchange<'a>) -> Option<Pkt<'a>> {
-        self.list
-            .iter()
-            .filter(|e| e.req.dir == ex.req.dir && e.req.ev.seq > ex.req.ev.seq)
-            .filter_map(|e| e.resp)
-            .min_by_key(|r| r.ev.seq)
-    }
-
     /// Unanswered requests of the given kinds whose peer demonstrably read
-    /// them (see [`Exchanges::answered_later`]) and sent no undecodable bytes
-    /// that could hide the answer. Returns each with the proving response.
+    /// them and sent no undecodable bytes that could hide the answer.
+    /// Returns each with the proving response: the earliest response the
+    /// same peer gave to a request sent later in the same direction. MQTT
+    /// receivers handle a connection's packets in order, so such a response
+    /// shows the peer had read the unanswered request and chose not to
+    /// answer it.
     pub fn ignored(&self, conn: &ConnView<'a>, kinds: &[ReqKind]) -> Vec<(Exchange<'a>, Pkt<'a>)> {
+        let later = self.later_responses();
         self.list
             .iter()
-            .filter(|e| e.resp.is_none() && kinds.contains(&e.kind))
-            .filter_map(|e| {
-                let proof = self.answered_later(e)?;
+            .enumerate()
+            .filter(|(_, e)| e.resp.is_none() && kinds.contains(&e.kind))
+            .filter_map(|(i, e)| {
+                let proof = later.from(i + 1, e.req.dir)?;
                 let peer = e.req.dir.sender().other().sends();
                 if conn.opaque_between(peer, e.req.ev.seq, conn.last_seq() + 1) {
                     return None;
@@ -350,5 +366,76 @@ impl<'a> Exchanges<'a> {
                 Some((*e, proof))
             })
             .collect()
+    }
+
+    /// Position in [`Exchanges::list`] of the first request sent after
+    /// event `seq` (the list is in request order).
+    pub fn first_after(&self, seq: usize) -> usize {
+        self.list.partition_point(|e| e.req.ev.seq <= seq)
+    }
+
+    /// The earliest response to the requests from each position on, per
+    /// direction (one backward sweep over the list).
+    pub fn later_responses(&self) -> LaterResponses<'a> {
+        let mut from = vec![[None, None]; self.list.len() + 1];
+        let mut earliest: [Option<Pkt<'a>>; 2] = [None, None];
+        for (i, e) in self.list.iter().enumerate().rev() {
+            if let Some(r) = e.resp {
+                let d = dir_index(e.req.dir);
+                if earliest[d].is_none_or(|m| r.ev.seq < m.ev.seq) {
+                    earliest[d] = Some(r);
+                }
+            }
+            from[i] = earliest;
+        }
+        LaterResponses { from }
+    }
+}
+
+/// See [`Exchanges::later_responses`].
+pub(crate) struct LaterResponses<'a> {
+    /// `from[i][d]`: earliest response to a request at position `i` or
+    /// later sent in direction `d` (index by [`dir_index`]).
+    from: Vec<[Option<Pkt<'a>>; 2]>,
+}
+
+impl<'a> LaterResponses<'a> {
+    /// The earliest response to a request sent in `dir` at list position
+    /// `i` or later.
+    pub fn from(&self, i: usize, dir: Dir) -> Option<Pkt<'a>> {
+        self.from.get(i).and_then(|f| f[dir_index(dir)])
+    }
+}
+
+/// Indices (into [`Exchanges::list`]) of the unanswered requests, oldest
+/// first, per (direction, kind, id).
+#[derive(Default)]
+struct Pending {
+    queues: HashMap<(Dir, ReqKind, u16), VecDeque<usize>>,
+}
+
+impl Pending {
+    fn push(&mut self, dir: Dir, kind: ReqKind, id: u16, index: usize) {
+        self.queues
+            .entry((dir, kind, id))
+            .or_default()
+            .push_back(index);
+    }
+
+    /// The oldest unanswered request with that key.
+    fn oldest(&self, dir: Dir, kind: ReqKind, id: u16) -> Option<usize> {
+        self.queues
+            .get(&(dir, kind, id))
+            .and_then(|q| q.front().copied())
+    }
+
+    /// Removes and returns the oldest unanswered request with that key.
+    fn take(&mut self, dir: Dir, kind: ReqKind, id: u16) -> Option<usize> {
+        let q = self.queues.get_mut(&(dir, kind, id))?;
+        let i = q.pop_front();
+        if q.is_empty() {
+            self.queues.remove(&(dir, kind, id));
+        }
+        i
     }
 }

@@ -93,6 +93,16 @@ pub fn monitors_for(profile: &Profile) -> Vec<Box<dyn Monitor>> {
 /// is not MQTT 3.1.1 traffic, and whether the server refused it properly is
 /// the business of the case that sent it (MQTT-3.1.2-1, MQTT-3.1.2-2).
 pub fn run_monitors(profile: &Profile, t: &Transcript) -> Vec<Finding> {
+    run_monitors_where(profile, t, |_| true)
+}
+
+/// [`run_monitors`] with only the monitors of `profile` that `keep`
+/// accepts (e.g. those reporting a given kind of rule).
+pub fn run_monitors_where(
+    profile: &Profile,
+    t: &Transcript,
+    keep: impl Fn(&dyn Monitor) -> bool,
+) -> Vec<Finding> {
     let mut suite_side: HashMap<&str, Side> = HashMap::new();
     let mut other_protocol_after: HashMap<&str, usize> = HashMap::new();
     for c in conn::ConnView::split(t) {
@@ -108,6 +118,7 @@ pub fn run_monitors(profile: &Profile, t: &Transcript) -> Vec<Finding> {
     let mut seen = HashSet::new();
     let mut out: Vec<Finding> = monitors_for(profile)
         .iter()
+        .filter(|m| keep(m.as_ref()))
         .flat_map(|m| m.check(t))
         .filter(|f| {
             let conn = t.events.get(f.event).map(|e| e.conn.as_str());

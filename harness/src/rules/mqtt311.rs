@@ -19,7 +19,8 @@
 //!   that depend on "nothing else was sent" stand down around them.
 
 use super::conn::{
-    has_malformation, is_malformed, packet_dir, packet_type, ConnView, Exchanges, Pkt, ReqKind,
+    has_malformation, is_malformed, packet_dir, packet_type, ConnView, Exchange, Exchanges, Pkt,
+    ReqKind,
 };
 use super::topic::{matches_ignoring_dollar_rule, topic_matches};
 use super::{Finding, Monitor};
@@ -443,6 +444,15 @@ impl Monitor for AckIds {
                     ));
                 }
             }
+            // (direction, kind, id) -> first request with them.
+            let mut first_request: HashMap<(Dir, ReqKind, u16), usize> = HashMap::new();
+            if !ex.unmatched.is_empty() {
+                for e in &ex.list {
+                    first_request
+                        .entry((e.req.dir, e.kind, e.id))
+                        .or_insert(e.req.ev.seq);
+                }
+            }
             for r in &ex.unmatched {
                 let asker = peer(r.dir);
                 if c.opaque_between(asker, 0, r.ev.seq) {
@@ -461,12 +471,10 @@ impl Monitor for AckIds {
                 let Some(id) = r.packet.packet_id() else {
                     continue;
                 };
-                let known = ex.list.iter().any(|e| {
-                    e.req.dir == asker
-                        && e.id == id
-                        && kinds.contains(&e.kind)
-                        && e.req.ev.seq < r.ev.seq
-                });
+                let known = kinds
+                    .iter()
+                    .filter_map(|k| first_request.get(&(asker, *k, id)))
+                    .any(|&seq| seq < r.ev.seq);
                 if !known {
                     for rule in rules {
                         out.push(Finding::new(
@@ -982,6 +990,7 @@ impl Monitor for ViolationCloses {
     fn check(&self, t: &Transcript) -> Vec<Finding> {
         per_conn(t, |c, out| {
             let ex = Exchanges::build(c);
+            let later = ex.later_responses();
             let mut blamed: HashSet<Side> = HashSet::new();
             for ev in c.events.iter().filter(|e| is_malformed(e)) {
                 let Some(dir) = packet_dir(ev) else { continue };
@@ -999,8 +1008,9 @@ impl Monitor for ViolationCloses {
                 };
                 let own = ex
                     .list
-                    .iter()
-                    .find(|e| e.req.ev.seq == ev.seq)
+                    .binary_search_by_key(&ev.seq, |e| e.req.ev.seq)
+                    .ok()
+                    .and_then(|i| ex.list.get(i))
                     .and_then(|e| e.resp);
                 match ev.packet() {
                     Some((Dir::ClientToServer, Packet::Connect(x)))
@@ -1037,12 +1047,7 @@ impl Monitor for ViolationCloses {
                     }
                     _ => {}
                 }
-                let later = ex
-                    .list
-                    .iter()
-                    .filter(|e| e.req.dir == dir && e.req.ev.seq > ev.seq)
-                    .filter_map(|e| e.resp)
-                    .min_by_key(|r| r.ev.seq);
+                let later = later.from(ex.first_after(ev.seq), dir);
                 if let Some(r) = [own, later].into_iter().flatten().min_by_key(|r| r.ev.seq) {
                     out.push(Finding::new(
                         "MQTT-4.8.0-1",
@@ -1073,40 +1078,139 @@ struct SubState<'a> {
     refused: bool,
 }
 
-/// Every filter the client subscribed to before event `seq`, with what the
-/// SUBACKs seen before `seq` said about it. Filters are never removed by
-/// UNSUBSCRIBE: messages already in flight may still arrive.
-fn subscriptions_before<'a>(ex: &Exchanges<'a>, seq: usize) -> Vec<SubState<'a>> {
-    let mut out = Vec::new();
-    for e in &ex.list {
-        let Packet::Subscribe(s) = e.req.packet else {
-            continue;
-        };
-        if e.req.dir != Dir::ClientToServer || e.req.ev.seq >= seq {
-            continue;
-        }
-        let codes = match e.resp.map(|r| r.packet) {
-            Some(Packet::Suback(a)) if e.resp.is_some_and(|r| r.ev.seq < seq) => {
-                Some(a.codes.as_slice())
+/// What the entries of one distinct filter say together.
+#[derive(Debug, Clone, Default)]
+struct FilterSum {
+    /// Entries not refused.
+    active: usize,
+    /// Entries not refused and without a granted QoS yet.
+    pending: usize,
+    /// Highest QoS granted to an entry.
+    max_granted: Option<u8>,
+}
+
+/// Every filter the client subscribed to before a point in time, with what
+/// the SUBACKs seen before it said about it, advanced through a connection
+/// in event order ([`Subscriptions::advance_to`]): linear in the
+/// connection, however many PUBLISHes are judged against it. Filters are
+/// never removed by UNSUBSCRIBE: messages already in flight may still
+/// arrive.
+struct Subscriptions<'a> {
+    /// `(seq, exchange, is_suback)`: each client SUBSCRIBE and its SUBACK,
+    /// in event order.
+    steps: Vec<(usize, &'a Exchange<'a>, bool)>,
+    /// Steps applied so far.
+    done: usize,
+    /// Every filter entry, in subscription order.
+    entries: Vec<SubState<'a>>,
+    /// First entry of each applied SUBSCRIBE, by its sequence number.
+    first_entry: HashMap<usize, usize>,
+    /// Per distinct filter, in order of first subscription.
+    sums: Vec<(&'a str, FilterSum)>,
+    /// Index into `sums` by filter.
+    sum_index: HashMap<&'a str, usize>,
+}
+
+impl<'a> Subscriptions<'a> {
+    fn new(ex: &'a Exchanges<'a>) -> Self {
+        let mut steps = Vec::new();
+        for e in &ex.list {
+            if e.req.dir != Dir::ClientToServer || !matches!(e.req.packet, Packet::Subscribe(_)) {
+                continue;
             }
-            _ => None,
-        };
-        for (i, (filter, _)) in s.topics.iter().enumerate() {
-            let code = codes.and_then(|c| c.get(i)).copied();
-            out.push(SubState {
-                filter,
-                granted: code.filter(|c| *c <= 2),
-                refused: code.is_some_and(|c| c > 2),
-            });
+            steps.push((e.req.ev.seq, e, false));
+            if let Some(r) = e.resp {
+                steps.push((r.ev.seq, e, true));
+            }
+        }
+        steps.sort_by_key(|s| s.0);
+        Subscriptions {
+            steps,
+            done: 0,
+            entries: Vec::new(),
+            first_entry: HashMap::new(),
+            sums: Vec::new(),
+            sum_index: HashMap::new(),
         }
     }
-    out
+
+    /// Applies every SUBSCRIBE and SUBACK seen before event `seq`.
+    fn advance_to(&mut self, seq: usize) {
+        while let Some(&(at, e, is_suback)) = self.steps.get(self.done) {
+            if at >= seq {
+                break;
+            }
+            self.done += 1;
+            let Packet::Subscribe(s) = e.req.packet else {
+                continue;
+            };
+            if !is_suback {
+                self.first_entry.insert(e.req.ev.seq, self.entries.len());
+                for (filter, _) in &s.topics {
+                    self.entries.push(SubState {
+                        filter,
+                        granted: None,
+                        refused: false,
+                    });
+                    let i = *self.sum_index.entry(filter).or_insert_with(|| {
+                        self.sums.push((filter, FilterSum::default()));
+                        self.sums.len() - 1
+                    });
+                    let sum = &mut self.sums[i].1;
+                    sum.active += 1;
+                    sum.pending += 1;
+                }
+                continue;
+            }
+            let Some(Packet::Suback(a)) = e.resp.map(|r| r.packet) else {
+                continue;
+            };
+            let Some(&first) = self.first_entry.get(&e.req.ev.seq) else {
+                continue;
+            };
+            for (i, code) in a.codes.iter().take(s.topics.len()).enumerate() {
+                let Some(entry) = self.entries.get_mut(first + i) else {
+                    continue;
+                };
+                let Some(&k) = self.sum_index.get(entry.filter) else {
+                    continue;
+                };
+                let sum = &mut self.sums[k].1;
+                sum.pending = sum.pending.saturating_sub(1);
+                if *code <= 2 {
+                    entry.granted = Some(*code);
+                    sum.max_granted = sum.max_granted.max(Some(*code));
+                } else {
+                    entry.refused = true;
+                    sum.active = sum.active.saturating_sub(1);
+                }
+            }
+        }
+    }
+
+    /// The distinct filters with an entry not refused, with their sums.
+    fn active(&self) -> impl Iterator<Item = (&'a str, &FilterSum)> + '_ {
+        self.sums
+            .iter()
+            .filter(|(_, s)| s.active > 0)
+            .map(|(f, s)| (*f, s))
+    }
+
+    /// The filter of every entry not refused, in subscription order.
+    fn active_entries(&self) -> Vec<&'a str> {
+        self.entries
+            .iter()
+            .filter(|s| !s.refused)
+            .map(|s| s.filter)
+            .collect()
+    }
 }
 
 /// True when the server's PUBLISH can be judged against the subscriptions:
-/// a fresh session with no undecodable client bytes before it.
-fn deliveries_judgeable(c: &ConnView<'_>, p: &Pkt<'_>) -> bool {
-    c.fresh_session() && !c.opaque_between(Dir::ClientToServer, 0, p.ev.seq)
+/// a fresh session (`fresh`, see [`ConnView::fresh_session`]) with no
+/// undecodable client bytes before it.
+fn deliveries_judgeable(c: &ConnView<'_>, fresh: bool, p: &Pkt<'_>) -> bool {
+    fresh && !c.opaque_between(Dir::ClientToServer, 0, p.ev.seq)
 }
 
 /// MQTT-3.3.2-3: a PUBLISH the server delivers matches one of the client's
@@ -1132,25 +1236,23 @@ impl Monitor for DeliveredTopic {
     fn check(&self, t: &Transcript) -> Vec<Finding> {
         per_conn(t, |c, out| {
             let ex = Exchanges::build(c);
+            let fresh = c.fresh_session();
+            let mut subs = Subscriptions::new(&ex);
             for p in c.packets() {
                 let Packet::Publish(x) = p.packet else {
                     continue;
                 };
-                if p.dir != Dir::ServerToClient || !deliveries_judgeable(c, &p) {
+                if p.dir != Dir::ServerToClient || !deliveries_judgeable(c, fresh, &p) {
                     continue;
                 }
                 if self.implicit.iter().any(|f| topic_matches(f, &x.topic)) {
                     continue;
                 }
-                let subs = subscriptions_before(&ex, p.ev.seq);
-                let active: Vec<&str> = subs
-                    .iter()
-                    .filter(|s| !s.refused)
-                    .map(|s| s.filter)
-                    .collect();
-                if active.iter().any(|f| topic_matches(f, &x.topic)) {
+                subs.advance_to(p.ev.seq);
+                if subs.active().any(|(f, _)| topic_matches(f, &x.topic)) {
                     continue;
                 }
+                let active = subs.active_entries();
                 if let Some(f) = active
                     .iter()
                     .find(|f| matches_ignoring_dollar_rule(f, &x.topic))
@@ -1198,25 +1300,33 @@ impl Monitor for DeliveredQos {
     fn check(&self, t: &Transcript) -> Vec<Finding> {
         per_conn(t, |c, out| {
             let ex = Exchanges::build(c);
+            let fresh = c.fresh_session();
+            let mut subs = Subscriptions::new(&ex);
             for p in c.packets() {
                 let Packet::Publish(x) = p.packet else {
                     continue;
                 };
-                if p.dir != Dir::ServerToClient || x.qos == 0 || !deliveries_judgeable(c, &p) {
+                if p.dir != Dir::ServerToClient || x.qos == 0 || !deliveries_judgeable(c, fresh, &p)
+                {
                     continue;
                 }
                 if self.implicit.iter().any(|f| topic_matches(f, &x.topic)) {
                     continue;
                 }
-                let subs = subscriptions_before(&ex, p.ev.seq);
-                let matching: Vec<&SubState<'_>> = subs
-                    .iter()
-                    .filter(|s| !s.refused && topic_matches(s.filter, &x.topic))
+                subs.advance_to(p.ev.seq);
+                let matching: Vec<&FilterSum> = subs
+                    .active()
+                    .filter(|(f, _)| topic_matches(f, &x.topic))
+                    .map(|(_, s)| s)
                     .collect();
-                if matching.is_empty() || matching.iter().any(|s| s.granted.is_none()) {
+                if matching.is_empty() || matching.iter().any(|s| s.pending > 0) {
                     continue;
                 }
-                let max = matching.iter().filter_map(|s| s.granted).max().unwrap_or(0);
+                let max = matching
+                    .iter()
+                    .filter_map(|s| s.max_granted)
+                    .max()
+                    .unwrap_or(0);
                 if x.qos > max {
                     out.push(Finding::new(
                         "MQTT-3.8.4-6",

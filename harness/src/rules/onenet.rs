@@ -15,7 +15,7 @@ use crate::payload::onenet_dp;
 use crate::profile::Profile;
 use crate::transcript::{Dir, EventKind, Side, Transcript};
 use crate::wire::Packet;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// The monitors of the `onenet` profile, configured with its parameters.
 /// Monitors that need a parameter the profile does not set stay silent.
@@ -474,17 +474,19 @@ impl Monitor for Commands {
         &["onenet.cmd.request", "onenet.cmd.response"]
     }
     fn check(&self, t: &Transcript) -> Vec<Finding> {
-        let opened: Vec<String> = ConnView::split(t)
+        let opened: HashSet<&str> = ConnView::split(t)
             .iter()
             .filter(|c| c.opened())
-            .filter_map(|c| c.events.first().map(|e| e.conn.clone()))
+            .filter_map(|c| c.events.first().map(|e| e.conn.as_str()))
             .collect();
-        let mut seen: Vec<&str> = Vec::new();
+        let mut seen: HashSet<&str> = HashSet::new();
         let mut out = Vec::new();
         for (seq, dir, p) in publishes(t) {
             match dir {
                 Dir::ServerToClient => match cmd_uuid(&p.topic, "$creq") {
-                    Some(Ok(uuid)) => seen.push(uuid),
+                    Some(Ok(uuid)) => {
+                        seen.insert(uuid);
+                    }
                     Some(Err(())) => out.push(Finding::new(
                         "onenet.cmd.request",
                         Side::Server,
@@ -496,7 +498,7 @@ impl Monitor for Commands {
                 Dir::ClientToServer => match cmd_uuid(&p.topic, "$crsp") {
                     Some(Ok(uuid)) => {
                         let conn = t.events.get(seq).map(|e| e.conn.as_str());
-                        let judged = conn.is_some_and(|c| opened.iter().any(|o| o == c));
+                        let judged = conn.is_some_and(|c| opened.contains(c));
                         if judged && !seen.contains(&uuid) {
                             out.push(Finding::new(
                                 "onenet.cmd.response",

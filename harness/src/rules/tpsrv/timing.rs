@@ -215,11 +215,11 @@ impl Monitor for PingMissed {
                 continue;
             };
             let mut n = 0;
-            for p in ps.iter().filter(|p| p.ev.seq < close.seq) {
+            for (k, p) in ps.iter().enumerate().filter(|(_, p)| p.ev.seq < close.seq) {
                 let waited = close.at.saturating_sub(p.ev.at) >= PING_PERIOD - PING_TOLERANCE;
-                let last = ps
-                    .iter()
-                    .all(|q| q.ev.seq <= p.ev.seq || q.ev.seq > close.seq);
+                // No other ping between this one and the close (pings are
+                // in event order).
+                let last = ps.get(k + 1).is_none_or(|q| q.ev.seq > close.seq);
                 n = match (p.answered, last, waited) {
                     (true, _, _) => 0,
                     (false, true, false) => n,
