@@ -233,6 +233,7 @@ impl Gen {
     fn build(mut self, n: usize) -> Transcript {
         self.push(EventKind::Opened {
             peer: "127.0.0.1:50000".into(),
+            tls: false,
         });
         let con = self.connect();
         self.c(Packet::Connect(con));
