@@ -432,12 +432,15 @@ pub fn sessions_report(
     let results: Vec<CaseResult> = sessions
         .iter()
         .map(|s| {
-            let verdict = if s.findings.is_empty() {
+            let verdict = if s.error.is_some() {
+                Verdict::Error
+            } else if s.findings.is_empty() {
                 Verdict::Pass
             } else {
                 Verdict::Fail
             };
             let reason = match s.findings.first() {
+                _ if s.error.is_some() => s.error.clone().unwrap_or_default(),
                 Some(f) => format!(
                     "{} finding(s); first: {} at event #{}: {}",
                     s.findings.len(),

@@ -111,6 +111,9 @@ pub struct SessionRecord {
     pub enforced: Vec<String>,
     /// How long it lasted.
     pub duration: Duration,
+    /// Why the proxy could not do its part (the upstream unreachable): the
+    /// session says nothing about the device then.
+    pub error: Option<String>,
 }
 
 /// A running proxy.
@@ -274,7 +277,9 @@ async fn session(
                 by: ClosedBy::Server,
                 reason: format!("proxy closed: upstream unreachable ({e})"),
             });
-            return s.finish(&format!("upstream unreachable: {e}"));
+            let mut r = s.finish(&format!("upstream unreachable: {e}"));
+            r.error = Some(format!("upstream {} unreachable: {e}", cfg.upstream));
+            return r;
         }
     };
     let (mut cr, mut cw) = tokio::io::split(client);
@@ -683,6 +688,54 @@ impl Session {
             findings: self.findings,
             enforced: self.enforced,
             duration: self.start.elapsed(),
+            error: None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncWriteExt;
+
+    /// A dead upstream is an error of the session, never a clean pass.
+    #[tokio::test]
+    async fn an_unreachable_upstream_is_recorded_as_an_error() {
+        // A port that refuses: bind, note it, close.
+        let dead = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = dead.local_addr().expect("addr").port();
+        drop(dead);
+        let listener = DeviceListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)), None)
+            .await
+            .expect("listen");
+        let cfg = ProxyConfig {
+            profile: Profile::mqtt311(),
+            upstream: format!("127.0.0.1:{port}"),
+            upstream_upgrade: None,
+            enforce: false,
+            max_packet: 1 << 20,
+            max_events: 1000,
+        };
+        let h = start(listener, cfg, None);
+        let mut c = tokio::net::TcpStream::connect(h.addr)
+            .await
+            .expect("connect");
+        let connect = encode(&Packet::Connect(crate::wire::Connect {
+            protocol_name: "MQTT".into(),
+            protocol_level: 4,
+            flags: 0x02,
+            clean_session: true,
+            keep_alive: 60,
+            client_id: "dead-up".into(),
+            will: None,
+            username: None,
+            password: None,
+        }));
+        let _ = c.write_all(&connect).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let recs = h.stop().await;
+        let r = recs.first().expect("one session");
+        let e = r.error.as_deref().expect("an error");
+        assert!(e.contains("unreachable"), "{e}");
     }
 }
