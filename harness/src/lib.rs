@@ -5,6 +5,7 @@
 pub mod capture;
 pub mod case;
 pub mod engine;
+pub(crate) mod fasthash;
 pub mod payload;
 pub mod profile;
 pub mod project;

@@ -10,11 +10,12 @@
 use super::flows::{looks_like_connect, Conn, ConnStats};
 use super::link::{self, Skip};
 use super::reader::{CaptureError, CaptureReader, Format, Frame};
+use crate::fasthash::{FastMap, FastSet};
 use crate::profile::Profile;
 use crate::rules::run_monitors;
 use crate::transcript::{ClosedBy, Dir, EventKind, Side, Transcript};
 use serde::Serialize;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
 use std::io::Read;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -165,9 +166,9 @@ struct Pending {
 pub struct Analyzer<'p> {
     opts: Options,
     profile: &'p Profile,
-    open: HashMap<Key, Conn>,
-    pending: HashMap<Key, Pending>,
-    not_mqtt: HashSet<Key>,
+    open: FastMap<Key, Conn>,
+    pending: FastMap<Key, Pending>,
+    not_mqtt: FastSet<Key>,
     start: Option<Duration>,
     last_frame: u64,
     last_at: Duration,
@@ -183,9 +184,9 @@ impl<'p> Analyzer<'p> {
         Analyzer {
             opts,
             profile,
-            open: HashMap::new(),
-            pending: HashMap::new(),
-            not_mqtt: HashSet::new(),
+            open: FastMap::default(),
+            pending: FastMap::default(),
+            not_mqtt: FastSet::default(),
             start: None,
             last_frame: 0,
             last_at: Duration::ZERO,
@@ -236,7 +237,7 @@ impl<'p> Analyzer<'p> {
             self.pending.remove(&k);
             self.not_mqtt.remove(&k);
         }
-        if self.not_mqtt.contains(&k) {
+        if !self.not_mqtt.is_empty() && self.not_mqtt.contains(&k) {
             if seg.fin || seg.rst {
                 self.not_mqtt.remove(&k);
             }
@@ -449,13 +450,14 @@ impl<'p> Analyzer<'p> {
         let mut findings = std::mem::take(&mut c.pending_findings);
         findings.extend(self.judge(&c.t));
         let mut t = std::mem::take(&mut c.t);
-        if self.opts.redact {
-            t.redact_secrets();
-            t.redact_values(&self.profile.secret_values());
-        }
         let keep = self.kept_bytes.saturating_add(c.t_bytes) <= self.opts.keep_bytes;
         if keep {
             self.kept_bytes += c.t_bytes;
+            // Only a kept transcript reaches a report: mask its secrets.
+            if self.opts.redact {
+                t.redact_secrets();
+                t.redact_values(&self.profile.secret_values());
+            }
         }
         self.done.push(ConnReport {
             name: c.name,

@@ -4,7 +4,7 @@
 
 use super::reassembly::{Chunk, GapReason, Reassembler};
 use crate::transcript::{ClosedBy, Dir, EventKind, Transcript};
-use crate::wire::{decode, peek_frame_len, Framer, Packet};
+use crate::wire::{decode, peek_frame_len, Decoded, Framer, Packet};
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -408,6 +408,20 @@ impl Conn {
                 return;
             }
         }
+        let mut bytes = bytes;
+        // Fast path: with nothing buffered, the complete packets at the start
+        // of `bytes` are decoded in place (the framer would return exactly
+        // them); only the rest goes through the framer.
+        if self.halves[i].framer.buffered().is_empty() && self.halves[i].framer.error().is_none() {
+            while let Some(len) = complete_packet(bytes, self.max_packet) {
+                let (raw, rest) = bytes.split_at(len);
+                self.packet(dir, raw, frame, at);
+                bytes = rest;
+            }
+            if bytes.is_empty() {
+                return;
+            }
+        }
         self.halves[i].framer.push(bytes);
         loop {
             let half = &mut self.halves[i];
@@ -415,23 +429,7 @@ impl Conn {
                 Ok(Some(raw)) => {
                     let d = decode(raw);
                     let raw = raw.to_vec();
-                    if let (Dir::ClientToServer, Some(Packet::Connect(c))) = (dir, &d.packet) {
-                        if self.client_id.is_none() {
-                            self.client_id = Some(c.client_id.clone());
-                        }
-                    }
-                    self.stats.packets += 1;
-                    self.push(
-                        at,
-                        frame,
-                        EventKind::Packet {
-                            dir,
-                            raw,
-                            packet: d.packet,
-                            malformations: d.malformations,
-                            by_suite: false,
-                        },
-                    );
+                    self.packet_event(dir, raw, d, frame, at);
                 }
                 Ok(None) => break,
                 Err(e) => {
@@ -455,6 +453,32 @@ impl Conn {
         }
     }
 
+    /// One complete packet decoded from `raw`.
+    fn packet(&mut self, dir: Dir, raw: &[u8], frame: u64, at: Duration) {
+        let d = decode(raw);
+        self.packet_event(dir, raw.to_vec(), d, frame, at);
+    }
+
+    fn packet_event(&mut self, dir: Dir, raw: Vec<u8>, d: Decoded, frame: u64, at: Duration) {
+        if let (Dir::ClientToServer, Some(Packet::Connect(c))) = (dir, &d.packet) {
+            if self.client_id.is_none() {
+                self.client_id = Some(c.client_id.clone());
+            }
+        }
+        self.stats.packets += 1;
+        self.push(
+            at,
+            frame,
+            EventKind::Packet {
+                dir,
+                raw,
+                packet: d.packet,
+                malformations: d.malformations,
+                by_suite: false,
+            },
+        );
+    }
+
     fn report_skipped(&mut self, dir: Dir, frame: u64, at: Duration) {
         let h = &mut self.halves[idx(dir)];
         if h.skipped_len == 0 {
@@ -472,6 +496,18 @@ impl Conn {
             },
         );
     }
+}
+
+/// Length of the complete, acceptable packet at the start of `b` (what a
+/// fresh [`Framer`] of limit `max` would return first), or `None` when the
+/// header is incomplete or bad, the packet too large, or not all there.
+fn complete_packet(b: &[u8], max: usize) -> Option<usize> {
+    let (hl, rem) = peek_frame_len(b).ok()??;
+    if rem > max {
+        return None;
+    }
+    let len = hl.checked_add(rem)?;
+    (len <= b.len()).then_some(len)
 }
 
 /// Approximate heap bytes of an event (raw bytes, decoded copy, bookkeeping).

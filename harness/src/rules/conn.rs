@@ -5,9 +5,10 @@
 //! Everything here is derived from the transcript alone, so the same code
 //! serves live runs, proxied sessions and captures.
 
+use crate::fasthash::FastMap;
 use crate::transcript::{Dir, Event, EventKind, Side, Transcript};
 use crate::wire::{Connack, Connect, Packet, PacketType};
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 
 /// One decoded packet event of a connection.
 #[derive(Debug, Clone, Copy)]
@@ -43,22 +44,26 @@ pub(crate) struct ConnView<'a> {
 impl<'a> ConnView<'a> {
     /// Splits a transcript into connections, in order of first appearance.
     pub fn split(t: &'a Transcript) -> Vec<ConnView<'a>> {
-        let mut order: Vec<&'a str> = Vec::new();
-        let mut by_name: HashMap<&'a str, Vec<&'a Event>> = HashMap::new();
+        // Connections in order of first appearance; runs of events of the
+        // same connection (all of a capture's transcript) skip the lookup.
+        let mut conns: Vec<Vec<&'a Event>> = Vec::new();
+        let mut index: FastMap<&'a str, usize> = FastMap::default();
+        let mut last: Option<(&'a str, usize)> = None;
         for e in &t.events {
-            by_name
-                .entry(e.conn.as_str())
-                .or_insert_with(|| {
-                    order.push(e.conn.as_str());
-                    Vec::new()
-                })
-                .push(e);
+            let name = e.conn.as_str();
+            let i = match last {
+                Some((n, i)) if n == name => i,
+                _ => *index.entry(name).or_insert_with(|| {
+                    conns.push(Vec::new());
+                    conns.len() - 1
+                }),
+            };
+            last = Some((name, i));
+            if let Some(v) = conns.get_mut(i) {
+                v.push(e);
+            }
         }
-        order
-            .into_iter()
-            .filter_map(|n| by_name.remove(n))
-            .map(ConnView::new)
-            .collect()
+        conns.into_iter().map(ConnView::new).collect()
     }
 
     /// The view of one connection's events (in transcript order).
@@ -411,7 +416,7 @@ impl<'a> LaterResponses<'a> {
 /// first, per (direction, kind, id).
 #[derive(Default)]
 struct Pending {
-    queues: HashMap<(Dir, ReqKind, u16), VecDeque<usize>>,
+    queues: FastMap<(Dir, ReqKind, u16), VecDeque<usize>>,
 }
 
 impl Pending {
