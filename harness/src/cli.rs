@@ -133,7 +133,8 @@ pub struct ProxyArgs {
     max_packet: usize,
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
+/// A multi-threaded runtime, or exit code 2 with the reason printed.
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

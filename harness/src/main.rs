@@ -219,15 +219,9 @@ fn cmd_run(args: RunArgs) -> ExitCode {
         eprintln!("error: no case matches (profile {profile}, filter {filter:?}, rule {rule:?})");
         return ExitCode::from(2);
     }
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let rt = match cli::runtime() {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     rt.block_on(async move {
         let running = match start_for(&spec, &profile_cfg).await {

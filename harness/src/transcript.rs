@@ -185,9 +185,11 @@ impl Transcript {
         seq
     }
 
-    /// Replaces every CONNECT password (field and raw bytes) with `*`s, so
-    /// no secret reaches a report or log. Call after the monitors ran.
-    pub fn redact_secrets(&mut self) {
+    /// Replaces every CONNECT password (field and raw bytes) and every JSON
+    /// credential member with `*`s, then every occurrence of `secrets` (a
+    /// profile's secret values, in any payload, user name, garbage or note),
+    /// so no secret reaches a report or log. Call after the monitors ran.
+    pub fn redact_secrets(&mut self, secrets: &[String]) {
         for e in &mut self.events {
             match &mut e.kind {
                 EventKind::Packet {
@@ -219,6 +221,7 @@ impl Transcript {
                 _ => {}
             }
         }
+        self.redact_values(secrets);
     }
 
     /// Masks every occurrence of the given secret values (a profile's secret
@@ -226,7 +229,7 @@ impl Transcript {
     /// in raw bytes, decoded PUBLISH payloads, CONNECT user names, garbage
     /// and notes. Values shorter than 3 bytes are left alone (they would mask
     /// unrelated bytes).
-    pub fn redact_values(&mut self, secrets: &[String]) {
+    fn redact_values(&mut self, secrets: &[String]) {
         let secrets: Vec<&[u8]> = secrets
             .iter()
             .map(|s| s.as_bytes())
@@ -371,7 +374,7 @@ mod redact_tests {
                 by_suite: true,
             },
         );
-        t.redact_secrets();
+        t.redact_secrets(&[]);
         let text = serde_json::to_string(&t).expect("serialises");
         assert!(!text.contains("hunter2"), "{text}");
         assert!(
@@ -414,7 +417,7 @@ mod redact_tests {
                 text: "sent tp-secret".into(),
             },
         );
-        t.redact_values(&["tp-secret".into(), "ab".into()]);
+        t.redact_secrets(&["tp-secret".into(), "ab".into()]);
         let text = serde_json::to_string(&t).expect("json");
         assert!(!text.contains("tp-secret"), "{text}");
         assert!(!text.contains(&hex::encode("tp-secret")), "{text}");

@@ -9,10 +9,11 @@
 //! Mosquitto or paho-mqtt missing: skipped, or a failure with
 //! `CONFORMANCE_REQUIRE_TARGETS=1` (set by `.ci/run`).
 
-use conformance::case::Role;
+mod support;
+
 use conformance::engine::{run_case, EngineConfig};
 use conformance::profile::Profile;
-use conformance::project::{load_cases, root};
+use conformance::project::root;
 use conformance::report::{CaseResult, Verdict};
 use conformance::target::{start_for, TargetSpec};
 use std::process::Stdio;
@@ -80,13 +81,7 @@ async fn simulator(mode: &str, port: u16, args: &[&str]) -> Child {
 /// Runs every broker case of `p` against a fresh Mosquitto, with the
 /// simulator (`Some(args)`) or without it.
 async fn run_cases(p: &Profile, sim: Option<(&str, &[&str])>) -> Vec<CaseResult> {
-    let root = root();
-    let cases: Vec<_> = load_cases(&root, &root.join("cases"))
-        .expect("cases load")
-        .into_iter()
-        .filter(|c| c.role == Role::Broker && c.profile == p.name())
-        .collect();
-    assert!(!cases.is_empty(), "no broker cases for {}", p.name());
+    let cases = support::broker_cases(p.name());
     let t = start_for(&TargetSpec::Mosquitto, p)
         .await
         .expect("mosquitto");

@@ -6,7 +6,8 @@
 //! older connection) must pass against plain Mosquitto too. Mosquitto missing: skipped, or a failure with
 //! `CONFORMANCE_REQUIRE_TARGETS=1`.
 
-use conformance::case::Role;
+mod support;
+
 use conformance::engine::{run_case, EngineConfig};
 use conformance::profile::Profile;
 use conformance::project::{load_cases, root};
@@ -59,13 +60,7 @@ async fn verdicts_with(
     target: &str,
     extra: &[&str],
 ) -> Vec<(String, bool, Verdict, String)> {
-    let root = root();
-    let cases: Vec<_> = load_cases(&root, &root.join("cases"))
-        .expect("cases load")
-        .into_iter()
-        .filter(|c| c.role == Role::Broker && c.profile == profile.name())
-        .collect();
-    assert!(!cases.is_empty(), "no broker cases for {}", profile.name());
+    let cases = support::broker_cases(profile.name());
     let spec = TargetSpec::parse(target).expect("target");
     let t = start_for(&spec, profile).await.expect("target starts");
     let mut capabilities = t.capabilities.clone();

@@ -455,8 +455,7 @@ impl<'p> Analyzer<'p> {
             self.kept_bytes += c.t_bytes;
             // Only a kept transcript reaches a report: mask its secrets.
             if self.opts.redact {
-                t.redact_secrets();
-                t.redact_values(&self.profile.secret_values());
+                t.redact_secrets(&self.profile.secret_values());
             }
         }
         self.done.push(ConnReport {

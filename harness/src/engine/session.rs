@@ -326,8 +326,7 @@ async fn run_with(
     for f in &mut result.findings {
         f.message = profile.redact(&f.message);
     }
-    s.t.redact_secrets();
-    s.t.redact_values(&profile.secret_values());
+    s.t.redact_secrets(&profile.secret_values());
     result.transcript = s.t;
     result.duration_ms = started.elapsed().as_millis() as u64;
     result

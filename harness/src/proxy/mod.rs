@@ -680,8 +680,7 @@ impl Session {
             session: self.key.clone(),
             reason: reason.to_string(),
         });
-        self.t.redact_secrets();
-        self.t.redact_values(&self.cfg.profile.secret_values());
+        self.t.redact_secrets(&self.cfg.profile.secret_values());
         SessionRecord {
             key: self.key,
             transcript: self.t,
