@@ -376,13 +376,8 @@ impl Profile {
     /// `text` with every secret parameter value replaced by `<redacted>`.
     pub fn redact(&self, text: &str) -> String {
         let mut out = text.to_string();
-        for s in self.secrets() {
-            out = out.replace(s, "<redacted>");
-        }
-        for (k, v) in self.derived_vars() {
-            if k.ends_with("password") {
-                out = out.replace(&v, "<redacted>");
-            }
+        for s in self.secret_values() {
+            out = out.replace(&s, "<redacted>");
         }
         out
     }
