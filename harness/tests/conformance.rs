@@ -17,8 +17,8 @@ use conformance::case::Case;
 use conformance::engine::{run_case, EngineConfig};
 use conformance::project::{load_cases, root};
 use conformance::report::expected::Expected;
-use conformance::report::wirelog;
 use conformance::report::Verdict;
+use conformance::report::{statements, wirelog};
 use conformance::target::{start, RunningTarget, TargetSpec};
 use libtest_mimic::{Arguments, Completion, Failed, Trial};
 use std::collections::BTreeMap;
@@ -134,17 +134,35 @@ fn trial(case: Case, slot: Arc<TargetSlot>, cfg: EngineConfig) -> Trial {
             .chain(result.findings.iter().map(|f| f.rule.clone()))
             .collect();
         if let Ok(mut m) = RESULTS.lock() {
-            m.insert((slot.spec.name(), case.id.clone()), (result.verdict, rules));
+            m.insert(
+                (slot.spec.name(), case.id.clone()),
+                (result.verdict, rules.clone()),
+            );
         }
         if override_mode {
             return Ok(Completion::Completed);
         }
         let entry = slot.expected.entries.get(&case.id);
-        if entry.is_some_and(|e| e.accepts(result.verdict)) {
+        let mut blamed = rules.clone();
+        blamed.sort();
+        blamed.dedup();
+        let same_rules = |e: &conformance::report::expected::Entry| {
+            let mut recorded = e.rules.clone();
+            recorded.sort();
+            recorded.dedup();
+            result.verdict != Verdict::Fail || e.verdict != Verdict::Fail || recorded == blamed
+        };
+        if entry.is_some_and(|e| e.accepts(result.verdict) && same_rules(e)) {
             return Ok(Completion::Completed);
         }
         let recorded = entry.map(|e| e.verdict);
         let mut msg = match recorded {
+            Some(Verdict::Fail) if result.verdict == Verdict::Fail => format!(
+                "blamed rules changed: recorded [{}] in {}, now [{}]",
+                entry.map(|e| e.rules.join(", ")).unwrap_or_default(),
+                slot.expected_path.display(),
+                blamed.join(", ")
+            ),
             Some(v) => format!(
                 "verdict changed: recorded {} in {}, now {}",
                 v.name(),
@@ -240,6 +258,22 @@ fn main() {
                 }
             },
         ));
+        let statements_path = slot.expected_path.with_file_name("statements.md");
+        let want = statements::render(&slot.spec.name(), &slot.expected, &cases);
+        trials.push(Trial::test(
+            format!("{}::expected-file::statements-table", slot.spec.name()),
+            move || {
+                let have = std::fs::read_to_string(&statements_path).unwrap_or_default();
+                if have == want {
+                    Ok(())
+                } else {
+                    Err(Failed::from(format!(
+                        "{} is not the table the recorded verdicts give; rewrite with CONFORMANCE_OVERRIDE=1 cargo test --test conformance",
+                        statements_path.display()
+                    )))
+                }
+            },
+        ));
         let unreadable = slot.expected_error.clone();
         trials.push(Trial::test(
             format!("{}::expected-file::readable", slot.spec.name()),
@@ -291,6 +325,10 @@ fn main() {
             match std::fs::write(&slot.expected_path, exp.render(&name)) {
                 Ok(()) => eprintln!("recorded {n} verdicts in {}", slot.expected_path.display()),
                 Err(e) => eprintln!("cannot write {}: {e}", slot.expected_path.display()),
+            }
+            let table = slot.expected_path.with_file_name("statements.md");
+            if let Err(e) = std::fs::write(&table, statements::render(&name, &exp, &cases)) {
+                eprintln!("cannot write {}: {e}", table.display());
             }
         }
     }

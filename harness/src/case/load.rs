@@ -45,7 +45,10 @@ struct RawCase {
     #[serde(default)]
     vars: BTreeMap<String, Spanned<String>>,
     timeout: Option<Spanned<String>>,
+    exclusive: Option<Spanned<Value>>,
     steps: Vec<Spanned<RawStep>>,
+    #[serde(default)]
+    finally: Vec<Spanned<RawStep>>,
 }
 
 #[derive(Deserialize)]
@@ -54,6 +57,8 @@ struct RawStep {
     on: Option<String>,
     within: Option<Spanned<String>>,
     rules: Option<Vec<Spanned<String>>>,
+    #[serde(default)]
+    blame: BTreeMap<String, Spanned<Vec<Spanned<String>>>>,
     #[serde(default)]
     capture: BTreeMap<String, String>,
     #[serde(default)]
@@ -251,8 +256,11 @@ pub fn load_str(path: &str, src: &str, opts: &LoadOptions) -> Result<Case, CaseE
         );
     }
     let mut steps = Vec::new();
+    let mut finally = Vec::new();
     let mut conns: Vec<String> = Vec::new();
-    for (i, s) in raw.steps.iter().enumerate() {
+    let all = raw.steps.iter().map(|s| (s, false));
+    let all = all.chain(raw.finally.iter().map(|s| (s, true)));
+    for (i, (s, is_finally)) in all.enumerate() {
         let step = compile_step(&cx, i + 1, s, &rules, &mut conns, &mut known)?;
         check_role(&cx, role, &step, &s.referenced)?;
         if matches!(step.action, Action::Fault(_)) && !requires.iter().any(|r| r == "faults") {
@@ -261,8 +269,35 @@ pub fn load_str(path: &str, src: &str, opts: &LoadOptions) -> Result<Case, CaseE
                 "a case with `fault:` steps must list `faults` in `requires:`",
             );
         }
-        steps.push(step);
+        check_attribution(&cx, &rules, &step, &s.value, &s.referenced)?;
+        if is_finally {
+            if matches!(step.action, Action::Expect(_) | Action::Fault(_)) {
+                return cx.err(
+                    &s.referenced,
+                    format!("step {}: `finally:` steps clean up (send, disconnect, drop, wait, connect); they judge nothing, so `expect`/`fault` do not belong there", step.index),
+                );
+            }
+            finally.push(step);
+        } else {
+            steps.push(step);
+        }
     }
+    let exclusive = match &raw.exclusive {
+        None
+        | Some(Spanned {
+            value: Value::Bool(false),
+            ..
+        }) => None,
+        Some(Spanned {
+            value: Value::String(why),
+            ..
+        }) if !why.trim().is_empty() => Some(why.trim().to_string()),
+        Some(e) => return cx.err(
+            &e.referenced,
+            "exclusive: write why the case must run alone, e.g. `exclusive: subscribes to \"#\"`",
+        ),
+    };
+    let exclusive = exclusive.or_else(|| shared_topic(&raw.vars, &steps, &finally));
 
     Ok(Case {
         id,
@@ -276,12 +311,134 @@ pub fn load_str(path: &str, src: &str, opts: &LoadOptions) -> Result<Case, CaseE
         vars,
         timeout,
         steps,
+        finally,
+        exclusive,
         loc: Loc {
             file: path.to_string(),
             line: raw.id.referenced.line(),
             column: raw.id.referenced.column(),
         },
     })
+}
+
+/// Observations a `blame:` key may name besides the fields of the
+/// expected packet.
+pub const OBSERVATIONS: &[&str] = &["missing", "closed", "unexpected"];
+
+/// A step whose failure would blame rules must say which: in a case citing
+/// more than one rule, every `expect` step and every `connect` with its own
+/// `expect:` carries `rules:` (a subset, or `[]` for a set-up step) or
+/// `blame:`. `blame:` keys must be observations the step can make.
+fn check_attribution(
+    cx: &Ctx,
+    case_rules: &[String],
+    step: &Step,
+    raw: &RawStep,
+    at: &serde_saphyr::Location,
+) -> Result<(), CaseError> {
+    let expect = match &step.action {
+        Action::Expect(e) => Some(e),
+        Action::Connect(c) if c.explicit_expect => Some(&c.expect),
+        _ => None,
+    };
+    let Some(expect) = expect else {
+        if let Some((_, rs)) = raw.blame.iter().next() {
+            return cx.err(
+                &rs.referenced,
+                format!(
+                    "step {}: `blame:` belongs on an `expect` step (or a `connect` with `expect:`)",
+                    step.index
+                ),
+            );
+        }
+        return Ok(());
+    };
+    if case_rules.len() > 1 && raw.rules.is_none() && raw.blame.is_empty() {
+        return cx.err(
+            at,
+            format!(
+                "step {} ({}): the case cites {} rules, so say which of them a failure of this step breaks: `rules: [..]` (a subset; `rules: []` for a set-up step) or `blame: {{ missing: [..], closed: [..], <field>: [..] }}`",
+                step.index,
+                step.action.keyword(),
+                case_rules.len()
+            ),
+        );
+    }
+    let fields: Vec<&str> = expect
+        .packet_types()
+        .into_iter()
+        .flat_map(|t| super::matcher::expect_fields(t).iter().copied())
+        .chain(["flags", "malformed"])
+        .collect();
+    for (k, rs) in &raw.blame {
+        if !OBSERVATIONS.contains(&k.as_str()) && !fields.contains(&k.as_str()) {
+            return cx.err(
+                &rs.referenced,
+                format!(
+                    "step {}: `blame:` key `{k}` is not an observation this step can make; expected {} or a field of the expected packet",
+                    step.index,
+                    OBSERVATIONS.join(", ")
+                ),
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Why a case must run alone when it writes a topic or filter that is not
+/// private to it (no `${unique}`/`${client_id}` in it, directly or through
+/// its variables); `None` when every field-written topic is private.
+fn shared_topic(
+    vars: &BTreeMap<String, Spanned<String>>,
+    steps: &[Step],
+    finally: &[Step],
+) -> Option<String> {
+    let private = |t: &str| -> bool {
+        let mut seen = Vec::new();
+        let mut todo = vec![t.to_string()];
+        while let Some(x) = todo.pop() {
+            for r in references(&x) {
+                if r == "unique" || r == "client_id" {
+                    return true;
+                }
+                if let Some(v) = vars.get(&r) {
+                    if !seen.contains(&r) {
+                        seen.push(r.clone());
+                        todo.push(v.value.clone());
+                    }
+                }
+            }
+        }
+        false
+    };
+    for step in steps.iter().chain(finally) {
+        let topics = match &step.action {
+            Action::Send(spec) => spec.topics(),
+            Action::Connect(c) => c.packet.topics(),
+            _ => vec![],
+        };
+        if let Some(t) = topics.into_iter().find(|t| !private(t)) {
+            // Show the text with the case's variables written out.
+            let mut shown = t.clone();
+            for _ in 0..8 {
+                let next = super::vars::expand_with(&shown, |n| {
+                    vars.get(n)
+                        .map(|v| v.value.clone())
+                        .or_else(|| Some(format!("${{{n}}}")))
+                })
+                .unwrap_or_else(|_| shown.clone());
+                if next == shown {
+                    break;
+                }
+                shown = next;
+            }
+            return Some(format!(
+                "step {} uses the topic or filter `{shown}`, which other cases can share",
+                step.index
+            ));
+        }
+    }
+    None
 }
 
 /// Steps that only make sense for one side: a device-role case accepts the
@@ -372,8 +529,13 @@ fn compile_step(
     }
     let rules = match &r.rules {
         Some(rs) => check_rules(cx, rs)?,
-        None => case_rules.to_vec(),
+        None if case_rules.len() == 1 && r.blame.is_empty() => case_rules.to_vec(),
+        None => vec![],
     };
+    let mut blame = Vec::new();
+    for (k, rs) in &r.blame {
+        blame.push((k.clone(), check_rules(cx, &rs.value)?));
+    }
     let within = match &r.within {
         None => None,
         Some(w) => Some(parse_duration(&w.value).or_else(|e| cx.err(&w.referenced, e))?),
@@ -541,6 +703,7 @@ fn compile_step(
         on: r.on.clone(),
         within,
         rules,
+        blame,
         capture,
         strict: r.strict,
         action,
@@ -684,6 +847,60 @@ steps:
 
     fn err_of(src: &str) -> CaseError {
         load_str("bad.yaml", src, &opts()).expect_err("must fail")
+    }
+
+    #[test]
+    fn ambiguous_multi_rule_case_is_refused_at_the_step() {
+        let src = "id: a\nrules: [MQTT-3.1.2-3, MQTT-3.1.4-1]\nsteps:\n  - open: c1\n  - send: { hex: \"e0 00\" }\n  - expect: closed\n    within: 3s\n";
+        let e = err_of(src);
+        assert_eq!((e.line, e.column), (6, 5), "{e}");
+        assert!(e.message.contains("cites 2 rules"), "{e}");
+        // Saying which rules the step proves (or that it is set-up) loads.
+        let fixed = src.replace("within: 3s", "within: 3s\n    rules: [MQTT-3.1.4-1]");
+        let c = load_str("ok.yaml", &fixed, &opts()).expect("loads");
+        assert_eq!(c.steps[2].rules, vec!["MQTT-3.1.4-1"]);
+        let setup = src.replace("within: 3s", "within: 3s\n    rules: []");
+        assert!(load_str("ok.yaml", &setup, &opts()).is_ok());
+        let by_obs = src.replace(
+            "within: 3s",
+            "within: 3s\n    blame: { unexpected: [MQTT-3.1.4-1], missing: [MQTT-3.1.2-3] }",
+        );
+        let c = load_str("ok.yaml", &by_obs, &opts()).expect("loads");
+        assert_eq!(c.steps[2].blame.len(), 2);
+        let bad_key = src.replace(
+            "within: 3s",
+            "within: 3s\n    blame: { retian: [MQTT-3.1.4-1] }",
+        );
+        let e = err_of(&bad_key);
+        assert!(e.message.contains("retian"), "{e}");
+        assert_eq!(e.line, 8, "{e}");
+    }
+
+    #[test]
+    fn shared_topics_make_a_case_exclusive_and_finally_runs_cleanup() {
+        let c = load_str("good.yaml", GOOD, &opts()).expect("loads");
+        assert_eq!(c.exclusive, None);
+        let shared = GOOD.replace("t/${unique}", "fixed/topic");
+        let c = load_str("s.yaml", &shared, &opts()).expect("loads");
+        assert!(
+            c.exclusive
+                .as_deref()
+                .is_some_and(|w| w.contains("fixed/topic")),
+            "{:?} {shared}",
+            c.exclusive
+        );
+        let declared = format!("{GOOD}exclusive: subscribes to the empty filter\n");
+        let c = load_str("d.yaml", &declared, &opts()).expect("loads");
+        assert_eq!(
+            c.exclusive.as_deref(),
+            Some("subscribes to the empty filter")
+        );
+        let fin = format!("{GOOD}finally:\n  - send: pingreq\n    on: sub\n");
+        let c = load_str("f.yaml", &fin, &opts()).expect("loads");
+        assert_eq!(c.finally.len(), 1);
+        assert_eq!(c.finally[0].index, 9);
+        let e = err_of(&format!("{GOOD}finally:\n  - expect: pingresp\n"));
+        assert!(e.message.contains("finally"), "{e}");
     }
 
     #[test]

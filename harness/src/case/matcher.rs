@@ -434,6 +434,36 @@ impl Expect {
         }
     }
 
+    /// For a received packet that does not match: the fields that differ,
+    /// when it is the awaited packet with something wrong (same type and,
+    /// for PUBLISH, the awaited topic and payload); `None` when it is some
+    /// other packet (then the awaited one is missing, not wrong).
+    pub fn near_miss(
+        &self,
+        ptype: Option<PacketType>,
+        view: &Value,
+        vars: &Vars,
+    ) -> Option<Vec<String>> {
+        match self {
+            Expect::Packet {
+                ptype: want,
+                fields,
+            } if ptype == Some(*want) => {
+                const IDENTITY: &[&str] = &["topic", "payload", "payload_hex", "payload_len"];
+                let bad: Vec<String> = fields
+                    .iter()
+                    .filter(|(name, m)| m.check(view.get(name), vars).is_err())
+                    .map(|(name, _)| name.clone())
+                    .collect();
+                let identity_differs = *want == PacketType::Publish
+                    && bad.iter().any(|f| IDENTITY.contains(&f.as_str()));
+                (!bad.is_empty() && !identity_differs).then_some(bad)
+            }
+            Expect::OneOf(es) => es.iter().find_map(|e| e.near_miss(ptype, view, vars)),
+            _ => None,
+        }
+    }
+
     /// True when the expectation is (or allows) a close.
     pub fn accepts_close(&self) -> bool {
         match self {

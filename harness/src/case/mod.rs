@@ -81,6 +81,13 @@ pub struct Case {
     pub timeout: Duration,
     /// The steps.
     pub steps: Vec<Step>,
+    /// Clean-up steps: run after `steps` whatever happened (a failed or
+    /// unfinished step included); what they observe never changes the verdict.
+    pub finally: Vec<Step>,
+    /// Why the case must run alone on its target (it touches namespace other
+    /// cases share: the empty topic, `#`, `$SYS`, retained messages on
+    /// topics without `${unique}`); `None` for cases that can run in parallel.
+    pub exclusive: Option<String>,
     /// Where the case was read from.
     pub loc: Loc,
 }
@@ -96,8 +103,13 @@ pub struct Step {
     pub on: Option<String>,
     /// Time limit for an `expect` (or the whole `connect`).
     pub within: Option<Duration>,
-    /// Rule ids this step proves (defaults to the case's).
+    /// Rule ids a failure of this step breaks (the case's one rule when
+    /// the case cites one and the step says nothing; empty: a set-up step).
     pub rules: Vec<String>,
+    /// Rules per observation, overriding `rules` when a failure shows that
+    /// observation: `missing`, `closed`, `unexpected` or a field name of the
+    /// expected packet (that field differed).
+    pub blame: Vec<(String, Vec<String>)>,
     /// Variables to set from the matched packet's fields: (variable, field).
     pub capture: Vec<(String, String)>,
     /// For `expect`: the match must be the very next packet (no skipping).

@@ -117,6 +117,40 @@ fn parse_int(s: &str) -> Option<u64> {
 }
 
 impl PacketSpec {
+    /// The topic names and filters the packet writes, as written (variables
+    /// not expanded): a PUBLISH topic, SUBSCRIBE/UNSUBSCRIBE filters, a
+    /// CONNECT's will topic.
+    pub fn topics(&self) -> Vec<String> {
+        let text = |v: &Value| v.as_str().map(str::to_string);
+        match self.ptype {
+            PacketType::Publish => self
+                .fields
+                .get("topic")
+                .and_then(text)
+                .into_iter()
+                .collect(),
+            PacketType::Connect => self
+                .fields
+                .get("will")
+                .and_then(|w| w.get("topic"))
+                .and_then(text)
+                .into_iter()
+                .collect(),
+            PacketType::Subscribe | PacketType::Unsubscribe => match self.fields.get("topics") {
+                Some(Value::Array(items)) => items
+                    .iter()
+                    .filter_map(|i| match i {
+                        Value::Array(pair) => pair.first().and_then(text),
+                        Value::Object(m) => m.get("filter").and_then(text),
+                        other => text(other),
+                    })
+                    .collect(),
+                _ => vec![],
+            },
+            _ => vec![],
+        }
+    }
+
     /// Checks field names; called when the case is loaded.
     pub fn check_fields(&self) -> Result<(), String> {
         let allowed = send_fields(self.ptype);

@@ -27,32 +27,45 @@ pub async fn run_all(
         faults: cfg.faults.clone().or_else(|| target.faults.clone()),
         ..cfg.clone()
     };
-    let mut set = tokio::task::JoinSet::new();
-    for (i, case) in cases.iter().enumerate() {
-        let case = case.clone();
-        let cfg = cfg.clone();
-        let addr = target.addr;
-        let name = target.name.clone();
-        let sem = sem.clone();
-        set.spawn(async move {
-            let _permit = sem.acquire_owned().await;
-            // A safety net over the engine's own deadlines: never hang.
-            let limit = case.timeout + std::time::Duration::from_secs(10);
-            let r = match tokio::time::timeout(limit, run_case(&case, addr, &name, &cfg)).await {
-                Ok(r) => r,
-                Err(_) => timed_out(&case, &name, limit),
-            };
-            (i, r)
-        });
-    }
+    // Cases that keep to their own topics run in parallel; those touching
+    // namespace other cases share run one at a time after them.
     let mut results: Vec<Option<CaseResult>> = vec![None; cases.len()];
-    while let Some(joined) = set.join_next().await {
-        match joined {
-            Ok((i, r)) => {
-                progress(&r);
-                results[i] = Some(r);
+    for exclusive_phase in [false, true] {
+        let sem = if exclusive_phase {
+            Arc::new(tokio::sync::Semaphore::new(1))
+        } else {
+            sem.clone()
+        };
+        let mut set = tokio::task::JoinSet::new();
+        for (i, case) in cases.iter().enumerate() {
+            if case.exclusive.is_some() != exclusive_phase {
+                continue;
             }
-            Err(e) => eprintln!("a case task failed: {e}"),
+            let case = case.clone();
+            let cfg = cfg.clone();
+            let addr = target.addr;
+            let name = target.name.clone();
+            let sem = sem.clone();
+            set.spawn(async move {
+                let _permit = sem.acquire_owned().await;
+                // A safety net over the engine's own deadlines: never hang.
+                let limit = case.timeout + std::time::Duration::from_secs(10);
+                let r = match tokio::time::timeout(limit, run_case(&case, addr, &name, &cfg)).await
+                {
+                    Ok(r) => r,
+                    Err(_) => timed_out(&case, &name, limit),
+                };
+                (i, r)
+            });
+        }
+        while let Some(joined) = set.join_next().await {
+            match joined {
+                Ok((i, r)) => {
+                    progress(&r);
+                    results[i] = Some(r);
+                }
+                Err(e) => eprintln!("a case task failed: {e}"),
+            }
         }
     }
     let results: Vec<CaseResult> = results

@@ -3,6 +3,8 @@
 //! It never formats output; report views do that.
 
 mod batch;
+pub mod blame;
+mod cleanup;
 mod conn;
 pub mod listen;
 mod session;
@@ -124,7 +126,9 @@ pub(crate) fn pending_result(case: &crate::case::Case, target: &str) -> crate::r
         id: case.id.clone(),
         title: case.title.clone(),
         file: case.loc.file.clone(),
-        rules: case.rules.clone(),
+        rules: crate::report::statements::cited_rules(case)
+            .into_iter()
+            .collect(),
         role: case.role.name().into(),
         profile: case.profile.clone(),
         target: target.to_string(),

@@ -1,5 +1,6 @@
 //! Running one case: connections, steps, expectations, verdict.
 
+use super::blame::{blame, Observation};
 use super::conn::{Conn, Incoming};
 use super::listen::DeviceListener;
 use super::{client_id_for, unique_for, EngineConfig};
@@ -36,7 +37,11 @@ struct ConnState {
 
 /// How a step ended when it did not succeed.
 enum StepEnd {
-    Fail { expected: String, actual: String },
+    Fail {
+        expected: String,
+        actual: String,
+        obs: Observation,
+    },
     Inconclusive(String),
     Error(String),
 }
@@ -77,6 +82,12 @@ struct Session<'a> {
     /// Set once a fault makes failures say nothing about the broker
     /// (pause, kill, a restart without `persistence`): why.
     taint: Option<String>,
+    /// Topics on which the suite left a retained message (cleared when the
+    /// case ends, so later cases never receive it).
+    retained: std::collections::BTreeSet<String>,
+    /// The last CONNECT the suite sent (the clean-up connection reuses its
+    /// credentials).
+    last_connect: Option<crate::wire::Connect>,
 }
 
 /// Runs broker-role `case` against the broker at `addr` and returns its result.
@@ -193,6 +204,14 @@ async fn run_with(
             }
         }
     }
+    // Cases on a shared broker: private ones together, a case touching
+    // shared namespace alone (waiting for the lock is not the case's time).
+    let _namespace = match (&endpoint, &instance) {
+        (Endpoint::Dial(addr), None) => {
+            Some(super::cleanup::namespace(*addr, case.exclusive.is_some()).await)
+        }
+        _ => None,
+    };
     // The case's time runs from here (a broker of its own took time to start).
     let started_steps = Instant::now();
 
@@ -223,6 +242,8 @@ async fn run_with(
         vars,
         instance,
         taint: None,
+        retained: Default::default(),
+        last_connect: None,
     };
     // Case variables may refer to built-ins and to each other: resolve in passes.
     let mut pending: Vec<(String, String)> = case.vars.clone();
@@ -258,23 +279,58 @@ async fn run_with(
                 step.loc
             );
             match end {
-                StepEnd::Fail { expected, actual } if s.taint.is_some() => {
+                StepEnd::Fail {
+                    expected, actual, ..
+                } if s.taint.is_some() => {
                     result.verdict = Verdict::Inconclusive;
                     result.reason = format!(
                         "{here}: expected {expected}; got {actual}; no verdict on the broker: {}",
                         s.taint.as_deref().unwrap_or_default()
                     );
                 }
-                StepEnd::Fail { expected, actual } => {
-                    result.verdict = Verdict::Fail;
-                    result.reason = format!("{here}: expected {expected}; got {actual}");
-                    result.failures.push(Failure {
-                        rules: step.rules.clone(),
-                        step: step.index,
-                        location: step.loc.to_string(),
-                        expected,
-                        actual,
-                    });
+                StepEnd::Fail {
+                    expected,
+                    actual,
+                    obs,
+                } => {
+                    let awaited = match &step.action {
+                        Action::Expect(e) => Some(e),
+                        Action::Connect(c) => Some(&c.expect),
+                        _ => None,
+                    };
+                    let b = awaited
+                        .map(|e| blame(step, e, &obs, suite.other()))
+                        .unwrap_or(super::blame::Blame {
+                            rules: step.rules.clone(),
+                            derived: false,
+                        });
+                    if b.rules.is_empty() {
+                        result.verdict = Verdict::Inconclusive;
+                        result.reason = format!(
+                            "{here}: expected {expected}; got {actual} ({}); the step proves no rule the {} is bound by, so nothing is judged",
+                            obs.name(),
+                            match suite {
+                                Side::Client => "broker",
+                                Side::Server => "device",
+                            }
+                        );
+                    } else {
+                        result.verdict = Verdict::Fail;
+                        result.reason = format!(
+                            "{here}: expected {expected}; got {actual} ({} breaks {})",
+                            obs.name(),
+                            b.rules.join(", ")
+                        );
+                        result.failures.push(Failure {
+                            rules: b.rules,
+                            observation: obs.name(),
+                            derived: b.derived,
+                            step: step.index,
+                            location: step.loc.to_string(),
+                            expected,
+                            actual,
+                        });
+                    }
                 }
                 StepEnd::Inconclusive(why) => {
                     result.verdict = Verdict::Inconclusive;
@@ -288,7 +344,18 @@ async fn run_with(
             break;
         }
     }
+    // Clean-up steps run whatever happened; they judge nothing.
+    if !case.finally.is_empty() {
+        s.case_deadline = s.case_deadline.max(Instant::now() + s.cfg.step_timeout);
+        for step in &case.finally {
+            if let Err(StepEnd::Error(why) | StepEnd::Inconclusive(why)) = s.run_step(step).await {
+                let key = s.order.last().map(|n| s.key(n)).unwrap_or_default();
+                s.note(&key, format!("finally step {}: {why}", step.index));
+            }
+        }
+    }
     s.close_all("case ended");
+    s.clear_retained().await;
     if let Some(i) = s.instance.take() {
         i.dispose().await;
     }
@@ -458,12 +525,12 @@ impl Session<'_> {
                 let deadline = self.step_deadline(step, self.cfg.step_timeout);
                 match self.expect(&key, &c.expect, deadline, true, &[]).await {
                     Ok(()) => Ok(()),
-                    Err(StepEnd::Fail { expected, actual }) if !c.explicit_expect => {
-                        Err(StepEnd::Inconclusive(format!(
-                            "setup: connecting `{}` failed: expected {expected}; got {actual}",
-                            c.name
-                        )))
-                    }
+                    Err(StepEnd::Fail {
+                        expected, actual, ..
+                    }) if !c.explicit_expect => Err(StepEnd::Inconclusive(format!(
+                        "setup: connecting `{}` failed: expected {expected}; got {actual}",
+                        c.name
+                    ))),
                     Err(e) => Err(e),
                 }
             }
@@ -565,6 +632,61 @@ impl Session<'_> {
                 "fault {} did not complete within the case's time limit",
                 fault.name()
             ))),
+        }
+    }
+
+    /// Clears every retained message the case left (zero-length retained
+    /// PUBLISH on a connection of its own, outside the judged transcript),
+    /// so that no later case receives it. Best effort: a broker that is
+    /// gone is noted, not judged.
+    async fn clear_retained(&mut self) {
+        let Endpoint::Dial(addr) = self.endpoint else {
+            return;
+        };
+        if self.retained.is_empty() {
+            return;
+        }
+        let topics: Vec<String> = std::mem::take(&mut self.retained).into_iter().collect();
+        let mut connect = self
+            .last_connect
+            .clone()
+            .unwrap_or_else(|| crate::wire::Connect {
+                protocol_name: "MQTT".into(),
+                protocol_level: 4,
+                flags: 0,
+                clean_session: true,
+                keep_alive: 30,
+                client_id: String::new(),
+                will: None,
+                username: None,
+                password: None,
+            });
+        let unique = self.vars.get("unique").unwrap_or_default().to_string();
+        connect.client_id = client_id_for(&unique, "cleanup");
+        connect.clean_session = true;
+        connect.will = None;
+        connect.flags = 0;
+        connect.protocol_name = "MQTT".into();
+        connect.protocol_level = 4;
+        let outcome = tokio::time::timeout(
+            self.cfg.step_timeout,
+            super::cleanup::clear_retained(addr, self.cfg.dialer.as_ref(), connect, &topics),
+        )
+        .await
+        .unwrap_or_else(|_| Err("timed out".into()));
+        let key = self.order.last().map(|n| self.key(n)).unwrap_or_default();
+        match outcome {
+            Ok(()) => self.note(
+                &key,
+                format!(
+                    "clean-up: cleared the retained message(s) the case left on {} topic(s)",
+                    topics.len()
+                ),
+            ),
+            Err(e) => self.note(
+                &key,
+                format!("clean-up: could not clear retained messages: {e}"),
+            ),
         }
     }
 
@@ -687,6 +809,22 @@ impl Session<'_> {
 
     async fn send_bytes(&mut self, name: &str, bytes: Vec<u8>) {
         let d = decode(&bytes);
+        match &d.packet {
+            Some(crate::wire::Packet::Publish(p)) if p.retain && self.suite == Side::Client => {
+                if p.payload.is_empty() {
+                    self.retained.remove(&p.topic);
+                } else {
+                    self.retained.insert(p.topic.clone());
+                }
+            }
+            Some(crate::wire::Packet::Connect(c)) if self.suite == Side::Client => {
+                if let Some(w) = c.will.as_ref().filter(|w| w.retain) {
+                    self.retained.insert(w.topic.clone());
+                }
+                self.last_connect = Some(c.clone());
+            }
+            _ => {}
+        }
         let at = self.at(Instant::now());
         let dir = self.suite.sends();
         self.t.push(
@@ -950,6 +1088,7 @@ impl Session<'_> {
                 return Err(StepEnd::Fail {
                     expected: format!("no {}", inner.describe()),
                     actual: r.summary.clone(),
+                    obs: Observation::Unexpected,
                 });
             }
             if st.closed.is_some() || Instant::now() >= deadline {
@@ -983,6 +1122,7 @@ impl Session<'_> {
                 .ok_or_else(|| StepEnd::Error(format!("no connection `{name}`")))?;
             // 1. A queued packet that matches?
             let mut mismatch: Option<String> = None;
+            let mut near: Option<Vec<String>> = None;
             let mut hit = None;
             for (i, r) in st.inbox.iter().enumerate() {
                 match e.check_packet(r.ptype, &r.raw, &r.view, &self.vars) {
@@ -992,18 +1132,24 @@ impl Session<'_> {
                     }
                     Err(why) => {
                         let harmless = r.ptype == Some(PacketType::Pingresp);
-                        if mismatch.is_none()
-                            && !harmless
-                            && !e.accepts_nothing()
-                            && !e.accepts_close()
-                        {
-                            mismatch = Some(format!("{} ({why})", r.summary));
-                        }
+                        let fields = e.near_miss(r.ptype, &r.view, &self.vars);
                         if strict && !harmless {
                             return Err(StepEnd::Fail {
                                 expected: e.describe(),
                                 actual: format!("{} ({why})", r.summary),
+                                obs: fields.map_or(Observation::Unexpected, Observation::Fields),
                             });
+                        }
+                        if harmless || e.accepts_nothing() || e.accepts_close() {
+                            continue;
+                        }
+                        // The awaited packet with a wrong field is the
+                        // mismatch to show; otherwise the first other packet.
+                        if near.is_none() && fields.is_some() {
+                            near = fields;
+                            mismatch = Some(format!("{} ({why})", r.summary));
+                        } else if mismatch.is_none() {
+                            mismatch = Some(format!("{} ({why})", r.summary));
                         }
                     }
                 }
@@ -1035,18 +1181,25 @@ impl Session<'_> {
                 if e.accepts_close() && !significant {
                     return Ok(());
                 }
+                let obs = match (&near, e.accepts_close()) {
+                    (_, true) => Observation::Unexpected,
+                    (Some(f), false) => Observation::Fields(f.clone()),
+                    (None, false) => Observation::Closed,
+                };
                 return Err(StepEnd::Fail {
                     expected: e.describe(),
                     actual: match mismatch {
                         Some(m) => format!("{m}, then connection closed ({why})"),
                         None => self.pending_summary(name),
                     },
+                    obs,
                 });
             }
             if e.accepts_nothing() && significant {
                 return Err(StepEnd::Fail {
                     expected: e.describe(),
                     actual: self.pending_summary(name),
+                    obs: Observation::Unexpected,
                 });
             }
             // 3. Out of time?
@@ -1055,9 +1208,20 @@ impl Session<'_> {
                     return Ok(());
                 }
                 let waited = Instant::now() - waited_from;
+                let (obs, shown) = match near {
+                    None if e.accepts_close() && significant => {
+                        (Observation::Unexpected, self.pending_summary(name))
+                    }
+                    Some(f) => (
+                        Observation::Fields(f),
+                        mismatch.unwrap_or_else(|| self.pending_summary(name)),
+                    ),
+                    None => (Observation::Missing, self.pending_summary(name)),
+                };
                 return Err(StepEnd::Fail {
                     expected: format!("{} within {:.1}s", e.describe(), waited.as_secs_f64()),
-                    actual: format!("{} (connection still open)", self.pending_summary(name)),
+                    actual: format!("{shown} (connection still open)"),
+                    obs,
                 });
             }
             self.pump(deadline).await;

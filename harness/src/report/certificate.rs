@@ -112,11 +112,27 @@ pub fn build(report: &RunReport, profile: &Profile, under_test: Side) -> Certifi
         Side::Server => Role::B,
     };
     let mut rows = Vec::new();
+    // Every rule a failure or finding blames is listed, so the certificate
+    // and report.json can never disagree on what failed.
+    let blamed: BTreeSet<&str> = report
+        .results
+        .iter()
+        .flat_map(|r| {
+            r.failures
+                .iter()
+                .flat_map(|f| f.rules.iter().map(String::as_str))
+                .chain(r.findings.iter().map(|f| f.rule.as_str()))
+        })
+        .collect();
     let relevant = cat
         .by_profile(profile.name())
         .chain(cat.by_profile("mqtt311"))
-        .filter(|r| r.binds_side(under_test) && (r.has_role(role) || r.has_role(Role::C)))
-        .filter(|r| r.untestable.is_none());
+        .filter(|r| {
+            blamed.contains(r.id.as_str())
+                || (r.binds_side(under_test)
+                    && (r.has_role(role) || r.has_role(Role::C))
+                    && r.untestable.is_none())
+        });
     for rule in relevant {
         let mut evidence = Vec::new();
         let mut status = RuleStatus::NotExercised;
@@ -128,8 +144,8 @@ pub fn build(report: &RunReport, profile: &Profile, under_test: Side) -> Certifi
             for f in r.failures.iter().filter(|f| f.rules.contains(&rule.id)) {
                 status = RuleStatus::Fail;
                 evidence.push(format!(
-                    "{}: step {} expected {}; got {}",
-                    r.id, f.step, f.expected, f.actual
+                    "{}: step {} ({}) expected {}; got {}",
+                    r.id, f.step, f.observation, f.expected, f.actual
                 ));
             }
         }
@@ -138,6 +154,7 @@ pub fn build(report: &RunReport, profile: &Profile, under_test: Side) -> Certifi
                 .results
                 .iter()
                 .filter(|r| r.verdict == Verdict::Pass && r.rules.contains(&rule.id))
+                .filter(|r| r.failures.is_empty())
                 .map(|r| r.id.as_str())
                 .collect();
             if !passing.is_empty() {

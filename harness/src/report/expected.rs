@@ -147,11 +147,12 @@ impl Expected {
         out
     }
 
-    /// Sets a verdict; keeps rules and note when the verdict is unchanged.
+    /// Sets a verdict; keeps the note when the verdict is unchanged (a
+    /// fail's rules are replaced by the ones now blamed).
     pub fn record(&mut self, id: &str, verdict: Verdict, rules: Vec<String>) {
         match self.entries.get_mut(id) {
             Some(e) if e.accepts(verdict) => {
-                if e.rules.is_empty() {
+                if verdict == Verdict::Fail {
                     e.rules = rules;
                 }
             }

@@ -26,8 +26,13 @@ pub fn render(report: &RunReport) -> Result<String, String> {
             }
             for f in &c.failures {
                 desc.push_str(&format!(
-                    "step {} at {}\n  expected: {}\n  actual:   {}\n",
-                    f.step, f.location, f.expected, f.actual
+                    "step {} at {} ({} breaks {})\n  expected: {}\n  actual:   {}\n",
+                    f.step,
+                    f.location,
+                    f.observation,
+                    f.rules.join(", "),
+                    f.expected,
+                    f.actual
                 ));
             }
             for f in &c.findings {

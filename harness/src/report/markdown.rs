@@ -48,8 +48,9 @@ pub fn render(r: &RunReport) -> String {
         ));
         for f in &c.failures {
             out.push_str(&format!(
-                "Rules: {}  \nStep {} at `{}`  \nExpected: {}  \nActual: {}\n",
+                "Rules broken: {} (observation: {})  \nStep {} at `{}`  \nExpected: {}  \nActual: {}\n",
                 f.rules.join(", "),
+                f.observation,
                 f.step,
                 f.location,
                 f.expected,

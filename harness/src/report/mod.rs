@@ -6,6 +6,7 @@ pub mod expected;
 pub mod junit;
 pub mod markdown;
 pub mod model;
+pub mod statements;
 pub mod wirelog;
 
 pub use model::{CaseResult, Failure, RunReport, Summary, Verdict};

@@ -53,8 +53,18 @@ impl Verdict {
 /// One failed expectation.
 #[derive(Debug, Clone, Serialize)]
 pub struct Failure {
-    /// The rule ids the failed step proves.
+    /// The rule ids this failure's observation breaks (each binding the
+    /// side under test), never the case's whole list.
     pub rules: Vec<String>,
+    /// What was observed: `missing` (the awaited packet never came),
+    /// `closed` (the connection closed first), `unexpected` (a packet came
+    /// where a close or silence was awaited), `fields: a, b` (the awaited
+    /// packet came with these fields wrong).
+    pub observation: String,
+    /// True when the rules were derived for a set-up step (the standard's
+    /// answer statement for an answer that never came).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub derived: bool,
     /// 1-based step index.
     pub step: usize,
     /// Where the step is written (file:line:column).
