@@ -69,6 +69,7 @@ pub async fn run_all(
         started_unix,
         duration_ms: started.elapsed().as_millis() as u64,
         summary: Summary::of(&results),
+        sides: None,
         results,
     }
 }
@@ -118,6 +119,7 @@ pub async fn run_device_all(
         started_unix,
         duration_ms: started.elapsed().as_millis() as u64,
         summary: Summary::of(&results),
+        sides: None,
         results,
     }
 }

@@ -8,7 +8,7 @@ pub mod markdown;
 pub mod model;
 pub mod wirelog;
 
-pub use model::{CaseResult, Failure, RunReport, Summary, Verdict};
+pub use model::{CaseResult, Failure, RunReport, SideCounts, Summary, Verdict};
 
 use std::path::Path;
 
