@@ -480,6 +480,7 @@ pub fn sessions_report(
         started_unix: 0,
         duration_ms: results.iter().map(|r| r.duration_ms).max().unwrap_or(0),
         summary: Summary::of(&results),
+        sides: None,
         results,
     }
 }

@@ -357,6 +357,31 @@ fn generated() -> Vec<(&'static str, Vec<u8>)> {
         let _ = s.write_pcapng(&mut b);
         out.push(("gen-midstream.pcapng", b));
     }
+    // The handshake is captured but the CONNECT and CONNACK are lost: the
+    // gap before the first MQTT bytes makes the connection mid-stream, so
+    // the first packets are not judged as the connection's first.
+    {
+        let mut s = Synth::new(Link::Ethernet);
+        let mut t = s.open(40007, 1883);
+        let lost = [
+            s.send(&mut t, Dir::ClientToServer, &connect("lostconnect", 60)),
+            s.send(&mut t, Dir::ServerToClient, &CONNACK),
+        ];
+        s.send(
+            &mut t,
+            Dir::ClientToServer,
+            &publish("g/1", 1, Some(4), b"after the lost CONNECT"),
+        );
+        s.send(&mut t, Dir::ServerToClient, &ack(0x40, 4));
+        s.send(&mut t, Dir::ClientToServer, &PINGREQ);
+        s.send(&mut t, Dir::ServerToClient, &PINGRESP);
+        s.send(&mut t, Dir::ClientToServer, &DISCONNECT);
+        s.close(&mut t);
+        for i in lost.into_iter().rev() {
+            s.frames.remove(i);
+        }
+        out.push(("gen-lost-connect.pcap", pcap(&s, 65535)));
+    }
     // MQTT over TLS on 8883: reported, not decoded.
     {
         let mut s = Synth::new(Link::Ethernet);
@@ -567,6 +592,141 @@ fn cli_exit_codes() -> Result<(), Failed> {
     Ok(())
 }
 
+/// `analyze --judge client|server|both` on the aliyun bad-sign capture (a
+/// client finding, aliyun.connect.password-sign, and a server finding,
+/// aliyun.connack.codes): only the judged side's findings are reported,
+/// the exit code follows them, and the printed summary, capture.json and
+/// report.json give the same counts per side and rule.
+fn cli_judge_sides() -> Result<(), Failed> {
+    let bin = env!("CARGO_BIN_EXE_mqtt-conformance");
+    let out = std::env::temp_dir().join(format!("capture-judge-{}", std::process::id()));
+    let run = |judge: Option<&str>| {
+        let mut c = Command::new(bin);
+        c.args([
+            "analyze",
+            "--quiet",
+            "--port",
+            "38339",
+            "--profile",
+            "aliyun",
+        ]);
+        for kv in [
+            "product_key=pk",
+            "device_name=device",
+            "device_secret=secret",
+            "client_id=12345",
+            "signmethod=hmacsha1",
+            "securemode=3",
+        ] {
+            c.args(["--param", kv]);
+        }
+        if let Some(j) = judge {
+            c.args(["--judge", j]);
+        }
+        c.arg("--out")
+            .arg(&out)
+            .arg(dir().join("aliyun-badsign.pcap"));
+        c.output()
+    };
+    let read = |name: &str| -> Result<serde_json::Value, Failed> {
+        let text = std::fs::read_to_string(out.join(name)).map_err(|e| e.to_string())?;
+        serde_json::from_str(&text).map_err(|e| format!("{name}: {e}").into())
+    };
+    let client = serde_json::json!({"aliyun.connect.password-sign": 1});
+    let server = serde_json::json!({"aliyun.connack.codes": 1});
+    let none = serde_json::json!({});
+    for (judge, want_client, want_server) in [
+        (None, &client, &server),
+        (Some("both"), &client, &server),
+        (Some("client"), &client, &none),
+        (Some("server"), &none, &server),
+    ] {
+        let label = judge.unwrap_or("default");
+        let o = run(judge).map_err(|e| e.to_string())?;
+        if o.status.code() != Some(1) {
+            return Err(format!("--judge {label}: exit {:?}", o.status.code()).into());
+        }
+        let want = serde_json::json!({
+            "judged": judge.unwrap_or("both"),
+            "client": want_client,
+            "server": want_server,
+        });
+        for file in ["capture.json", "report.json"] {
+            let got = read(file)?["sides"].clone();
+            if got != want {
+                return Err(format!("--judge {label}: {file} sides {got}, expected {want}").into());
+            }
+        }
+        let blamed: Vec<String> = read("capture.json")?["connections"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|c| c["findings"].as_array().cloned().unwrap_or_default())
+            .map(|f| f["blame"].as_str().unwrap_or("?").to_lowercase())
+            .collect();
+        let n_findings = blamed.len();
+        if judge.is_some_and(|j| j != "both" && blamed.iter().any(|b| b != j)) || n_findings == 0 {
+            return Err(format!("--judge {label}: findings blame {blamed:?}").into());
+        }
+        let stdout = String::from_utf8_lossy(&o.stdout);
+        let lines: Vec<&str> = stdout.lines().collect();
+        let count =
+            |side: &str, n: usize| lines.contains(&format!("{side}: {n} findings").as_str());
+        let ok = match judge.unwrap_or("both") {
+            "client" => count("client", 1) && !stdout.contains("server: "),
+            "server" => count("server", 1) && !stdout.contains("client: "),
+            _ => count("client", 1) && count("server", 1),
+        };
+        let rules_ok = want_client
+            .as_object()
+            .into_iter()
+            .chain(want_server.as_object())
+            .flatten()
+            .all(|(rule, _)| lines.contains(&format!("    {rule}: 1").as_str()));
+        if !ok || !rules_ok || !stdout.contains(&format!("{n_findings} findings in")) {
+            return Err(format!("--judge {label}: summary\n{stdout}").into());
+        }
+    }
+    // A clean exit when the judged side broke nothing.
+    let o = Command::new(bin)
+        .args(["analyze", "--quiet", "--judge", "server", "--out"])
+        .arg(&out)
+        .arg(dir().join("gen-reorder.pcap"))
+        .output()
+        .map_err(|e| e.to_string())?;
+    if o.status.code() != Some(0) {
+        return Err(format!("clean capture, --judge server: exit {:?}", o.status.code()).into());
+    }
+    let _ = std::fs::remove_dir_all(&out);
+    Ok(())
+}
+
+/// `analyze --port N` with a port no connection uses warns on stderr and
+/// names the ports CONNECT sniffing finds; a matching port does not warn.
+fn cli_unused_port_warns() -> Result<(), Failed> {
+    let bin = env!("CARGO_BIN_EXE_mqtt-conformance");
+    let out = std::env::temp_dir().join(format!("capture-port-{}", std::process::id()));
+    let run = |port: &str| {
+        Command::new(bin)
+            .args(["analyze", "--quiet", "--port", port, "--out"])
+            .arg(&out)
+            .arg(dir().join("mosquitto-pubsub.pcap"))
+            .output()
+    };
+    let o = run("1884").map_err(|e| e.to_string())?;
+    let err = String::from_utf8_lossy(&o.stderr);
+    if !err.contains("--port 1884 matches no MQTT connection") || !err.contains("38339") {
+        return Err(format!("unused port: exit {:?}, stderr `{err}`", o.status.code()).into());
+    }
+    let o = run("38339").map_err(|e| e.to_string())?;
+    let err = String::from_utf8_lossy(&o.stderr);
+    if err.contains("warning") {
+        return Err(format!("used port warned: `{err}`").into());
+    }
+    let _ = std::fs::remove_dir_all(&out);
+    Ok(())
+}
+
 // ---------------------------------------------------------------- replay
 
 fn replay_mosquitto() -> Result<Completion, Failed> {
@@ -726,6 +886,8 @@ fn main() {
         Trial::test("capture::link_layers", link_layers),
         Trial::test("capture::bad_files", bad_files),
         Trial::test("capture::cli_exit_codes", cli_exit_codes),
+        Trial::test("capture::cli_judge_sides", cli_judge_sides),
+        Trial::test("capture::cli_unused_port_warns", cli_unused_port_warns),
         Trial::test("capture::replay_compare", replay_compare),
         Trial::ignorable_test("capture::replay_mosquitto", replay_mosquitto),
         Trial::ignorable_test("capture::replay_rabbitmq", replay_rabbitmq),

@@ -12,6 +12,7 @@ use super::link::{self, Skip};
 use super::reader::{CaptureError, CaptureReader, Format, Frame};
 use crate::fasthash::{FastMap, FastSet};
 use crate::profile::Profile;
+use crate::report::SideCounts;
 use crate::rules::run_monitors;
 use crate::transcript::{ClosedBy, Dir, EventKind, Side, Transcript};
 use serde::Serialize;
@@ -19,6 +20,38 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::net::SocketAddr;
 use std::time::Duration;
+
+/// The side(s) whose statements an analysis judges (`analyze --judge`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Judge {
+    /// Only findings blaming the client (device, client library).
+    Client,
+    /// Only findings blaming the server (broker, platform).
+    Server,
+    /// Both sides.
+    #[default]
+    Both,
+}
+
+impl Judge {
+    /// True when findings blaming `side` are judged.
+    pub fn includes(self, side: Side) -> bool {
+        matches!(
+            (self, side),
+            (Judge::Both, _) | (Judge::Client, Side::Client) | (Judge::Server, Side::Server)
+        )
+    }
+
+    /// Lower-case name (`client`, `server`, `both`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Judge::Client => "client",
+            Judge::Server => "server",
+            Judge::Both => "both",
+        }
+    }
+}
 
 /// Limits and choices of an analysis.
 #[derive(Debug, Clone)]
@@ -40,6 +73,8 @@ pub struct Options {
     /// Mask CONNECT passwords in the kept transcripts (off only for
     /// `replay`, which must re-send them and never writes transcripts).
     pub redact: bool,
+    /// The side(s) judged: findings blaming another side are not reported.
+    pub judge: Judge,
 }
 
 impl Default for Options {
@@ -51,6 +86,7 @@ impl Default for Options {
             window_bytes: 16 << 20,
             keep_bytes: 32 << 20,
             redact: true,
+            judge: Judge::Both,
         }
     }
 }
@@ -131,6 +167,8 @@ pub struct Analysis {
     pub profile: String,
     /// Counters.
     pub stats: CaptureStats,
+    /// The side(s) judged and the findings per side and rule.
+    pub sides: SideCounts,
     /// Connections in order of first appearance.
     pub connections: Vec<ConnReport>,
 }
@@ -259,10 +297,12 @@ impl<'p> Analyzer<'p> {
         } else {
             seg.seq
         };
-        c.segment(dir, seq, seg.payload_len, seg.payload, f.number, at);
+        // The acknowledgement first: it covers bytes the other side sent
+        // before this segment's own data (holes it covers become gaps).
         if seg.ack {
             c.acked(dir, seg.ack_no, f.number, at);
         }
+        c.segment(dir, seq, seg.payload_len, seg.payload, f.number, at);
         if seg.rst {
             let by = side_closed(dir);
             c.closed(by, "reset (RST)", f.number, at);
@@ -408,6 +448,7 @@ impl<'p> Analyzer<'p> {
             .any(|e| matches!(&e.kind, EventKind::Note { text } if text.starts_with("gap ")));
         run_monitors(self.profile, t)
             .into_iter()
+            .filter(|f| self.opts.judge.includes(f.blame))
             // A capture that starts mid-connection has no CONNECT/CONNACK to see.
             .filter(|f| !(start_gap && ["MQTT-3.1.0-1", "MQTT-3.2.0-1"].contains(&f.rule.as_str())))
             .map(|f| {
@@ -483,11 +524,18 @@ impl<'p> Analyzer<'p> {
         }
         self.done.sort_by_key(|c| c.first_frame);
         self.stats.bytes = bytes;
+        let sides = SideCounts::of(
+            self.opts.judge.name(),
+            self.done
+                .iter()
+                .flat_map(|c| c.findings.iter().map(|f| (f.rule.as_str(), f.blame))),
+        );
         Analysis {
             file: file.into(),
             format,
             profile: self.profile.label(),
             stats: self.stats,
+            sides,
             connections: self.done,
         }
     }

@@ -1,7 +1,7 @@
 //! The `analyze` and `replay` subcommands: arguments, progress and report
 //! files.
 
-use super::analyze::{analyze_file, Analysis, Options};
+use super::analyze::{analyze_file, Analysis, Judge, Options};
 use crate::profile::Profile;
 use crate::report::{write_all, CaseResult, RunReport, Summary, Verdict};
 use crate::rules::Finding;
@@ -42,6 +42,10 @@ pub struct AnalyzeArgs {
     /// connections (later connections are reported without their packets).
     #[arg(long, default_value_t = 32)]
     pub keep_mb: usize,
+    /// The side(s) whose statements are judged: findings blaming the other
+    /// side are not reported, and the exit code follows the judged side(s).
+    #[arg(long, value_enum, default_value_t = Judge::Both)]
+    pub judge: Judge,
     /// No per-connection lines.
     #[arg(long, short)]
     pub quiet: bool,
@@ -85,6 +89,7 @@ pub fn analyze(args: AnalyzeArgs) -> ExitCode {
         max_packet: args.max_packet.clamp(16, 268_435_455),
         max_conns: args.max_conns.max(1),
         keep_bytes: args.keep_mb.saturating_mul(1 << 20),
+        judge: args.judge,
         ..Options::default()
     };
     let started = Instant::now();
@@ -112,6 +117,12 @@ pub fn analyze(args: AnalyzeArgs) -> ExitCode {
         elapsed.as_secs_f64(),
         s.bytes as f64 / 1e6 / elapsed.as_secs_f64().max(1e-9)
     );
+    print_sides(&analysis);
+    if let Some(port) = args.port {
+        if analysis.connections.is_empty() {
+            warn_unused_port(&args.file, port, &opts_for_sniffing(&args));
+        }
+    }
     if s.untracked_connections > 0 {
         println!(
             "warning: {} connections were not tracked (more than --max-conns {} open at once)",
@@ -137,6 +148,69 @@ pub fn analyze(args: AnalyzeArgs) -> ExitCode {
     } else {
         ExitCode::SUCCESS
     }
+}
+
+/// The per-side summary: findings per blamed side and rule, for the
+/// side(s) judged (the same counts as `sides` in capture.json and
+/// report.json).
+fn print_sides(a: &Analysis) {
+    use crate::transcript::Side;
+    let sides = &a.sides;
+    let shown: &[Side] = match a.sides.judged.as_str() {
+        "client" => &[Side::Client],
+        "server" => &[Side::Server],
+        _ => &[Side::Client, Side::Server],
+    };
+    for &side in shown {
+        let (name, counts) = match side {
+            Side::Client => ("client", &sides.client),
+            Side::Server => ("server", &sides.server),
+        };
+        println!("{name}: {} findings", sides.total(side));
+        for (rule, n) in counts {
+            println!("    {rule}: {n}");
+        }
+    }
+}
+
+/// Options for the CONNECT-sniffing pass of [`warn_unused_port`]: the
+/// user's limits, no port, no transcripts kept.
+fn opts_for_sniffing(args: &AnalyzeArgs) -> Options {
+    Options {
+        port: None,
+        max_packet: args.max_packet.clamp(16, 268_435_455),
+        max_conns: args.max_conns.max(1),
+        keep_bytes: 0,
+        ..Options::default()
+    }
+}
+
+/// `--port` matched no connection: analyzes the file again sniffing
+/// CONNECTs and, when that finds connections, warns on stderr naming the
+/// server ports they use.
+fn warn_unused_port(file: &Path, port: u16, opts: &Options) {
+    let Ok(a) = analyze_file(file, &Profile::mqtt311(), opts.clone(), &mut |_| {}) else {
+        return;
+    };
+    let mut ports: Vec<u16> = a
+        .connections
+        .iter()
+        .filter_map(|c| c.server.parse::<std::net::SocketAddr>().ok())
+        .map(|s| s.port())
+        .collect();
+    ports.sort_unstable();
+    ports.dedup();
+    if ports.is_empty() {
+        return;
+    }
+    let list: Vec<String> = ports.iter().map(u16::to_string).collect();
+    eprintln!(
+        "warning: --port {port} matches no MQTT connection; without --port, {} connection(s) \
+         were found by their CONNECT on server port(s) {} (try --port {})",
+        a.connections.len(),
+        list.join(", "),
+        list[0]
+    );
 }
 
 fn print_analysis(a: &Analysis) {
@@ -263,6 +337,7 @@ pub fn to_run_report(a: &Analysis, duration_ms: u64) -> RunReport {
             .map_or(0, |d| d.as_secs()),
         duration_ms,
         summary: Summary::of(&results),
+        sides: Some(a.sides.clone()),
         results,
     }
 }

@@ -95,6 +95,8 @@ pub struct Half {
     resync: bool,
     /// FIN seen.
     pub fin: bool,
+    /// At least one MQTT packet decoded in this direction.
+    decoded: bool,
     /// Bytes skipped while looking for a boundary (not yet reported).
     skipped: Vec<u8>,
     skipped_len: u64,
@@ -107,6 +109,7 @@ impl Half {
             framer: Framer::new(max_packet),
             resync,
             fin: false,
+            decoded: false,
             skipped: Vec::new(),
             skipped_len: 0,
         }
@@ -332,6 +335,25 @@ impl Conn {
             OwnedChunk::Gap { len, frame, reason } => {
                 self.stats.gaps += 1;
                 self.stats.gap_bytes += len;
+                if !self.mid_stream && !self.halves[idx(dir)].decoded {
+                    // The first MQTT bytes of this direction are lost (e.g.
+                    // the CONNECT or CONNACK right after the handshake):
+                    // the start of the connection is not seen, as when the
+                    // capture starts without the SYN.
+                    self.mid_stream = true;
+                    self.push(
+                        at,
+                        frame,
+                        EventKind::Note {
+                            text: format!(
+                                "capture starts mid-connection ({len} bytes {} missing before \
+                                 the first MQTT packet): the first packets are not judged as \
+                                 the connection's first",
+                                dir.arrow()
+                            ),
+                        },
+                    );
+                }
                 self.report_skipped(dir, frame, at);
                 let half = &mut self.halves[idx(dir)];
                 let cut = half.framer.buffered().to_vec();
@@ -466,6 +488,7 @@ impl Conn {
             }
         }
         self.stats.packets += 1;
+        self.halves[idx(dir)].decoded = true;
         self.push(
             at,
             frame,

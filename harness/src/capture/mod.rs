@@ -12,5 +12,5 @@ pub mod reassembly;
 pub mod replay;
 pub mod synth;
 
-pub use analyze::{analyze_file, Analysis, Analyzer, CaptureFinding, ConnReport, Options};
+pub use analyze::{analyze_file, Analysis, Analyzer, CaptureFinding, ConnReport, Judge, Options};
 pub use reader::{CaptureError, CaptureReader, Frame};

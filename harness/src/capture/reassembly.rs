@@ -64,6 +64,8 @@ struct Pending {
     len: u64,
     /// True when the frame was truncated: the whole segment is a gap.
     truncated: bool,
+    /// The frame that carried it.
+    frame: u64,
 }
 
 /// One direction of a TCP connection.
@@ -169,6 +171,7 @@ impl Reassembler {
                 bytes: if truncated { Vec::new() } else { data.to_vec() },
                 len: u64::from(len),
                 truncated,
+                frame,
             };
             // Keep the longer of two segments at the same offset.
             let replace = self
@@ -196,7 +199,7 @@ impl Reassembler {
             self.next_seq = Some(next.wrapping_add(len));
             out(Chunk::Data { bytes: data, frame });
         }
-        self.drain(frame, out);
+        self.drain(frame, false, out);
     }
 
     /// The receiver acknowledged everything before `ack`: holes before it
@@ -235,7 +238,7 @@ impl Reassembler {
         if off > self.next_off {
             self.gap(off - self.next_off, frame, GapReason::Lost, out);
         }
-        self.drain(frame, out);
+        self.drain(frame, true, out);
     }
 
     fn gap(&mut self, len: u64, frame: u64, reason: GapReason, out: &mut dyn FnMut(Chunk<'_>)) {
@@ -250,7 +253,11 @@ impl Reassembler {
 
     /// Delivers buffered segments that are now contiguous, attributed to
     /// `frame` (the frame that completed them).
-    fn drain(&mut self, frame: u64, out: &mut dyn FnMut(Chunk<'_>)) {
+    /// Delivers the buffered segments that are now in order, each as of
+    /// `frame` (the frame that filled the hole before them) or, with
+    /// `own` (after a gap was declared: nothing filled the hole), as of the
+    /// frame that carried it.
+    fn drain(&mut self, frame: u64, own: bool, out: &mut dyn FnMut(Chunk<'_>)) {
         while let Some(entry) = self.pending.first_entry() {
             let off = *entry.key();
             if off > self.next_off {
@@ -264,6 +271,7 @@ impl Reassembler {
                 continue;
             }
             let skip = (self.next_off - off) as usize;
+            let frame = if own { p.frame } else { frame };
             if p.truncated {
                 self.gap(end - self.next_off, frame, GapReason::Truncated, out);
             } else {

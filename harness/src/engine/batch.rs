@@ -82,6 +82,7 @@ pub async fn run_all(
         started_unix,
         duration_ms: started.elapsed().as_millis() as u64,
         summary: Summary::of(&results),
+        sides: None,
         results,
     }
 }
@@ -131,6 +132,7 @@ pub async fn run_device_all(
         started_unix,
         duration_ms: started.elapsed().as_millis() as u64,
         summary: Summary::of(&results),
+        sides: None,
         results,
     }
 }

@@ -9,7 +9,7 @@ pub mod model;
 pub mod statements;
 pub mod wirelog;
 
-pub use model::{CaseResult, Failure, RunReport, Summary, Verdict};
+pub use model::{CaseResult, Failure, RunReport, SideCounts, Summary, Verdict};
 
 use std::path::Path;
 

@@ -129,8 +129,52 @@ pub struct RunReport {
     pub duration_ms: u64,
     /// Count per verdict.
     pub summary: Summary,
+    /// Capture analyses only: the side(s) judged and the findings per side
+    /// and rule (absent for live runs).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sides: Option<SideCounts>,
     /// The results, in case-id order.
     pub results: Vec<CaseResult>,
+}
+
+/// Findings counted per blamed side and rule id.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct SideCounts {
+    /// The side(s) judged: `client`, `server` or `both`.
+    pub judged: String,
+    /// Findings blaming the client, per rule id.
+    pub client: std::collections::BTreeMap<String, usize>,
+    /// Findings blaming the server, per rule id.
+    pub server: std::collections::BTreeMap<String, usize>,
+}
+
+impl SideCounts {
+    /// Counts `findings` (rule id, blamed side) judged for `judged`.
+    pub fn of<'a>(
+        judged: &str,
+        findings: impl IntoIterator<Item = (&'a str, crate::transcript::Side)>,
+    ) -> SideCounts {
+        let mut s = SideCounts {
+            judged: judged.to_string(),
+            ..SideCounts::default()
+        };
+        for (rule, side) in findings {
+            let m = match side {
+                crate::transcript::Side::Client => &mut s.client,
+                crate::transcript::Side::Server => &mut s.server,
+            };
+            *m.entry(rule.to_string()).or_insert(0) += 1;
+        }
+        s
+    }
+
+    /// Number of findings blaming `side`.
+    pub fn total(&self, side: crate::transcript::Side) -> usize {
+        match side {
+            crate::transcript::Side::Client => self.client.values().sum(),
+            crate::transcript::Side::Server => self.server.values().sum(),
+        }
+    }
 }
 
 /// Counts per verdict.

@@ -202,11 +202,6 @@ pub(crate) fn has_malformation(e: &Event, rule: &str) -> bool {
     matches!(&e.kind, EventKind::Packet { malformations, .. } if malformations.iter().any(|m| m.rule == rule))
 }
 
-/// True when the event is a packet with at least one malformation.
-pub(crate) fn is_malformed(e: &Event) -> bool {
-    matches!(&e.kind, EventKind::Packet { malformations, .. } if !malformations.is_empty())
-}
-
 /// A request kind that expects exactly one response from the other side.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) enum ReqKind {

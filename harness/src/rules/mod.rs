@@ -88,6 +88,12 @@ pub fn monitors_for(profile: &Profile) -> Vec<Box<dyn Monitor>> {
 /// marked `by_suite`, e.g. a deliberately malformed CONNECT) are dropped,
 /// because they describe the test, not the implementation.
 ///
+/// A finding whose rule does not bind the side it blames (per the catalog,
+/// [`Rule::binds_side`]) is dropped: a statement is judged only against
+/// the side it binds. Monitors are written not to produce such findings
+/// (a unit test runs every monitor over crafted transcripts to check it);
+/// this is the safety net.
+///
 /// A connection whose CONNECT asks for another protocol (name not `MQTT` or
 /// level not 4, e.g. MQTT 5) is judged only up to that CONNECT: what follows
 /// is not MQTT 3.1.1 traffic, and whether the server refused it properly is
@@ -116,10 +122,12 @@ pub fn run_monitors_where(
         }
     }
     let mut seen = HashSet::new();
+    let cat = Catalog::builtin();
     let mut out: Vec<Finding> = monitors_for(profile)
         .iter()
         .filter(|m| keep(m.as_ref()))
         .flat_map(|m| m.check(t))
+        .filter(|f| binds_blamed(cat, f))
         .filter(|f| {
             let conn = t.events.get(f.event).map(|e| e.conn.as_str());
             conn.and_then(|c| suite_side.get(c)) != Some(&f.blame)
@@ -133,6 +141,12 @@ pub fn run_monitors_where(
         .collect();
     out.sort_by_key(|f| f.event);
     out
+}
+
+/// True unless the catalog knows `f.rule` and says it does not bind the
+/// side `f` blames.
+fn binds_blamed(cat: &Catalog, f: &Finding) -> bool {
+    cat.get(&f.rule).is_none_or(|r| r.binds_side(f.blame))
 }
 
 #[cfg(test)]
@@ -161,6 +175,127 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Transcripts that provoke many monitors: every packet fixture of
+    /// `fixtures/packets/` sent by the client, by the server and as the
+    /// first packet of a connection, each followed by answers of every
+    /// kind; the recorded device sessions; and orphan acknowledgements.
+    fn crafted_transcripts() -> Vec<Transcript> {
+        let dir = crate::project::root().join("fixtures/packets");
+        let mut files: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "hex"))
+            .collect();
+        files.sort();
+        assert!(files.len() > 20, "packet fixtures in {}", dir.display());
+        let mut out = Vec::new();
+        for f in &files {
+            let text = std::fs::read_to_string(f).unwrap_or_else(|e| panic!("{e}"));
+            let mut b = Tb::new();
+            b.handshake("c", true);
+            b.hex("c", Dir::ClientToServer, &text);
+            for p in [
+                suback(1, &[0]),
+                puback(1),
+                pubrec(1),
+                pubrel(1),
+                pubcomp(1),
+                unsuback(1),
+                pingresp(),
+                connack(false, 0),
+            ] {
+                b.s("c", p);
+            }
+            b.closed("c", crate::transcript::ClosedBy::Server);
+            b.handshake("s", true);
+            b.hex("s", Dir::ServerToClient, &text);
+            for p in [puback(1), pubrec(1), pubrel(1), pubcomp(1), pingreq()] {
+                b.c("s", p);
+            }
+            b.s("s", pingresp());
+            b.open("f");
+            b.hex("f", Dir::ClientToServer, &text);
+            b.s("f", connack(false, 0));
+            b.c("f", pingreq());
+            b.s("f", pingresp());
+            out.push(b.t);
+        }
+        for json in [
+            include_str!("../../../fixtures/payloads/thingspanel/capture-clean.json"),
+            include_str!("../../../fixtures/payloads/thingspanel/capture-faulty.json"),
+            include_str!("../../../fixtures/payloads/tpsrv/capture-clean.json"),
+            include_str!("../../../fixtures/payloads/tpsrv/capture-faulty.json"),
+            include_str!("../../../fixtures/payloads/fbox/capture-clean.json"),
+            include_str!("../../../fixtures/payloads/fbox/capture-silent.json"),
+        ] {
+            out.push(tpsrv::recorded::replay(json));
+        }
+        // Orphan acknowledgements both ways, an empty SUBSCRIBE and SUBACK.
+        let mut b = Tb::new();
+        b.handshake("c", true);
+        for (c, s) in [(pubrel(7), pubcomp(7)), (pubrec(8), pubrel(8))] {
+            b.c("c", c);
+            b.s("c", s);
+        }
+        b.c("c", pubcomp(8));
+        b.hc("c", "82 02 00 01");
+        b.hs("c", "90 02 00 01");
+        out.push(b.t);
+        out
+    }
+
+    #[test]
+    fn no_monitor_blames_a_side_its_rule_does_not_bind() {
+        let cat = Catalog::builtin();
+        let transcripts = crafted_transcripts();
+        let mut checked = 0;
+        let mut wrong = HashSet::new();
+        for profile in cat.profiles() {
+            let p = Profile::named(profile).expect("known profile");
+            for m in monitors_for(&p) {
+                for t in &transcripts {
+                    for f in m.check(t) {
+                        checked += 1;
+                        if !binds_blamed(cat, &f) {
+                            wrong.insert(format!(
+                                "{} blames the {:?} under {}, which does not bind it: {}",
+                                m.name(),
+                                f.blame,
+                                f.rule,
+                                f.message
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+        let mut wrong: Vec<_> = wrong.into_iter().collect();
+        wrong.sort();
+        assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+        assert!(checked > 100, "only {checked} findings exercised");
+    }
+
+    #[test]
+    fn findings_against_an_unbound_side_are_dropped() {
+        // MQTT 3.1 CONNECT: the decoder's MQTT-3.1.2-1/-2 bind the server.
+        let mut b = Tb::new();
+        b.open("c");
+        b.hc(
+            "c",
+            "10 12 00 06 4d 51 49 73 64 70 03 02 00 3c 00 04 64 65 76 31",
+        );
+        b.hs("c", "20 02 00 00");
+        assert_eq!(run_monitors(&Profile::mqtt311(), &b.t), vec![]);
+        assert!(!binds_blamed(
+            Catalog::builtin(),
+            &Finding::new("MQTT-3.1.2-1", Side::Client, 1, "x")
+        ));
+        assert!(binds_blamed(
+            Catalog::builtin(),
+            &Finding::new("MQTT-3.1.2-1", Side::Server, 1, "x")
+        ));
     }
 
     #[test]

@@ -19,8 +19,7 @@
 //!   that depend on "nothing else was sent" stand down around them.
 
 use super::conn::{
-    has_malformation, is_malformed, packet_dir, packet_type, ConnView, Exchange, Exchanges, Pkt,
-    ReqKind,
+    has_malformation, packet_dir, packet_type, ConnView, Exchange, Exchanges, Pkt, ReqKind,
 };
 use super::topic::{matches_ignoring_dollar_rule, topic_matches};
 use super::{Finding, Monitor};
@@ -115,6 +114,15 @@ pub(crate) fn keepalive_tolerance(keep_alive: u16) -> Duration {
 /// `rules()` lists the ids `wire::decode` cites (it uses MQTT-4.8.0-1 for
 /// framing problems without an id of their own); a malformation citing any
 /// other id is passed through unchanged.
+///
+/// Two kinds of malformation are not the sender's finding:
+/// - one citing a rule that binds only the receiver (e.g. MQTT-3.1.2-1 and
+///   MQTT-3.1.2-2 on an MQTT 3.1 `MQIsdp` CONNECT bind the server, which may
+///   even serve 3.1): the packet is still malformed as 3.1.1, and what the
+///   receiver did about it is judged by [`ViolationCloses`];
+/// - MQTT-3.8.4-5 on a SUBACK without return codes that answers a SUBSCRIBE
+///   without topic filters: zero codes for zero filters is consistent (see
+///   [`excused_malformation`]).
 pub struct Malformations;
 
 impl Monitor for Malformations {
@@ -125,13 +133,20 @@ impl Monitor for Malformations {
         crate::wire::MALFORMATION_RULES
     }
     fn check(&self, t: &Transcript) -> Vec<Finding> {
+        let cat = super::Catalog::builtin();
         let mut out = Vec::new();
+        let excused = excused_malformations(t);
         for e in &t.events {
             if let EventKind::Packet {
                 dir, malformations, ..
             } = &e.kind
             {
                 for m in malformations {
+                    if excused.contains(&(e.seq, m.rule))
+                        || cat.get(m.rule).is_some_and(|r| !r.binds_side(dir.sender()))
+                    {
+                        continue;
+                    }
                     out.push(Finding::new(
                         m.rule,
                         dir.sender(),
@@ -143,6 +158,42 @@ impl Monitor for Malformations {
         }
         out
     }
+}
+
+/// `(event, rule)` of malformations the decoder reported that the context
+/// shows are not violations: MQTT-3.8.4-5 on a SUBACK with no return code
+/// that answers a SUBSCRIBE with no topic filter (the decoder sees the
+/// SUBACK alone and cannot know the count is right).
+pub(crate) fn excused_malformations(t: &Transcript) -> HashSet<(usize, &'static str)> {
+    let mut out = HashSet::new();
+    for c in ConnView::split(t) {
+        excused_in(&c, &mut out);
+    }
+    out
+}
+
+/// [`excused_malformations`] of one connection, added to `out`.
+fn excused_in(c: &ConnView<'_>, out: &mut HashSet<(usize, &'static str)>) {
+    if !c
+        .packets()
+        .any(|p| matches!(p.packet, Packet::Suback(a) if a.codes.is_empty()))
+    {
+        return;
+    }
+    for e in &Exchanges::build(c).list {
+        if let (Packet::Subscribe(s), Some(r)) = (e.req.packet, e.resp) {
+            if matches!(r.packet, Packet::Suback(a) if a.codes.is_empty()) && s.topics.is_empty() {
+                out.insert((r.ev.seq, "MQTT-3.8.4-5"));
+            }
+        }
+    }
+}
+
+/// True when `e` carries a malformation that [`excused_malformations`]
+/// does not excuse.
+fn really_malformed(e: &Event, excused: &HashSet<(usize, &'static str)>) -> bool {
+    matches!(&e.kind, EventKind::Packet { malformations, .. }
+        if malformations.iter().any(|m| !excused.contains(&(e.seq, m.rule))))
 }
 
 /// MQTT-3.1.0-1: the client's first packet is CONNECT (judged only when the
@@ -403,7 +454,8 @@ impl Monitor for PacketIdNonZero {
 /// PUBACK/PUBREC → QoS 1/2 PUBLISH (MQTT-2.3.1-6), SUBACK → SUBSCRIBE
 /// (MQTT-2.3.1-7, MQTT-3.8.4-2), UNSUBACK → UNSUBSCRIBE (MQTT-2.3.1-7,
 /// MQTT-3.10.4-4). An ack whose id was never used by such a request on the
-/// connection is a finding under each rule it breaks; a PUBREC answering a
+/// connection is a finding under each rule it breaks that binds its sender
+/// (a SUBACK from the client is none of the server's rules); a PUBREC answering a
 /// QoS 1 PUBLISH or a PUBACK answering a QoS 2 one breaks MQTT-3.3.4-1.
 /// Judged only when the connection's CONNECT is in the transcript.
 pub struct AckIds;
@@ -476,7 +528,14 @@ impl Monitor for AckIds {
                     .filter_map(|k| first_request.get(&(asker, *k, id)))
                     .any(|&seq| seq < r.ev.seq);
                 if !known {
-                    for rule in rules {
+                    // A SUBACK or UNSUBACK sent by the client breaks no rule
+                    // binding the client: only the rules that bind the
+                    // sender are reported.
+                    let cat = super::Catalog::builtin();
+                    let binding = rules
+                        .iter()
+                        .filter(|id| cat.get(id).is_none_or(|x| x.binds_side(r.sender())));
+                    for rule in binding {
                         out.push(Finding::new(
                             rule,
                             r.sender(),
@@ -598,6 +657,12 @@ impl Monitor for PacketIdInUse {
 /// QoS 2 PUBLISH of the sender ever carried breaks MQTT-2.3.1-6; that is
 /// judged on fresh sessions only, since a resumed session may re-send
 /// PUBRELs of an earlier connection (MQTT-4.4.0-1).
+///
+/// Answers to orphans are not findings: a PUBCOMP answering a PUBREL the
+/// peer sent is what §4.3.3 requires even when the receiver holds no state
+/// for that id, and a PUBREL answering a PUBREC the peer sent for an id
+/// never published is not judged (3.1.1 does not say how to answer an
+/// orphan PUBREC).
 pub struct Qos2Flow;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -620,6 +685,10 @@ impl Monitor for Qos2Flow {
             // key: (direction of the QoS 2 PUBLISH, id)
             let mut st: HashMap<(Dir, u16), Q2> = HashMap::new();
             let mut published: HashSet<(Dir, u16)> = HashSet::new();
+            // PUBRECs the receiver sent for ids it was not sent a PUBLISH
+            // with, and PUBRELs with no PUBLISH state, keyed like `st`.
+            let mut orphan_pubrec: HashSet<(Dir, u16)> = HashSet::new();
+            let mut orphan_pubrel: HashSet<(Dir, u16)> = HashSet::new();
             for p in c.packets() {
                 match p.packet {
                     Packet::Publish(x) if x.qos == 2 => {
@@ -641,8 +710,14 @@ impl Monitor for Qos2Flow {
                     }
                     Packet::Pubrec { packet_id } => {
                         let key = (peer(p.dir), *packet_id);
-                        if st.get(&key) == Some(&Q2::Published) {
-                            st.insert(key, Q2::Received);
+                        match st.get(&key) {
+                            Some(Q2::Published) => {
+                                st.insert(key, Q2::Received);
+                            }
+                            Some(_) => {}
+                            None => {
+                                orphan_pubrec.insert(key);
+                            }
                         }
                     }
                     Packet::Pubrel { packet_id } => {
@@ -661,8 +736,10 @@ impl Monitor for Qos2Flow {
                                 st.insert(key, Q2::Released);
                             }
                             None => {
+                                orphan_pubrel.insert(key);
                                 if fresh
                                     && !published.contains(&key)
+                                    && !orphan_pubrec.contains(&key)
                                     && !c.opaque_between(p.dir, 0, p.ev.seq)
                                 {
                                     out.push(Finding::new(
@@ -689,6 +766,7 @@ impl Monitor for Qos2Flow {
                             )),
                             None => {
                                 if fresh
+                                    && !orphan_pubrel.remove(&key)
                                     && !published.contains(&key)
                                     && !c.opaque_between(p.dir, 0, p.ev.seq)
                                 {
@@ -992,7 +1070,9 @@ impl Monitor for ViolationCloses {
             let ex = Exchanges::build(c);
             let later = ex.later_responses();
             let mut blamed: HashSet<Side> = HashSet::new();
-            for ev in c.events.iter().filter(|e| is_malformed(e)) {
+            let mut excused = HashSet::new();
+            excused_in(c, &mut excused);
+            for ev in c.events.iter().filter(|e| really_malformed(e, &excused)) {
                 let Some(dir) = packet_dir(ev) else { continue };
                 let receiver = dir.sender().other();
                 if blamed.contains(&receiver) {

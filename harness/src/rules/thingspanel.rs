@@ -9,12 +9,12 @@
 mod topics;
 
 use super::conn::ConnView;
-use super::{Finding, Monitor};
+use super::{topic_matches, Finding, Monitor};
 use crate::payload::{thingspanel as body, PayloadIssue};
 use crate::profile::Profile;
 use crate::transcript::{Dir, Event, Side, Transcript};
 use crate::wire::{Packet, Publish};
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::Duration;
 use topics::{Down, Up};
 
@@ -41,8 +41,8 @@ pub fn monitors(profile: &Profile) -> Vec<Box<dyn Monitor>> {
         Box::new(Bodies),
         Box::new(Pairing::COMMAND),
         Box::new(Pairing::ATTR_SET),
-        Box::new(Pairing::ATTR_ACK),
-        Box::new(Pairing::EVENT_ACK),
+        Box::new(Pairing::ATTR_ACK.for_device(dn.clone())),
+        Box::new(Pairing::EVENT_ACK.for_device(dn.clone())),
         Box::new(MessageIds),
         Box::new(AttrGet),
         Box::new(AuthConsistent),
@@ -213,7 +213,7 @@ impl Monitor for Bodies {
 }
 
 /// A request whose answer repeats its message id in another topic.
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 pub struct Pairing {
     name: &'static str,
     /// The one rule id reported.
@@ -226,7 +226,17 @@ pub struct Pairing {
     answer: fn(&str) -> Option<String>,
     /// What is asked, for messages.
     what: &'static str,
+    /// The topic the answer comes on, from a device number and a message
+    /// id, when the asker must subscribe to it: a request is then judged
+    /// only when a subscription matching that topic was in place.
+    reply_topic: Option<fn(&str, &str) -> String>,
+    /// The device number, when the profile pins it (the level of
+    /// `reply_topic` that carries it; see [`DN_LEVEL`]).
+    device_number: Option<String>,
 }
+
+/// Index of the `{device_number}` level in the acknowledgement topics.
+const DN_LEVEL: usize = 3;
 
 impl Pairing {
     /// `thingspanel.command.response`: a command on
@@ -245,6 +255,8 @@ impl Pairing {
             _ => None,
         },
         what: "command",
+        reply_topic: None,
+        device_number: None,
     };
     /// `thingspanel.attr-set.response`: an attribute set on
     /// `devices/attributes/set/{dn}/{mid}` is answered on
@@ -262,6 +274,8 @@ impl Pairing {
             _ => None,
         },
         what: "attribute set",
+        reply_topic: None,
+        device_number: None,
     };
     /// `thingspanel.platform.ack` for attribute reports: answered on
     /// `devices/attributes/response/{dn}/{mid}`.
@@ -278,6 +292,8 @@ impl Pairing {
             _ => None,
         },
         what: "attribute report",
+        reply_topic: Some(|dn, mid| format!("devices/attributes/response/{dn}/{mid}")),
+        device_number: None,
     };
     /// `thingspanel.platform.ack` for events: answered on
     /// `devices/event/response/{dn}/{mid}`.
@@ -294,7 +310,77 @@ impl Pairing {
             _ => None,
         },
         what: "event",
+        reply_topic: Some(|dn, mid| format!("devices/event/response/{dn}/{mid}")),
+        device_number: None,
     };
+
+    /// This pairing for the device number `dn` (when the profile pins it).
+    pub fn for_device(self, dn: Option<String>) -> Pairing {
+        Pairing {
+            device_number: dn,
+            ..self
+        }
+    }
+
+    /// True when a request with message id `mid` can be answered: there is
+    /// no reply topic to subscribe to, or one of `filters` matches it. The
+    /// device number is the pinned one, else the one a filter names (any,
+    /// when the filter has a wildcard there).
+    fn deliverable(&self, filters: &[String], mid: &str) -> bool {
+        let Some(reply) = self.reply_topic else {
+            return true;
+        };
+        filters.iter().any(|f| {
+            let dn = match &self.device_number {
+                Some(dn) => dn.as_str(),
+                None => f
+                    .split('/')
+                    .nth(DN_LEVEL)
+                    .filter(|l| !l.is_empty() && !l.contains(['+', '#']))
+                    .unwrap_or("dn"),
+            };
+            topic_matches(f, &reply(dn, mid))
+        })
+    }
+}
+
+/// The topic filters the client of `c` has subscribed to, as they stand
+/// at each packet: SUBSCRIBE adds its filters, a SUBACK return code 0x80
+/// takes the refused one back, UNSUBSCRIBE removes.
+#[derive(Default)]
+struct Subscriptions {
+    active: Vec<String>,
+    /// Filters of SUBSCRIBEs not yet acknowledged, by packet id.
+    asked: HashMap<u16, Vec<String>>,
+}
+
+impl Subscriptions {
+    /// Updates the state with one packet.
+    fn update(&mut self, dir: Dir, p: &Packet) {
+        match (dir, p) {
+            (Dir::ClientToServer, Packet::Subscribe(s)) => {
+                let filters: Vec<String> = s.topics.iter().map(|(f, _)| f.clone()).collect();
+                self.active.extend(filters.iter().cloned());
+                self.asked.insert(s.packet_id, filters);
+            }
+            (Dir::ServerToClient, Packet::Suback(a)) => {
+                let Some(filters) = self.asked.remove(&a.packet_id) else {
+                    return;
+                };
+                for (f, code) in filters.iter().zip(&a.codes) {
+                    if *code == 0x80 {
+                        if let Some(i) = self.active.iter().rposition(|x| x == f) {
+                            self.active.remove(i);
+                        }
+                    }
+                }
+            }
+            (Dir::ClientToServer, Packet::Unsubscribe(u)) => {
+                self.active.retain(|f| !u.topics.contains(f));
+            }
+            _ => {}
+        }
+    }
 }
 
 /// Pairs requests and answers by message id on each connection. Reported
@@ -302,6 +388,10 @@ impl Pairing {
 /// connection was still watched [`ANSWER_WINDOW`] later, or an answer
 /// later than that. An answer whose id no earlier request carried is
 /// reported at the answer when the connection was seen from its start.
+/// A request whose answer comes on a topic the asker must subscribe to
+/// (platform acknowledgements) is judged only when a matching
+/// subscription was in place on the connection before it: otherwise no
+/// platform could deliver the answer.
 impl Monitor for Pairing {
     fn name(&self) -> &'static str {
         self.name
@@ -315,10 +405,25 @@ impl Monitor for Pairing {
         let rule = self.rules[0];
         for c in ConnView::split(t) {
             let mut pending: HashMap<String, VecDeque<&Event>> = HashMap::new();
-            for (ev, dir, p) in publishes(&c) {
+            let mut subs = Subscriptions::default();
+            // Ids of requests not judged (no subscription for the answer):
+            // an answer to one is no stray.
+            let mut unjudged: HashSet<String> = HashSet::new();
+            for pkt in c.packets() {
+                let (ev, dir) = (pkt.ev, pkt.dir);
+                let Packet::Publish(p) = pkt.packet else {
+                    if self.reply_topic.is_some() {
+                        subs.update(dir, pkt.packet);
+                    }
+                    continue;
+                };
                 if dir == self.asker.sends() {
                     if let Some(mid) = (self.request)(&p.topic) {
-                        pending.entry(mid).or_default().push_back(ev);
+                        if self.deliverable(&subs.active, &mid) {
+                            pending.entry(mid).or_default().push_back(ev);
+                        } else {
+                            unjudged.insert(mid);
+                        }
                     }
                 } else if let Some(mid) = (self.answer)(&p.topic) {
                     match pending.get_mut(&mid).and_then(VecDeque::pop_front) {
@@ -339,7 +444,7 @@ impl Monitor for Pairing {
                                 ));
                             }
                         }
-                        None if c.opened() => out.push(Finding::new(
+                        None if c.opened() && !unjudged.contains(&mid) => out.push(Finding::new(
                             rule,
                             answerer,
                             ev.seq,

@@ -946,12 +946,11 @@ fn violation_closes_bytes_broken_malformed_connect_accepted() {
         ",
     );
     let e = b.hs("c", CONNACK);
-    assert_breaks(
-        &b.t,
-        "mqtt311.violation-closes",
-        vec![f("MQTT-3.1.4-1", Server, e)],
-        vec![f("MQTT-3.1.2-3", Client, c), f("MQTT-3.1.4-1", Server, e)],
-    );
+    // MQTT-3.1.2-3 (the reserved flag) binds the server: the client is not
+    // blamed under it; the server accepting the CONNECT is the finding.
+    assert!(has_malformation(&b.t.events[c], "MQTT-3.1.2-3"));
+    let want = vec![f("MQTT-3.1.4-1", Server, e)];
+    assert_breaks(&b.t, "mqtt311.violation-closes", want.clone(), want);
 }
 
 #[test]
@@ -1318,4 +1317,89 @@ fn mosquitto_keepalive_timeout_connection_left_open() {
         "{:?}",
         found(&b.t)
     );
+}
+
+// --- exact rules (issue "Every failure names exactly the rules it breaks") ---
+
+/// An empty SUBSCRIBE answered by a SUBACK with no return codes: zero
+/// filters and zero codes agree, so MQTT-3.8.4-5 is not broken. The client
+/// broke MQTT-3.8.3-3, the server answered the malformed packet instead of
+/// closing (MQTT-4.8.0-1), and the empty SUBACK is not malformed, so the
+/// client acknowledging a later PUBLISH is not blamed.
+#[test]
+fn empty_subscribe_answered_by_empty_suback_is_not_a_count_mismatch() {
+    let mut b = Tb::new();
+    start(&mut b, "c", CONNECT);
+    let sub = b.hc("c", "82 02 00 01  # SUBSCRIBE id 1, no topic filter");
+    let ack = b.hs("c", "90 02 00 01  # SUBACK id 1, no return code");
+    b.hc("c", "82 06 00 02 00 01 61 01  # SUBSCRIBE id 2, a at QoS 1");
+    b.hs("c", "90 03 00 02 01  # SUBACK id 2, granted QoS 1");
+    b.hs("c", "32 06 00 01 61 00 05 78  # PUBLISH QoS 1 id 5 on a");
+    b.hc("c", "40 02 00 05  # PUBACK id 5");
+    assert_eq!(
+        found(&b.t),
+        vec![
+            f("MQTT-3.8.3-3", Client, sub),
+            f("MQTT-4.8.0-1", Server, ack)
+        ]
+    );
+    // A SUBACK with no code for a SUBSCRIBE with one filter still breaks it.
+    let mut b = Tb::new();
+    start(&mut b, "c", CONNECT);
+    b.hc("c", SUB_A_Q1);
+    let e = b.hs("c", "90 02 00 01  # SUBACK id 1, no return code");
+    assert!(found(&b.t).contains(&f("MQTT-3.8.4-5", Server, e)));
+}
+
+/// A PUBREL for an id the server holds no state for is answered with
+/// PUBCOMP, as §4.3.3 requires: the server broke nothing.
+#[test]
+fn pubcomp_answering_an_orphan_pubrel_is_not_blamed() {
+    let mut b = Tb::new();
+    start(&mut b, "c", CONNECT);
+    b.hc("c", "62 02 00 07  # PUBREL id 7, no PUBLISH before");
+    b.hs("c", "70 02 00 07  # PUBCOMP id 7");
+    let all = found(&b.t);
+    assert!(all.iter().all(|x| x.1 != Server), "{all:?}");
+}
+
+/// A client PUBREC for an id the server never published, answered by the
+/// server with PUBREL: 3.1.1 does not say how to answer an orphan PUBREC,
+/// so the server is not blamed.
+#[test]
+fn pubrel_answering_an_orphan_pubrec_is_not_blamed() {
+    let mut b = Tb::new();
+    start(&mut b, "c", CONNECT);
+    b.hc(
+        "c",
+        "50 02 00 08  # PUBREC id 8, the server never published it",
+    );
+    b.hs("c", "62 02 00 08  # PUBREL id 8");
+    b.hc("c", "70 02 00 08  # PUBCOMP id 8");
+    let all = found(&b.t);
+    assert!(all.iter().all(|x| x.1 != Server), "{all:?}");
+}
+
+/// An MQTT 3.1 CONNECT (MQIsdp, level 3): MQTT-3.1.2-1 and MQTT-3.1.2-2
+/// bind the server, so the client is not blamed; the server may serve 3.1.
+#[test]
+fn mqisdp_connect_blames_no_client() {
+    let mut b = Tb::new();
+    b.open("c");
+    b.hc(
+        "c",
+        "
+        10 12                     # CONNECT, remaining length 18
+        00 06 4d 51 49 73 64 70   # protocol name MQIsdp
+        03                        # protocol level 3
+        02                        # connect flags: CleanSession 1
+        00 3c                     # keep alive 60
+        00 04 64 65 76 31         # client id dev1
+        ",
+    );
+    b.hs("c", CONNACK);
+    assert_eq!(found(&b.t), vec![]);
+    // The Malformations monitor itself reports no rule binding only the
+    // server against the client.
+    assert_eq!(run(&*monitor("mqtt311.malformations"), &b.t), vec![]);
 }

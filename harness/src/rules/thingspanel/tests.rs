@@ -258,6 +258,17 @@ fn attr_set_response_broken_and_kept() {
 fn platform_ack_broken() {
     let mut b = Tb::new();
     b.handshake("c", true);
+    b.c(
+        "c",
+        subscribe(
+            1,
+            &[
+                ("devices/attributes/response/d1/+", 0),
+                ("devices/event/response/+/+", 0),
+            ],
+        ),
+    );
+    b.s("c", suback(1, &[0, 0]));
     let att = b.c("c", pb("devices/attributes/11", r#"{"ip":"1"}"#));
     let evt = b.c("c", pb("devices/event/12", r#"{"method":"M","params":{}}"#));
     let stray = b.s("c", pb("devices/event/response/d1/99", OK));
@@ -288,6 +299,44 @@ fn platform_ack_kept() {
     b.c("c", pingreq());
     assert_eq!(run(&Pairing::ATTR_ACK, &b.t), vec![]);
     assert_eq!(run(&Pairing::EVENT_ACK, &b.t), vec![]);
+}
+
+/// A report is judged only when the device subscribed, before it, to a
+/// filter matching the topic the acknowledgement would come on: without
+/// one no platform could deliver it.
+#[test]
+fn platform_ack_not_judged_without_a_matching_subscription() {
+    let mut b = Tb::new();
+    b.handshake("c", true);
+    // Only after the report, and refused / for another device / removed.
+    b.c("c", pb("devices/attributes/11", r#"{"ip":"1"}"#));
+    b.c("c", subscribe(1, &[("devices/attributes/response/+/+", 0)]));
+    b.c("c", pb("devices/event/12", r#"{"method":"M","params":{}}"#));
+    b.c("c", subscribe(2, &[("devices/event/response/d1/+", 0)]));
+    b.s("c", suback(2, &[0x80]));
+    b.c("c", subscribe(3, &[("devices/event/response/+/+", 0)]));
+    b.c("c", unsubscribe(4, &["devices/event/response/+/+"]));
+    b.c("c", pb("devices/event/13", r#"{"method":"M","params":{}}"#));
+    b.wait(11.0);
+    b.c("c", pingreq());
+    assert_eq!(run(&Pairing::ATTR_ACK, &b.t), vec![]);
+    assert_eq!(run(&Pairing::EVENT_ACK, &b.t), vec![]);
+    // With a pinned device number, a filter for another device is no help.
+    let p = profile(Some("d1"));
+    let mut b = Tb::new();
+    b.handshake("c", true);
+    b.c(
+        "c",
+        subscribe(1, &[("devices/attributes/response/d2/+", 0)]),
+    );
+    b.c("c", pb("devices/attributes/11", r#"{"ip":"1"}"#));
+    b.wait(11.0);
+    b.c("c", pingreq());
+    let found: Vec<_> = crate::rules::run_monitors(&p, &b.t)
+        .into_iter()
+        .filter(|x| x.rule == "thingspanel.platform.ack")
+        .collect();
+    assert_eq!(found, vec![]);
 }
 
 // --- message ids -------------------------------------------------------------------
@@ -499,6 +548,7 @@ fn flood_of_unacknowledged_reports_is_judged_in_one_pass() {
     // is reported once, and the pairing does not rescan the transcript.
     let mut b = Tb::new();
     b.handshake("c", true);
+    b.c("c", subscribe(1, &[("devices/#", 0)]));
     for i in 0..20_000 {
         b.c("c", pb(&format!("devices/attributes/{i}"), "{}"));
     }
