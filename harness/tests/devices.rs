@@ -158,8 +158,9 @@ fn assert_pass(r: &CaseResult) {
     );
 }
 
-/// The case failed, cites `rule`, and its reason names `hint` (the field or
-/// topic that broke it), so it failed for the intended reason.
+/// The case failed, blames exactly `rule` (no other rule of the case: the
+/// device broke one), and its reason names `hint` (the field or topic that
+/// broke it), so it failed for the intended reason.
 fn assert_fails_on(r: &CaseResult, rule: &str, hint: &str) {
     assert_eq!(r.verdict, Verdict::Fail, "{}: {}", r.id, r.reason);
     assert!(
@@ -168,15 +169,18 @@ fn assert_fails_on(r: &CaseResult, rule: &str, hint: &str) {
         r.id,
         r.reason
     );
-    let cited: Vec<&String> = r
+    let mut cited: Vec<&String> = r
         .failures
         .iter()
         .flat_map(|f| &f.rules)
         .chain(r.findings.iter().map(|f| &f.rule))
         .collect();
-    assert!(
-        cited.iter().any(|c| *c == rule),
-        "{}: expected {rule} among {cited:?} ({})",
+    cited.sort();
+    cited.dedup();
+    assert_eq!(
+        cited,
+        vec![rule],
+        "{}: expected exactly {rule} to be blamed ({})",
         r.id,
         r.reason
     );

@@ -36,6 +36,10 @@ pub struct Row {
 /// The rows for `target`'s recorded verdicts.
 pub fn rows(expected: &Expected, cases: &[Case]) -> Vec<Row> {
     let cat = Catalog::builtin();
+    let monitored: BTreeSet<&str> = crate::rules::monitors_for(&crate::profile::Profile::default())
+        .iter()
+        .flat_map(|m| m.rules().iter().copied())
+        .collect();
     let mut out = Vec::new();
     for rule in cat.by_profile("mqtt311") {
         if !rule.binds_side(Side::Server) || !rule.roles.contains(&Role::B) {
@@ -73,6 +77,11 @@ pub fn rows(expected: &Expected, cases: &[Case]) -> Vec<Row> {
                     .collect::<Vec<_>>()
                     .join(", "),
             )
+        } else if monitored.contains(rule.id.as_str()) {
+            (
+                "monitored".to_string(),
+                "a monitor watched every case's traffic and no recorded failure blames it".into(),
+            )
         } else {
             let why = rule
                 .untestable
@@ -97,13 +106,15 @@ pub fn render(target: &str, expected: &Expected, cases: &[Case]) -> String {
         "# MQTT 3.1.1 statements binding the server: `{target}`\n\n\
          Generated from `expected.yaml` and the case files by `cargo test --test conformance`\n\
          (`CONFORMANCE_OVERRIDE=1` rewrites it). A statement fails when a recorded failure\n\
-         blames it (the note says what the broker did); it passes when every case citing it\n\
-         that ran passed.\n\n\
-         {} statements: {} fail, {} pass, {} inconclusive, {} skipped, {} not covered.\n\n\
+         blames it (the note says what the broker did); it passes when a case citing it\n\
+         passed and no recorded failure blames it; it is monitored when only the passive monitors, which watch every\n\
+         case's traffic, could show it broken and none did.\n\n\
+         {} statements: {} fail, {} pass, {} monitored without violation, {} inconclusive, {} skipped, {} not covered.\n\n\
          | statement | verdict | decided by |\n|---|---|---|\n",
         rows.len(),
         count("fail"),
         count("pass"),
+        count("monitored"),
         count("inconclusive"),
         count("skipped"),
         count("not covered"),
@@ -117,4 +128,42 @@ pub fn render(target: &str, expected: &Expected, cases: &[Case]) -> String {
         );
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::case::{load_str, LoadOptions};
+
+    #[test]
+    fn a_statement_fails_only_where_a_recorded_failure_blames_it() {
+        let opts = LoadOptions {
+            fixtures_dir: std::path::PathBuf::from("."),
+            rule_exists: |r| Catalog::builtin().contains(r),
+            profile_exists: |p| p == "mqtt311",
+        };
+        let case = |id: &str, rules: &str| {
+            let src = format!(
+                "id: {id}\nrules: [{rules}]\nsteps:\n  - connect: {{}}\n  - send: pingreq\n  - expect: pingresp\n    rules: [MQTT-3.12.4-1]\n"
+            );
+            load_str("t.yaml", &src, &opts).expect("loads")
+        };
+        let cases = vec![
+            case("a/one", "MQTT-3.12.4-1, MQTT-3.1.2-24"),
+            case("a/two", "MQTT-3.12.4-1"),
+        ];
+        let exp = Expected::parse(
+            "x",
+            "a/one:\n  verdict: fail\n  rules: [MQTT-3.1.2-24]\n  note: \"late. more\"\na/two: pass\n",
+        )
+        .expect("parses");
+        let rows = rows(&exp, &cases);
+        let get = |id: &str| rows.iter().find(|r| r.id == id).expect("row");
+        assert_eq!(get("MQTT-3.1.2-24").verdict, "fail");
+        assert_eq!(get("MQTT-3.1.2-24").evidence, "`a/one`: late");
+        // a/one failed on another rule: it neither passes nor fails 3.12.4-1.
+        assert_eq!(get("MQTT-3.12.4-1").verdict, "pass");
+        assert_eq!(get("MQTT-3.12.4-1").evidence, "`a/two`");
+        assert!(render("t", &exp, &cases).contains("| MQTT-3.1.2-24 | fail |"));
+    }
 }
