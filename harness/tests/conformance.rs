@@ -20,8 +20,8 @@ use conformance::case::Case;
 use conformance::engine::{run_all, run_case, EngineConfig};
 use conformance::project::{load_cases, root};
 use conformance::report::expected::Expected;
-use conformance::report::wirelog;
 use conformance::report::model::CaseResult;
+use conformance::report::wirelog;
 use conformance::report::Verdict;
 use conformance::target::{start, RunningTarget, TargetSpec};
 use libtest_mimic::{Arguments, Completion, Failed, Trial};
@@ -144,8 +144,14 @@ fn trial(case: Case, slot: Arc<TargetSlot>, cfg: EngineConfig, all_cases: Arc<Ve
             None => runtime().block_on(run_case(&case, target.addr, &target.name, &cfg)),
             Some(cell) => {
                 let all = cell.get_or_init(|| {
-                    let report =
-                        runtime().block_on(run_all(&all_cases, &target, "mqtt311", &cfg, 1, &|_| {}));
+                    let report = runtime().block_on(run_all(
+                        &all_cases,
+                        &target,
+                        "mqtt311",
+                        &cfg,
+                        1,
+                        &|_| {},
+                    ));
                     report
                         .results
                         .into_iter()

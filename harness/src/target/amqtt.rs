@@ -193,7 +193,13 @@ impl Amqtt {
         let fail = |child: &mut Child, why: String, log: &[String]| {
             kill_group(pid);
             let _ = child.start_kill();
-            let tail: Vec<&str> = log.iter().rev().take(12).rev().map(|s| s.as_str()).collect();
+            let tail: Vec<&str> = log
+                .iter()
+                .rev()
+                .take(12)
+                .rev()
+                .map(|s| s.as_str())
+                .collect();
             let missing = log.iter().any(|l| l.contains("No module named 'amqtt'"));
             format!(
                 "amqtt ({}) {why}{}; its log:\n{}",
@@ -244,7 +250,11 @@ impl Amqtt {
         });
         let addr: SocketAddr = ([127, 0, 0, 1], port).into();
         if let Err(e) = wait_ready(addr, Duration::from_secs(10)).await {
-            return Err(fail(&mut child, format!("accepts no connection: {e}"), &log));
+            return Err(fail(
+                &mut child,
+                format!("accepts no connection: {e}"),
+                &log,
+            ));
         }
         Ok(Amqtt {
             addr,
