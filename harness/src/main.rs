@@ -64,7 +64,8 @@ enum Cmd {
 /// Options of `run`.
 #[derive(clap::Args)]
 struct RunArgs {
-    /// embedded (default: rumqttd in-process), mosquitto (a local process the suite starts), mosquitto-tls,
+    /// embedded (default: rumqttd in-process), mosquitto (a local process the suite starts), amqtt (a local
+    /// amqtt broker: AMQTT_PYTHON or .venv-amqtt/bin/python), mosquitto-tls,
     /// mosquitto-mtls (the same with a TLS listener; -mtls requires client certificates), tcp://HOST:PORT
     /// or tls://HOST:PORT?ca=FILE[&cert=FILE&key=FILE][&server_name=NAME][&insecure=1].
     #[arg(long, default_value = "embedded")]

@@ -7,16 +7,20 @@
 //!
 //! Targets: `embedded` (rumqttd in-process), `mosquitto` (a local process),
 //! `container-mosquitto` and `container-rabbitmq` (Docker containers of the
-//! images built by `fixtures/containers/build-images.sh`).
+//! images built by `fixtures/containers/build-images.sh`), `amqtt` (a local
+//! amqtt 0.12.1 process from `.venv-amqtt/` or `AMQTT_PYTHON`; its cases run
+//! once, one at a time in case order, as `run --jobs 1`: amqtt's verdicts
+//! are unstable under parallel load and depend on earlier cases).
 //! A target that cannot start (e.g. Mosquitto not installed) skips its trials
 //! with the reason, unless `CONFORMANCE_REQUIRE_TARGETS=1` (set by `.ci/run`),
 //! which turns that into failures. For the container targets (no Docker
 //! engine, image missing) the switch is `CONFORMANCE_REQUIRE_DOCKER=1`.
 
 use conformance::case::Case;
-use conformance::engine::{run_case, EngineConfig};
+use conformance::engine::{run_all, run_case, EngineConfig};
 use conformance::project::{load_cases, root};
 use conformance::report::expected::Expected;
+use conformance::report::model::CaseResult;
 use conformance::report::Verdict;
 use conformance::report::{statements, wirelog};
 use conformance::target::{start, RunningTarget, TargetSpec};
@@ -40,6 +44,12 @@ type Started = Result<Arc<RunningTarget>, String>;
 
 struct TargetSlot {
     spec: TargetSpec,
+    /// For a broker whose verdicts are unstable under parallel load and
+    /// depend on what earlier cases left behind (amqtt, see
+    /// reports/amqtt/README.md): every broker case is run once, one at a
+    /// time in case order (as `run --jobs 1`), on the first of its trials;
+    /// each trial then checks its own result.
+    sequential: Option<OnceLock<BTreeMap<String, CaseResult>>>,
     cell: OnceLock<Started>,
     expected: Expected,
     expected_path: PathBuf,
@@ -71,6 +81,9 @@ fn targets(root: &std::path::Path) -> Vec<Arc<TargetSlot>> {
         "mosquitto-mtls",
         "container:mosquitto",
         "container:rabbitmq",
+        // Last: its cases run one at a time (see `sequential`), after the
+        // others have been handed out to the test threads.
+        "amqtt",
     ] {
         match TargetSpec::parse(c) {
             Ok(spec) => specs.push(spec),
@@ -86,6 +99,7 @@ fn targets(root: &std::path::Path) -> Vec<Arc<TargetSlot>> {
                 Err(e) => (Expected::default(), Some(e)),
             };
             Arc::new(TargetSlot {
+                sequential: matches!(spec, TargetSpec::Amqtt).then(OnceLock::new),
                 spec,
                 cell: OnceLock::new(),
                 expected,
@@ -96,7 +110,7 @@ fn targets(root: &std::path::Path) -> Vec<Arc<TargetSlot>> {
         .collect()
 }
 
-fn trial(case: Case, slot: Arc<TargetSlot>, cfg: EngineConfig) -> Trial {
+fn trial(case: Case, slot: Arc<TargetSlot>, cfg: EngineConfig, all_cases: Arc<Vec<Case>>) -> Trial {
     let name = format!("{}::{}", slot.spec.name(), case.id);
     Trial::ignorable_test(name, move || {
         let override_mode = std::env::var("CONFORMANCE_OVERRIDE").is_ok_and(|v| v == "1");
@@ -126,7 +140,30 @@ fn trial(case: Case, slot: Arc<TargetSlot>, cfg: EngineConfig) -> Trial {
             dialer: target.tls.as_ref().map(|t| t.upgrade()),
             ..cfg
         };
-        let result = runtime().block_on(run_case(&case, target.addr, &target.name, &cfg));
+        let result = match &slot.sequential {
+            None => runtime().block_on(run_case(&case, target.addr, &target.name, &cfg)),
+            Some(cell) => {
+                let all = cell.get_or_init(|| {
+                    let report = runtime().block_on(run_all(
+                        &all_cases,
+                        &target,
+                        "mqtt311",
+                        &cfg,
+                        1,
+                        &|_| {},
+                    ));
+                    report
+                        .results
+                        .into_iter()
+                        .map(|r| (r.id.clone(), r))
+                        .collect()
+                });
+                match all.get(&case.id) {
+                    Some(r) => r.clone(),
+                    None => return Err(Failed::from(format!("{} did not run", case.id))),
+                }
+            }
+        };
         let rules: Vec<String> = result
             .failures
             .iter()
@@ -217,9 +254,21 @@ fn main() {
     let slots = targets(&root);
     let cfg = EngineConfig::default();
     let mut trials = Vec::new();
+    let broker_cases: Arc<Vec<Case>> = Arc::new(
+        cases
+            .iter()
+            .filter(|c| c.profile == "mqtt311")
+            .cloned()
+            .collect(),
+    );
     for slot in &slots {
-        for case in cases.iter().filter(|c| c.profile == "mqtt311") {
-            trials.push(trial(case.clone(), slot.clone(), cfg.clone()));
+        for case in broker_cases.iter() {
+            trials.push(trial(
+                case.clone(),
+                slot.clone(),
+                cfg.clone(),
+                broker_cases.clone(),
+            ));
         }
     }
     // Every recorded verdict must belong to a case that still exists.

@@ -7,6 +7,8 @@
 //! - `tcp://HOST:PORT`: any running broker;
 //! - `tls://HOST:PORT?ca=FILE&cert=FILE&key=FILE&server_name=NAME&insecure=1`:
 //!   any running broker over TLS;
+//! - `amqtt`: a local amqtt broker (Python, PyPI `amqtt==0.12.1`) on a free
+//!   loopback port with a generated config, stopped afterwards (see [`amqtt`]);
 //! - `mosquitto-auth`: a local Mosquitto refusing anonymous clients (user
 //!   `conformance`, password `conformance-pass`; claims `auth`);
 //! - `mosquitto-tls`, `mosquitto-mtls`: a local Mosquitto with a TLS
@@ -18,6 +20,7 @@
 //!   a broker in a Docker container (see [`container`]), which can also
 //!   inject faults ([`fault`]).
 
+pub mod amqtt;
 pub mod container;
 #[cfg(feature = "embedded")]
 mod embedded;
@@ -39,6 +42,8 @@ pub enum TargetSpec {
     Embedded,
     /// A Mosquitto process started by the suite.
     Mosquitto,
+    /// An amqtt (Python) broker process started by the suite.
+    Amqtt,
     /// A broker already listening at this address.
     Tcp(String),
     /// A broker speaking MQTT over TLS at this address.
@@ -68,7 +73,7 @@ pub enum TargetSpec {
 }
 
 impl TargetSpec {
-    /// Parses `embedded`, `mosquitto`, `mosquitto-tls`, `mosquitto-mtls`,
+    /// Parses `embedded`, `mosquitto`, `amqtt`, `mosquitto-tls`, `mosquitto-mtls`,
     /// `tcp://host:port`, `tls://host:port?options`, `container:...` or
     /// `proxy[+enforce]:TARGET`.
     pub fn parse(s: &str) -> Result<TargetSpec, String> {
@@ -96,13 +101,14 @@ impl TargetSpec {
         match s {
             "embedded" | "rumqttd" => Ok(TargetSpec::Embedded),
             "mosquitto" => Ok(TargetSpec::Mosquitto),
+            "amqtt" => Ok(TargetSpec::Amqtt),
             "mosquitto-auth" => Ok(TargetSpec::MosquittoAuth),
             "mosquitto-tls" => Ok(TargetSpec::MosquittoTls { client_cert: false }),
             "mosquitto-mtls" => Ok(TargetSpec::MosquittoTls { client_cert: true }),
             _ => match s.strip_prefix("tcp://") {
                 Some(rest) if !rest.is_empty() => Ok(TargetSpec::Tcp(rest.to_string())),
                 _ => Err(format!(
-                    "unknown target `{s}`; expected embedded, mosquitto, mosquitto-auth, mosquitto-tls, mosquitto-mtls, tcp://HOST:PORT, tls://HOST:PORT?ca=FILE, container:mosquitto|rabbitmq|IMAGE[:TAG] or proxy[+enforce]:TARGET"
+                    "unknown target `{s}`; expected embedded, mosquitto, amqtt, mosquitto-auth, mosquitto-tls, mosquitto-mtls, tcp://HOST:PORT, tls://HOST:PORT?ca=FILE, container:mosquitto|rabbitmq|IMAGE[:TAG] or proxy[+enforce]:TARGET"
                 )),
             },
         }
@@ -113,6 +119,7 @@ impl TargetSpec {
         match self {
             TargetSpec::Embedded => "embedded".into(),
             TargetSpec::Mosquitto => "mosquitto".into(),
+            TargetSpec::Amqtt => "amqtt".into(),
             TargetSpec::MosquittoAuth => "mosquitto-auth".into(),
             TargetSpec::Tcp(a) => format!("tcp-{}", a.replace([':', '/'], "_")),
             TargetSpec::Tls { addr, .. } => format!("tls-{}", addr.replace([':', '/'], "_")),
@@ -201,6 +208,15 @@ pub fn full_broker_capabilities() -> Vec<String> {
         .filter(|c| !OPTIONAL_CAPABILITIES.contains(c))
         .map(|s| s.to_string())
         .collect()
+}
+
+/// What the `amqtt` target claims (see `reports/amqtt/README.md`): a full
+/// broker's capabilities, plus `empty-client-id` (amqtt assigns an id to a
+/// zero-length one with CleanSession 1).
+pub fn amqtt_capabilities() -> Vec<String> {
+    let mut c = full_broker_capabilities();
+    c.push("empty-client-id".into());
+    c
 }
 
 /// The one user of the `mosquitto-auth` target (a test credential, not a secret).
@@ -343,6 +359,18 @@ pub async fn start_for(
                 tls: None,
                 faults: None,
                 guard: Some(Box::new(m)),
+            })
+        }
+        TargetSpec::Amqtt => {
+            let a = amqtt::Amqtt::start().await?;
+            Ok(RunningTarget {
+                name: spec.name(),
+                description: a.description(),
+                addr: a.addr,
+                capabilities: amqtt_capabilities(),
+                tls: None,
+                faults: None,
+                guard: Some(Box::new(a)),
             })
         }
         TargetSpec::Embedded => {
