@@ -449,14 +449,23 @@ impl Expect {
                 ptype: want,
                 fields,
             } if ptype == Some(*want) => {
-                const IDENTITY: &[&str] = &["topic", "payload", "payload_hex", "payload_len"];
-                let bad: Vec<String> = fields
-                    .iter()
-                    .filter(|(name, m)| m.check(view.get(name), vars).is_err())
-                    .map(|(name, _)| name.clone())
-                    .collect();
-                let identity_differs = *want == PacketType::Publish
-                    && bad.iter().any(|f| IDENTITY.contains(&f.as_str()));
+                // A PUBLISH is identified by its topic and, where the
+                // case gives it exactly, its payload: another message is
+                // not the awaited one with wrong fields. A payload pattern
+                // (regex, check) is a property of the awaited message.
+                let mut identity_differs = false;
+                let mut bad = Vec::new();
+                for (name, m) in fields {
+                    if m.check(view.get(name), vars).is_ok() {
+                        continue;
+                    }
+                    let exact_payload = matches!(name.as_str(), "payload" | "payload_hex")
+                        && matches!(m, Matcher::Equals(_));
+                    if *want == PacketType::Publish && (name == "topic" || exact_payload) {
+                        identity_differs = true;
+                    }
+                    bad.push(name.clone());
+                }
                 (!bad.is_empty() && !identity_differs).then_some(bad)
             }
             Expect::OneOf(es) => es.iter().find_map(|e| e.near_miss(ptype, view, vars)),
@@ -567,6 +576,37 @@ mod tests {
     use super::*;
     use rstest::rstest;
     use serde_json::json;
+
+    #[test]
+    fn near_miss_tells_a_wrong_field_from_another_message() {
+        let e = |j: &str| Expect::parse(&serde_json::from_str(j).expect("json")).expect("expect");
+        let view =
+            json!({"topic": "t/a", "payload": "{\"result\": \"ok\"}", "retain": false, "qos": 0});
+        let v = Vars::new();
+        let p = Some(PacketType::Publish);
+        // Same topic and exact payload, RETAIN differs: the awaited message, wrong flag.
+        let exact = e(
+            r#"{"publish": {"topic": "t/a", "payload": "{\"result\": \"ok\"}", "retain": true}}"#,
+        );
+        assert_eq!(
+            exact.near_miss(p, &view, &v),
+            Some(vec!["retain".to_string()])
+        );
+        // Another exact payload or another topic: another message, the awaited one is missing.
+        let other = e(r#"{"publish": {"topic": "t/a", "payload": "stored", "retain": true}}"#);
+        assert_eq!(other.near_miss(p, &view, &v), None);
+        let topic = e(r#"{"publish": {"topic": "t/b"}}"#);
+        assert_eq!(topic.near_miss(p, &view, &v), None);
+        // A payload pattern is a property of the awaited message.
+        let pattern =
+            e(r#"{"publish": {"topic": "t/a", "payload": {"regex": "\"result\"\\s*:\\s*[01]"}}}"#);
+        assert_eq!(
+            pattern.near_miss(p, &view, &v),
+            Some(vec!["payload".to_string()])
+        );
+        // Another packet type is never a near miss.
+        assert_eq!(exact.near_miss(Some(PacketType::Puback), &view, &v), None);
+    }
 
     fn vars() -> Vars {
         let mut v = Vars::new();

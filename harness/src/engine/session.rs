@@ -369,8 +369,11 @@ async fn run_with(
         .into_iter()
         .filter(|f| f.blame == under_test)
         .collect();
-    if result.verdict == Verdict::Pass {
+    // A monitor's finding is an observation of its own: it fails the case
+    // even when a step could not be judged (a set-up step failed).
+    if matches!(result.verdict, Verdict::Pass | Verdict::Inconclusive) {
         if let Some(f) = findings.first() {
+            let earlier = std::mem::take(&mut result.reason);
             if let Some(taint) = &s.taint {
                 result.verdict = Verdict::Inconclusive;
                 result.reason = format!(
@@ -380,6 +383,9 @@ async fn run_with(
             } else {
                 result.verdict = Verdict::Fail;
                 result.reason = format!("monitor {}: {} (event #{})", f.rule, f.message, f.event);
+            }
+            if !earlier.is_empty() {
+                result.reason = format!("{}; before that: {earlier}", result.reason);
             }
         }
     }

@@ -131,10 +131,16 @@ impl Identity {
             }
         }
         if let (Some(secret), Ok(_)) = (&self.device_secret, &cid) {
+            // The platform signs with the identity it knows: a wrong user
+            // name is aliyun.connect.username, not also a wrong sign.
+            let signed_user = match (&self.device_name, &self.product_key) {
+                (Some(dn), Some(pk)) => format!("{dn}&{pk}"),
+                _ => user.to_string(),
+            };
             match &con.password {
                 None => out.push((SIGN_RULE, "CONNECT has no password".to_string())),
                 Some(pw) => out.extend(
-                    aliyun_sign::check_sign(&con.client_id, user, pw, secret)
+                    aliyun_sign::check_sign(&con.client_id, &signed_user, pw, secret)
                         .into_iter()
                         .filter(|i| i.rule == SIGN_RULE)
                         .map(|i| (i.rule, i.message)),
