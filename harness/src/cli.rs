@@ -467,6 +467,7 @@ pub fn sessions_report(
                 steps_run: 0,
                 steps_total: 0,
                 duration_ms: s.duration.as_millis() as u64,
+                exclusive: None,
                 transcript: s.transcript.clone(),
             }
         })

@@ -322,6 +322,7 @@ pub fn to_run_report(a: &Analysis, duration_ms: u64) -> RunReport {
                 steps_run: 0,
                 steps_total: 0,
                 duration_ms: 0,
+                exclusive: None,
                 transcript: c.transcript.clone().unwrap_or_else(Transcript::new),
             }
         })

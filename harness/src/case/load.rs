@@ -297,7 +297,8 @@ pub fn load_str(path: &str, src: &str, opts: &LoadOptions) -> Result<Case, CaseE
             "exclusive: write why the case must run alone, e.g. `exclusive: subscribes to \"#\"`",
         ),
     };
-    let exclusive = exclusive.or_else(|| shared_topic(&raw.vars, &steps, &finally));
+    let (broad, resources) = shared_names(&raw.vars, &steps, &finally);
+    let exclusive = exclusive.or(broad);
 
     Ok(Case {
         id,
@@ -313,6 +314,7 @@ pub fn load_str(path: &str, src: &str, opts: &LoadOptions) -> Result<Case, CaseE
         steps,
         finally,
         exclusive,
+        resources,
         loc: Loc {
             file: path.to_string(),
             line: raw.id.referenced.line(),
@@ -385,14 +387,18 @@ fn check_attribution(
     Ok(())
 }
 
-/// Why a case must run alone when it writes a topic or filter that is not
-/// private to it (no `${unique}`/`${client_id}` in it, directly or through
-/// its variables); `None` when every field-written topic is private.
-fn shared_topic(
+/// What a case shares with other cases on one broker: why it must run alone
+/// (a subscription to a filter that can match other cases' topics) and
+/// the fixed names it uses (`client:ID`, `topic:T` it publishes to,
+/// `filter:F` it subscribes to), found in field-written
+/// packets and in hex/fixture bytes (decoded). A name is private when it
+/// holds `${unique}`/`${client_id}` (directly or through its variables);
+/// a client id left to the default (`${client_id}`) is private too.
+fn shared_names(
     vars: &BTreeMap<String, Spanned<String>>,
     steps: &[Step],
     finally: &[Step],
-) -> Option<String> {
+) -> (Option<String>, Vec<String>) {
     let private = |t: &str| -> bool {
         let mut seen = Vec::new();
         let mut todo = vec![t.to_string()];
@@ -411,34 +417,95 @@ fn shared_topic(
         }
         false
     };
-    for step in steps.iter().chain(finally) {
-        let topics = match &step.action {
-            Action::Send(spec) => spec.topics(),
-            Action::Connect(c) => c.packet.topics(),
-            _ => vec![],
-        };
-        if let Some(t) = topics.into_iter().find(|t| !private(t)) {
-            // Show the text with the case's variables written out.
-            let mut shown = t.clone();
-            for _ in 0..8 {
-                let next = super::vars::expand_with(&shown, |n| {
-                    vars.get(n)
-                        .map(|v| v.value.clone())
-                        .or_else(|| Some(format!("${{{n}}}")))
-                })
-                .unwrap_or_else(|_| shown.clone());
-                if next == shown {
-                    break;
-                }
-                shown = next;
+    // The text with the case's variables written out, for messages.
+    let shown = |t: &str| -> String {
+        let mut cur = t.to_string();
+        for _ in 0..8 {
+            let next = super::vars::expand_with(&cur, |n| {
+                vars.get(n)
+                    .map(|v| v.value.clone())
+                    .or_else(|| Some(format!("${{{n}}}")))
+            })
+            .unwrap_or_else(|_| cur.clone());
+            if next == cur {
+                break;
             }
-            return Some(format!(
-                "step {} uses the topic or filter `{shown}`, which other cases can share",
-                step.index
-            ));
+            cur = next;
+        }
+        cur
+    };
+    let mut alone = None;
+    let mut names: Vec<String> = Vec::new();
+    for step in steps.iter().chain(finally) {
+        // (filters, topics, client id) the step writes, as written.
+        let (filters, topics, client) = match &step.action {
+            Action::Send(spec) if spec.ptype == PacketType::Subscribe => {
+                (spec.topics(), vec![], None)
+            }
+            Action::Send(spec) => (vec![], spec.topics(), None),
+            Action::Connect(c) => (
+                vec![],
+                c.packet.topics(),
+                c.packet
+                    .fields
+                    .get("client_id")
+                    .and_then(Value::as_str)
+                    .map(str::to_string),
+            ),
+            Action::SendBytes { bytes, .. } => written_in_bytes(bytes),
+            _ => (vec![], vec![], None),
+        };
+        for f in filters.iter().filter(|f| !private(f)).map(|f| shown(f)) {
+            let broad =
+                f.is_empty() || f.starts_with('#') || f.starts_with('+') || f.starts_with('$');
+            if broad && alone.is_none() {
+                alone = Some(format!(
+                    "step {} subscribes to `{f}`, which can match other cases' topics",
+                    step.index
+                ));
+            }
+            names.push(format!("filter:{f}"));
+        }
+        names.extend(
+            topics
+                .iter()
+                .filter(|t| !private(t))
+                .map(|t| format!("topic:{}", shown(t))),
+        );
+        if let Some(c) = client.filter(|c| !c.is_empty() && !private(c)) {
+            names.push(format!("client:{}", shown(&c)));
         }
     }
-    None
+    names.sort();
+    names.dedup();
+    (alone, names)
+}
+
+/// Filters, topics and client id in raw bytes (each packet decoded as far
+/// as the lenient decoder gets).
+fn written_in_bytes(bytes: &[u8]) -> (Vec<String>, Vec<String>, Option<String>) {
+    use crate::wire::{decode, Packet};
+    let (mut filters, mut topics, mut client) = (vec![], vec![], None);
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        let len = match crate::wire::peek_frame_len(rest) {
+            Ok(Some((header, body))) => (header + body).min(rest.len()),
+            _ => rest.len(),
+        };
+        let (frame, tail) = rest.split_at(len.max(1).min(rest.len()));
+        match decode(frame).packet {
+            Some(Packet::Subscribe(s)) => filters.extend(s.topics.into_iter().map(|(f, _)| f)),
+            Some(Packet::Unsubscribe(u)) => filters.extend(u.topics),
+            Some(Packet::Publish(p)) => topics.push(p.topic),
+            Some(Packet::Connect(c)) => {
+                topics.extend(c.will.map(|w| w.topic));
+                client = Some(c.client_id);
+            }
+            _ => {}
+        }
+        rest = tail;
+    }
+    (filters, topics, client)
 }
 
 /// Steps that only make sense for one side: a device-role case accepts the
@@ -880,15 +947,27 @@ steps:
     fn shared_topics_make_a_case_exclusive_and_finally_runs_cleanup() {
         let c = load_str("good.yaml", GOOD, &opts()).expect("loads");
         assert_eq!(c.exclusive, None);
+        assert!(c.resources.is_empty(), "{:?}", c.resources);
+        // A fixed filter is a name shared with other cases, not a reason to run alone.
         let shared = GOOD.replace("t/${unique}", "fixed/topic");
         let c = load_str("s.yaml", &shared, &opts()).expect("loads");
+        assert_eq!(c.exclusive, None);
+        assert_eq!(c.resources, vec!["filter:fixed/topic"]);
+        // A filter that can match other cases' topics runs alone.
+        let broad = GOOD.replace("t/${unique}", "#");
+        let c = load_str("b.yaml", &broad, &opts()).expect("loads");
         assert!(
-            c.exclusive
-                .as_deref()
-                .is_some_and(|w| w.contains("fixed/topic")),
-            "{:?} {shared}",
+            c.exclusive.as_deref().is_some_and(|w| w.contains("`#`")),
+            "{:?}",
             c.exclusive
         );
+        // Fixed client ids and topics inside hex bytes are found too.
+        let hex = GOOD.replace(
+            "c0 00  # PINGREQ",
+            "30 07 00 03 61 2f 62 68 69  # PUBLISH a/b",
+        );
+        let c = load_str("h.yaml", &hex, &opts()).expect("loads");
+        assert_eq!(c.resources, vec!["topic:a/b"]);
         let declared = format!("{GOOD}exclusive: subscribes to the empty filter\n");
         let c = load_str("d.yaml", &declared, &opts()).expect("loads");
         assert_eq!(

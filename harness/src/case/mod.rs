@@ -84,10 +84,17 @@ pub struct Case {
     /// Clean-up steps: run after `steps` whatever happened (a failed or
     /// unfinished step included); what they observe never changes the verdict.
     pub finally: Vec<Step>,
-    /// Why the case must run alone on its target (it touches namespace other
-    /// cases share: the empty topic, `#`, `$SYS`, retained messages on
-    /// topics without `${unique}`); `None` for cases that can run in parallel.
+    /// Why the case must run alone on its target (declared with
+    /// `exclusive:`, or it subscribes to a filter that can match other
+    /// cases' topics: empty, `#`, `+/...`, `$SYS/...` without `${unique}`);
+    /// `None` for cases that can run beside others.
     pub exclusive: Option<String>,
+    /// Names the case shares with other cases: `client:ID` (a fixed client
+    /// id), `topic:T` (a fixed topic it publishes to), `filter:F` (a fixed
+    /// filter it subscribes to). Cases sharing a client id, or a topic that
+    /// one publishes to and another publishes or subscribes to, never run
+    /// at the same time; subscribers of one filter may.
+    pub resources: Vec<String>,
     /// Where the case was read from.
     pub loc: Loc,
 }

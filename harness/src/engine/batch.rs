@@ -1,6 +1,6 @@
 //! Running many cases against one target in parallel.
 
-use super::{run_case, EngineConfig};
+use super::EngineConfig;
 use crate::case::Case;
 use crate::report::model::{CaseResult, RunReport, Summary, SCHEMA};
 use crate::target::RunningTarget;
@@ -27,8 +27,8 @@ pub async fn run_all(
         faults: cfg.faults.clone().or_else(|| target.faults.clone()),
         ..cfg.clone()
     };
-    // Cases that keep to their own topics run in parallel; those touching
-    // namespace other cases share run one at a time after them.
+    // Cases run in parallel (those sharing a fixed client id or topic one
+    // after the other); those that must run alone come one at a time after.
     let mut results: Vec<Option<CaseResult>> = vec![None; cases.len()];
     for exclusive_phase in [false, true] {
         let sem = if exclusive_phase {
@@ -48,10 +48,16 @@ pub async fn run_all(
             let sem = sem.clone();
             set.spawn(async move {
                 let _permit = sem.acquire_owned().await;
+                // Waiting for cases that share a name with this one does
+                // not count against its safety net.
+                let _guard = match super::cleanup::has_own_broker(&case) {
+                    true => None,
+                    false => Some(super::cleanup::namespace(&case, addr).await),
+                };
                 // A safety net over the engine's own deadlines: never hang.
                 let limit = case.timeout + std::time::Duration::from_secs(10);
-                let r = match tokio::time::timeout(limit, run_case(&case, addr, &name, &cfg)).await
-                {
+                let run = super::session::run_case_holding(&case, addr, &name, &cfg);
+                let r = match tokio::time::timeout(limit, run).await {
                     Ok(r) => r,
                     Err(_) => timed_out(&case, &name, limit),
                 };

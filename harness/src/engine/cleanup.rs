@@ -1,12 +1,14 @@
 //! Keeping cases apart on a shared broker: retained messages a case left
-//! are cleared when it ends, and cases that touch namespace other cases
-//! share run alone on their target.
+//! are cleared when it ends; a case subscribing to filters that can match
+//! other cases' topics runs alone, and cases sharing a fixed client id or
+//! topic never run at the same time.
 
 use super::listen::Upgrade;
+use crate::case::Case;
 use crate::wire::{decode, encode, Connect, Framer, Packet, PacketType, Publish};
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{OwnedRwLockReadGuard, OwnedRwLockWriteGuard, RwLock};
@@ -78,30 +80,74 @@ async fn await_packet(
     }
 }
 
-/// Held while a case runs (dropping it lets the next cases in): shared by
-/// cases that keep to their own topics, exclusive for a case that touches
-/// shared namespace.
-pub enum NamespaceGuard {
-    /// Other private cases may run at the same time.
-    Shared(#[allow(dead_code)] OwnedRwLockReadGuard<()>),
-    /// The case runs alone on its target.
-    Exclusive(#[allow(dead_code)] OwnedRwLockWriteGuard<()>),
+/// Held while a case runs (dropping it lets the next cases in).
+pub struct NamespaceGuard {
+    _all: Hold,
+    _names: Vec<Hold>,
 }
 
-/// Takes the namespace lock of the broker at `addr` (one per address, in
-/// this process), exclusively when `exclusive`.
-pub async fn namespace(addr: SocketAddr, exclusive: bool) -> NamespaceGuard {
-    static LOCKS: OnceLock<Mutex<HashMap<SocketAddr, Arc<RwLock<()>>>>> = OnceLock::new();
-    let lock = {
+enum Hold {
+    Shared(#[allow(dead_code)] OwnedRwLockReadGuard<()>),
+    Alone(#[allow(dead_code)] OwnedRwLockWriteGuard<()>),
+}
+
+impl Hold {
+    async fn take(lock: Arc<RwLock<()>>, alone: bool) -> Hold {
+        if alone {
+            Hold::Alone(lock.write_owned().await)
+        } else {
+            Hold::Shared(lock.read_owned().await)
+        }
+    }
+}
+
+type Locks = HashMap<SocketAddr, (Arc<RwLock<()>>, HashMap<String, Arc<RwLock<()>>>)>;
+
+/// Takes what `case` needs on the broker at `addr` (in this process): the
+/// whole broker when it must run alone, else a shared hold plus a lock per
+/// fixed name it uses: exclusive for a client id or a topic it publishes
+/// to, shared for a filter it subscribes to (so a publisher and a
+/// subscriber of one fixed topic never overlap, two subscribers may). Locks
+/// are taken in sorted order, so no two cases wait for each other in a
+/// cycle.
+pub async fn namespace(case: &Case, addr: SocketAddr) -> NamespaceGuard {
+    static LOCKS: OnceLock<std::sync::Mutex<Locks>> = OnceLock::new();
+    // name -> exclusive?
+    let mut wanted: std::collections::BTreeMap<String, bool> = Default::default();
+    for r in &case.resources {
+        let (key, alone) = match r.strip_prefix("filter:") {
+            Some(f) => (format!("topic:{f}"), false),
+            None => (r.clone(), true),
+        };
+        let e = wanted.entry(key).or_insert(alone);
+        *e |= alone;
+    }
+    let (all, names) = {
         let mut m = match LOCKS.get_or_init(Default::default).lock() {
             Ok(m) => m,
             Err(poisoned) => poisoned.into_inner(),
         };
-        m.entry(addr).or_default().clone()
+        let (all, by_name) = m.entry(addr).or_default();
+        let names: Vec<(Arc<RwLock<()>>, bool)> = wanted
+            .iter()
+            .map(|(k, alone)| (by_name.entry(k.clone()).or_default().clone(), *alone))
+            .collect();
+        (all.clone(), names)
     };
-    if exclusive {
-        NamespaceGuard::Exclusive(lock.write_owned().await)
-    } else {
-        NamespaceGuard::Shared(lock.read_owned().await)
+    let all = Hold::take(all, case.exclusive.is_some()).await;
+    let mut held = Vec::with_capacity(names.len());
+    for (lock, alone) in names {
+        held.push(Hold::take(lock, alone).await);
     }
+    NamespaceGuard {
+        _all: all,
+        _names: held,
+    }
+}
+
+/// True when `case` runs on a broker of its own (it injects faults).
+pub fn has_own_broker(case: &Case) -> bool {
+    case.steps
+        .iter()
+        .any(|s| matches!(s.action, crate::case::Action::Fault(_)))
 }

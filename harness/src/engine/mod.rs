@@ -139,6 +139,7 @@ pub(crate) fn pending_result(case: &crate::case::Case, target: &str) -> crate::r
         steps_run: 0,
         steps_total: case.steps.len(),
         duration_ms: 0,
+        exclusive: case.exclusive.clone(),
         transcript: crate::transcript::Transcript::new(),
     }
 }

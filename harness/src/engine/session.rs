@@ -106,7 +106,21 @@ pub async fn run_case(
         );
         return result;
     }
-    run_with(case, Endpoint::Dial(addr), target, cfg).await
+    run_with(case, Endpoint::Dial(addr), target, cfg, true).await
+}
+
+/// [`run_case`] for a caller that already holds the case's namespace
+/// guard ([`super::cleanup::namespace`]).
+pub(crate) async fn run_case_holding(
+    case: &Case,
+    addr: SocketAddr,
+    target: &str,
+    cfg: &EngineConfig,
+) -> CaseResult {
+    if case.role != Role::Broker {
+        return run_case(case, addr, target, cfg).await;
+    }
+    run_with(case, Endpoint::Dial(addr), target, cfg, false).await
 }
 
 /// Runs device-role `case`: the suite plays the platform and waits for the
@@ -126,7 +140,7 @@ pub async fn run_device_case(
         );
         return result;
     }
-    run_with(case, Endpoint::Listen(listener), target, cfg).await
+    run_with(case, Endpoint::Listen(listener), target, cfg, false).await
 }
 
 /// The profile a case runs under: the run's when the names agree (so its
@@ -144,6 +158,7 @@ async fn run_with(
     endpoint: Endpoint<'_>,
     target: &str,
     cfg: &EngineConfig,
+    lock: bool,
 ) -> CaseResult {
     let started = Instant::now();
     let mut result = super::pending_result(case, target);
@@ -204,12 +219,10 @@ async fn run_with(
             }
         }
     }
-    // Cases on a shared broker: private ones together, a case touching
-    // shared namespace alone (waiting for the lock is not the case's time).
-    let _namespace = match (&endpoint, &instance) {
-        (Endpoint::Dial(addr), None) => {
-            Some(super::cleanup::namespace(*addr, case.exclusive.is_some()).await)
-        }
+    // Cases on a shared broker keep out of each other's way (waiting for
+    // that is not the case's time); the batch runner holds it already.
+    let _namespace = match (&endpoint, &instance, lock) {
+        (Endpoint::Dial(addr), None, true) => Some(super::cleanup::namespace(case, *addr).await),
         _ => None,
     };
     // The case's time runs from here (a broker of its own took time to start).

@@ -106,6 +106,10 @@ pub struct CaseResult {
     pub steps_total: usize,
     /// Wall time in milliseconds.
     pub duration_ms: u64,
+    /// Why the case ran alone on its target (it touches namespace other
+    /// cases share); absent for cases that ran in parallel.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exclusive: Option<String>,
     /// Everything observed, with raw bytes and decoded packets.
     pub transcript: Transcript,
 }
