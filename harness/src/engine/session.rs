@@ -97,16 +97,7 @@ pub async fn run_case(
     target: &str,
     cfg: &EngineConfig,
 ) -> CaseResult {
-    if case.role != Role::Broker {
-        let mut result = super::pending_result(case, target);
-        result.verdict = Verdict::Skipped;
-        result.reason = format!(
-            "role `{}` is not served by `run` (broker targets only; devices are tested with `serve`)",
-            case.role.name()
-        );
-        return result;
-    }
-    run_with(case, Endpoint::Dial(addr), target, cfg, true).await
+    dial(case, addr, target, cfg, true).await
 }
 
 /// [`run_case`] for a caller that already holds the case's namespace
@@ -117,10 +108,26 @@ pub(crate) async fn run_case_holding(
     target: &str,
     cfg: &EngineConfig,
 ) -> CaseResult {
+    dial(case, addr, target, cfg, false).await
+}
+
+async fn dial(
+    case: &Case,
+    addr: SocketAddr,
+    target: &str,
+    cfg: &EngineConfig,
+    lock: bool,
+) -> CaseResult {
     if case.role != Role::Broker {
-        return run_case(case, addr, target, cfg).await;
+        let mut result = super::pending_result(case, target);
+        result.verdict = Verdict::Skipped;
+        result.reason = format!(
+            "role `{}` is not served by `run` (broker targets only; devices are tested with `serve`)",
+            case.role.name()
+        );
+        return result;
     }
-    run_with(case, Endpoint::Dial(addr), target, cfg, false).await
+    run_with(case, Endpoint::Dial(addr), target, cfg, lock).await
 }
 
 /// Runs device-role `case`: the suite plays the platform and waits for the
