@@ -313,6 +313,9 @@ async fn run_with(
                     actual,
                     obs,
                 } => {
+                    // Show the values the step awaited, not `${names}`
+                    // (secrets among them are masked below).
+                    let expected = s.vars.expand(&expected).unwrap_or(expected);
                     let awaited = match &step.action {
                         Action::Expect(e) => Some(e),
                         Action::Connect(c) => Some(&c.expect),
