@@ -205,11 +205,7 @@ async fn run_with(
     // A case that injects faults gets a broker of its own.
     let mut endpoint = endpoint;
     let mut instance = None;
-    if case
-        .steps
-        .iter()
-        .any(|s| matches!(s.action, Action::Fault(_)))
-    {
+    if super::cleanup::has_own_broker(case) {
         let Some(f) = &cfg.faults else {
             result.verdict = Verdict::Error;
             result.reason =
