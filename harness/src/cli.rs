@@ -3,7 +3,7 @@
 
 use crate::cli_tls::{transport, ListenTlsArgs};
 use conformance::case::{Case, Role};
-use conformance::engine::{run_device_all, DeviceListener, EngineConfig};
+use conformance::engine::{DeviceListener, EngineConfig};
 use conformance::profile::{Profile, TargetFile};
 use conformance::project::{glob_match, root};
 use conformance::proxy::{LiveEvent, ProxyConfig, SessionRecord};
@@ -11,7 +11,6 @@ use conformance::report::model::{RunReport, Summary, SCHEMA};
 use conformance::report::{certificate, write_all, CaseResult, Verdict};
 use conformance::tls::{TlsMap, TlsServer};
 use conformance::transcript::Side;
-use indicatif::{ProgressBar, ProgressStyle};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -44,6 +43,8 @@ pub struct Resolved {
     pub capabilities: Option<Vec<String>>,
     /// The file's `tls:` map (empty without one).
     pub tls: TlsMap,
+    /// The file's device `features:`.
+    pub features: Vec<String>,
 }
 
 impl ProfileArgs {
@@ -54,9 +55,9 @@ impl ProfileArgs {
             Some(f) => {
                 let (tf, p) = TargetFile::load(f).map_err(|e| format!("{e}"))?;
                 let tls = tf.tls_map(f.parent());
-                (p, tf.target, tf.capabilities, tls)
+                (p, tf.target, tf.capabilities, (tls, tf.features))
             }
-            None => (Profile::mqtt311(), None, None, TlsMap::default()),
+            None => (Profile::mqtt311(), None, None, (TlsMap::default(), vec![])),
         };
         if let Some(name) = &self.profile {
             if name != profile.name() {
@@ -69,11 +70,13 @@ impl ProfileArgs {
         for p in &self.params {
             profile.set_pair(p).map_err(|e| e.to_string())?;
         }
+        let (tls, features) = tls;
         Ok(Resolved {
             profile,
             target,
             capabilities: caps,
             tls,
+            features,
         })
     }
 }
@@ -97,12 +100,25 @@ pub struct ServeArgs {
     /// Where reports go (default: reports/out/serve-<profile>/).
     #[arg(long)]
     out: Option<PathBuf>,
-    /// Default time an `accept` waits for the device, in seconds.
+    /// How long to wait for the device's first connection, in seconds.
     #[arg(long, default_value_t = 120.0)]
     accept_timeout: f64,
     /// Default time an expectation waits, in seconds.
     #[arg(long, default_value_t = 30.0)]
     step_timeout: f64,
+    /// End once every triggered case has finished and the device has been
+    /// quiet this many seconds (raise it to follow a device that reconnects
+    /// on a slow schedule, e.g. 40 for one reconnecting every 30 s).
+    #[arg(long, default_value_t = 5.0)]
+    settle: f64,
+    /// End after this many seconds at the latest (default: no limit;
+    /// Ctrl-C also ends the session and writes the certificate so far).
+    #[arg(long)]
+    duration: Option<f64>,
+    /// A device feature it declares (repeatable; adds to the target file's
+    /// `features:`), e.g. --feature commands.
+    #[arg(long = "feature", value_name = "NAME")]
+    features: Vec<String>,
 }
 
 /// Options of `proxy`.
@@ -191,12 +207,27 @@ fn write_certificate(
     Ok(p)
 }
 
-/// `serve`: certify a device.
+/// `serve`: certify a device in one certification session.
 pub fn serve(a: ServeArgs) -> ExitCode {
-    let (profile, _, tls) = match resolve_with_tls(&a.prof, &a.tls) {
-        Ok(x) => x,
-        Err(code) => return code,
+    let resolved = match a.prof.resolve() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
     };
+    let tls = match a.tls.server(&resolved.tls) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let profile = resolved.profile;
+    let mut features = resolved.features;
+    features.extend(a.features.iter().cloned());
+    features.sort();
+    features.dedup();
     let cases = match load_device_cases(a.cases.clone(), profile.name(), a.filter.as_deref()) {
         Ok(c) => c,
         Err(code) => return code,
@@ -210,48 +241,59 @@ pub fn serve(a: ServeArgs) -> ExitCode {
             Ok(l) => l,
             Err(code) => return code,
         };
+        // The banner shows parameters with every secret, given or derived, masked.
         eprintln!(
-            "serve: profile {} {:?}; point the device at {} over {} ({} cases)",
+            "serve: profile {} {:?}; point the device at {} over {} ({} cases{}); Ctrl-C ends the session and writes the certificate",
             profile.label(),
             profile.shown_params(),
             listener.local_addr(),
             transport(tls.as_ref()),
-            cases.len()
+            cases.len(),
+            if features.is_empty() {
+                String::new()
+            } else {
+                format!("; declared features: {}", features.join(", "))
+            }
         );
-        let (status_tx, mut status_rx) = tokio::sync::watch::channel(String::new());
         let cfg = EngineConfig {
             step_timeout: Duration::from_secs_f64(a.step_timeout.clamp(0.05, 3600.0)),
             accept_timeout: Duration::from_secs_f64(a.accept_timeout.clamp(0.05, 86_400.0)),
             profile: profile.clone(),
-            status: Some(std::sync::Arc::new(status_tx)),
             ..EngineConfig::default()
         };
-        let bar = ProgressBar::new_spinner();
-        bar.set_style(
-            ProgressStyle::with_template("{spinner} {elapsed} {msg}")
-                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-        );
-        bar.enable_steady_tick(Duration::from_millis(200));
-        let bar2 = bar.clone();
-        let status_task = tokio::spawn(async move {
-            while status_rx.changed().await.is_ok() {
-                let line = status_rx.borrow().clone();
-                bar2.set_message(line);
+        let opts = conformance::server::Options {
+            settle: Duration::from_secs_f64(a.settle.clamp(0.0, 86_400.0)),
+            duration: a.duration.map(|d| Duration::from_secs_f64(d.clamp(0.0, 1e7))),
+            first_connect: cfg.accept_timeout,
+            features,
+            ..Default::default()
+        };
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let ctrl_c = tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                let _ = stop_tx.send(true);
             }
         });
         let label = format!("serve-{}", profile.name());
         let progress = |r: &CaseResult| {
-            let line = format!("{:<13} {}  {}", r.verdict.name(), r.id, r.reason);
-            // A hidden bar (output not a terminal) prints nothing itself.
-            if bar.is_hidden() {
-                println!("{line}");
-            } else {
-                bar.println(line);
-            }
+            println!(
+                "{}",
+                profile.redact(&format!("{:<13} {}  {}", r.verdict.name(), r.id, r.reason))
+            );
         };
-        let mut report = run_device_all(&cases, &listener, &label, &cfg, &progress).await;
-        bar.finish_and_clear();
-        status_task.abort();
+        let outcome = conformance::server::certify(
+            &cases,
+            &listener,
+            &label,
+            &cfg,
+            &opts,
+            Some(stop_rx),
+            &progress,
+        )
+        .await;
+        ctrl_c.abort();
+        println!("session ended: {}", outcome.ended.describe());
+        let mut report = outcome.report;
         let line = transport(tls.as_ref());
         report.target_description = format!("{} over {line}", report.target_description);
         finish_report(

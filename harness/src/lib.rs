@@ -10,6 +10,7 @@ pub mod payload;
 pub mod profile;
 pub mod project;
 pub mod proxy;
+pub mod server;
 pub mod report;
 pub mod rules;
 pub mod target;

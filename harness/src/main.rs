@@ -179,6 +179,8 @@ fn cmd_run(args: RunArgs) -> ExitCode {
         target: file_target,
         capabilities: file_caps,
         tls: file_tls,
+        ..
+
     } = match prof.resolve() {
         Ok(x) => x,
         Err(e) => {

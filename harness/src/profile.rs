@@ -301,6 +301,7 @@ impl Profile {
     pub fn derived_var_names(name: &str) -> &'static [(&'static str, &'static [&'static str])] {
         const ALIYUN_NEEDS: &[&str] = &["product_key", "device_name", "device_secret"];
         match name {
+            "tpsrv" => &[("pub_topic", &["topic_pub"]), ("sub_topic", &["topic_sub"])],
             "aliyun" => &[
                 ("aliyun_client_id", ALIYUN_NEEDS),
                 ("aliyun_password", ALIYUN_NEEDS),
@@ -315,6 +316,21 @@ impl Profile {
     /// `aliyun_password` (its sign), so broker cases can log in.
     fn derived_vars(&self) -> Vec<(String, String)> {
         use crate::payload::aliyun_sign::{sign_content, SignMethod};
+        if self.name() == "tpsrv" {
+            // A configured topic ending in `/` is used with the device id
+            // appended (seed 000, tpsrv.topic.device-suffix).
+            let dev = self.param("device_id");
+            return [("pub_topic", "topic_pub"), ("sub_topic", "topic_sub")]
+                .into_iter()
+                .filter_map(|(var, param)| {
+                    let t = self.param(param)?;
+                    Some((
+                        var.to_string(),
+                        crate::rules::tpsrv::platform::effective_topic(t, dev),
+                    ))
+                })
+                .collect();
+        }
         let (Some(pk), Some(dn), Some(secret)) = (
             self.param("product_key"),
             self.param("device_name"),
@@ -340,10 +356,12 @@ impl Profile {
 
     /// Parameters for printing: secrets shown as `<redacted>`.
     pub fn shown_params(&self) -> BTreeMap<String, String> {
+        let secrets = self.secret_values();
         self.vars()
             .into_iter()
             .map(|(k, v)| {
-                let secret = self.spec.params.iter().any(|p| p.name == k && p.secret);
+                let secret = self.spec.params.iter().any(|p| p.name == k && p.secret)
+                    || secrets.contains(&v);
                 (k, if secret { "<redacted>".into() } else { v })
             })
             .collect()
@@ -417,6 +435,7 @@ impl Default for Profile {
 ///   device_name: dev1
 ///   device_secret: s3cr3t           # never printed
 /// capabilities: [qos2, retain]      # optional
+/// features: [commands]              # optional; device features (serve)
 /// ```
 #[derive(Debug, Clone, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -438,6 +457,11 @@ pub struct TargetFile {
     /// TLS settings for `tls://` targets and TLS listeners (paths relative to the file).
     #[serde(default)]
     pub tls: Option<BTreeMap<String, ParamValue>>,
+    /// Device features it declares (like a PICS), e.g. `[commands,
+    /// property-set]`: `serve` fails a declared feature whose stimulus got
+    /// no valid answer; undeclared and never seen is "not exercised".
+    #[serde(default)]
+    pub features: Vec<String>,
 }
 
 /// A parameter value written as text, number or boolean.

@@ -1,21 +1,28 @@
-//! Real clients as devices under test: `mosquitto_pub`, `mosquitto_sub` and
-//! paho-mqtt (scripted devices in `fixtures/devices/paho_device.py`, named
-//! simulators there) are configured as devices of each profile and run
-//! against the suite playing the platform (the `serve` engine). Each
-//! scenario runs twice: once keeping the rules (the case passes) and once
-//! breaking a named rule (the case fails, citing that rule).
+//! Real clients as devices under test, certified the way a firmware team
+//! would: `mosquitto_pub`, `mosquitto_sub` and paho-mqtt (scripted devices
+//! in `fixtures/devices/paho_device.py`, named simulators there) connect to
+//! one certification session (`conformance::server::certify`, the engine
+//! of `serve`) playing the profile's platform, with every device case of
+//! the profile loaded. Each scenario runs twice or more: a device keeping
+//! the rules gets 0 fail; a device breaking one named rule gets exactly
+//! that rule failed; features a device never used are "not exercised".
 //!
 //! A missing client program makes these tests fail when
 //! `CONFORMANCE_REQUIRE_TARGETS=1` (set by `.ci/run`), and skip otherwise.
 
-use conformance::case::Case;
-use conformance::engine::{run_device_case, DeviceListener, EngineConfig};
+use conformance::case::{Case, Role};
+use conformance::engine::{DeviceListener, EngineConfig};
 use conformance::profile::Profile;
 use conformance::project::{load_cases, root};
+use conformance::report::certificate::{self, RuleStatus};
+use conformance::report::model::RunReport;
 use conformance::report::{CaseResult, Verdict};
+use conformance::server::{certify, Options};
+use conformance::transcript::Side;
+use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::process::Stdio;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::process::Command;
 
 /// A device program and its arguments; `{port}` is replaced.
@@ -87,13 +94,13 @@ fn have(program: &str) -> bool {
         .is_ok()
 }
 
-fn case(id: &str) -> Case {
+fn device_cases(profile: &str) -> Vec<Case> {
     let root = root();
-    let cases = load_cases(&root, &root.join("cases")).expect("cases load");
-    cases
+    load_cases(&root, &root.join("cases"))
+        .expect("cases load")
         .into_iter()
-        .find(|c| c.id == id)
-        .unwrap_or_else(|| panic!("no case {id}"))
+        .filter(|c| c.role == Role::Device && c.profile == profile)
+        .collect()
 }
 
 fn profile(name: &str, params: &[(&str, &str)]) -> Profile {
@@ -104,7 +111,81 @@ fn profile(name: &str, params: &[(&str, &str)]) -> Profile {
     p
 }
 
-async fn run(case_id: &str, prof: &Profile, dev: Device) -> Option<CaseResult> {
+/// One certification session.
+struct Session {
+    report: RunReport,
+    /// The device program's exit status (None: still running at the end, killed).
+    exit: Option<i32>,
+    /// Wall time of the session.
+    took: Duration,
+    profile: Profile,
+}
+
+impl Session {
+    fn result(&self, id: &str) -> &CaseResult {
+        self.report
+            .results
+            .iter()
+            .find(|r| r.id == id)
+            .unwrap_or_else(|| panic!("no result {id}"))
+    }
+
+    /// Every rule the session blames: failures and findings of every result.
+    fn blamed(&self) -> BTreeSet<String> {
+        self.report
+            .results
+            .iter()
+            .flat_map(|r| {
+                r.failures
+                    .iter()
+                    .flat_map(|f| f.rules.iter().cloned())
+                    .chain(r.findings.iter().map(|f| f.rule.clone()))
+            })
+            .collect()
+    }
+
+    fn summary(&self) -> String {
+        self.report
+            .results
+            .iter()
+            .map(|r| format!("  {} {}: {}", r.verdict.name(), r.id, r.reason))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// The certificate's failed rules equal report.json's blamed rules.
+    fn certificate_agrees(&self) {
+        let cert = certificate::build(&self.report, &self.profile, Side::Client);
+        let failed: BTreeSet<String> = cert
+            .rules
+            .iter()
+            .filter(|r| r.status == RuleStatus::Fail)
+            .map(|r| r.id.clone())
+            .collect();
+        assert_eq!(failed, self.blamed(), "certificate vs report.json\n{}", self.summary());
+    }
+
+    fn status(&self, rule: &str) -> RuleStatus {
+        let cert = certificate::build(&self.report, &self.profile, Side::Client);
+        cert.rules
+            .iter()
+            .find(|r| r.id == rule)
+            .map(|r| r.status)
+            .unwrap_or(RuleStatus::NotExercised)
+    }
+}
+
+/// Certifies `dev` against every device case of `prof`'s profile.
+async fn certify_dev(prof: &Profile, dev: Device, features: &[&str]) -> Option<Session> {
+    certify_with(prof, dev, features, Duration::from_secs(2)).await
+}
+
+async fn certify_with(
+    prof: &Profile,
+    dev: Device,
+    features: &[&str],
+    settle: Duration,
+) -> Option<Session> {
     if !have(dev.program) {
         assert!(
             std::env::var("CONFORMANCE_REQUIRE_TARGETS").is_err(),
@@ -114,7 +195,7 @@ async fn run(case_id: &str, prof: &Profile, dev: Device) -> Option<CaseResult> {
         eprintln!("skipped: {} not installed", dev.program);
         return None;
     }
-    let c = case(case_id);
+    let cases = device_cases(prof.name());
     let listener = DeviceListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)), None)
         .await
         .expect("bind");
@@ -137,53 +218,77 @@ async fn run(case_id: &str, prof: &Profile, dev: Device) -> Option<CaseResult> {
         step_timeout: Duration::from_secs(10),
         ..EngineConfig::default()
     };
-    let r = tokio::time::timeout(
-        Duration::from_secs(90),
-        run_device_case(&c, &listener, "test-device", &cfg),
+    let opts = Options {
+        settle,
+        first_connect: Duration::from_secs(15),
+        duration: Some(Duration::from_secs(150)),
+        features: features.iter().map(|s| s.to_string()).collect(),
+        ..Options::default()
+    };
+    let t0 = Instant::now();
+    let outcome = tokio::time::timeout(
+        Duration::from_secs(200),
+        certify(&cases, &listener, "test-device", &cfg, &opts, None, &|_| {}),
     )
     .await
-    .expect("the case finishes");
-    let _ = child.kill().await;
-    Some(r)
+    .expect("the session ends");
+    let took = t0.elapsed();
+    let exit = match child.try_wait() {
+        Ok(Some(s)) => s.code(),
+        _ => {
+            let _ = child.kill().await;
+            None
+        }
+    };
+    let s = Session {
+        report: outcome.report,
+        exit,
+        took,
+        profile: prof.clone(),
+    };
+    s.certificate_agrees();
+    Some(s)
 }
 
-fn assert_pass(r: &CaseResult) {
-    assert_eq!(
-        r.verdict,
-        Verdict::Pass,
-        "{}: {} findings {:?}",
-        r.id,
-        r.reason,
-        r.findings
-    );
-}
-
-/// The case failed, blames exactly `rule` (no other rule of the case: the
-/// device broke one), and its reason names `hint` (the field or topic that
-/// broke it), so it failed for the intended reason.
-fn assert_fails_on(r: &CaseResult, rule: &str, hint: &str) {
-    assert_eq!(r.verdict, Verdict::Fail, "{}: {}", r.id, r.reason);
+/// No case or monitor failed.
+fn assert_clean(s: &Session) {
     assert!(
-        r.reason.contains(hint),
-        "{}: reason does not mention `{hint}`: {}",
-        r.id,
+        s.blamed().is_empty()
+            && !s
+                .report
+                .results
+                .iter()
+                .any(|r| matches!(r.verdict, Verdict::Fail | Verdict::Error)),
+        "expected 0 fail:\n{}",
+        s.summary()
+    );
+}
+
+/// Exactly `rules` are blamed, and a failure or finding of each names `hint`.
+fn assert_fails_on(s: &Session, rules: &[&str], hint: &str) {
+    let want: BTreeSet<String> = rules.iter().map(|r| r.to_string()).collect();
+    assert_eq!(s.blamed(), want, "blamed rules\n{}", s.summary());
+    assert!(
+        s.report.results.iter().any(|r| r.verdict == Verdict::Fail && r.reason.contains(hint)),
+        "no failure mentions `{hint}`:\n{}",
+        s.summary()
+    );
+}
+
+/// The case was not exercised (skipped with that reason).
+fn assert_not_exercised(s: &Session, case: &str) {
+    let r = s.result(case);
+    assert!(
+        r.verdict == Verdict::Skipped && r.reason.starts_with("not exercised"),
+        "{case}: {} {}",
+        r.verdict.name(),
         r.reason
     );
-    let mut cited: Vec<&String> = r
-        .failures
-        .iter()
-        .flat_map(|f| &f.rules)
-        .chain(r.findings.iter().map(|f| &f.rule))
-        .collect();
-    cited.sort();
-    cited.dedup();
-    assert_eq!(
-        cited,
-        vec![rule],
-        "{}: expected exactly {rule} to be blamed ({})",
-        r.id,
-        r.reason
-    );
+}
+
+fn assert_pass(s: &Session, case: &str) {
+    let r = s.result(case);
+    assert_eq!(r.verdict, Verdict::Pass, "{case}: {}\n{}", r.reason, s.summary());
 }
 
 const ALIYUN_CID: &str = "12345|securemode=3,signmethod=hmacsha1,timestamp=789|";
@@ -224,44 +329,6 @@ fn aliyun_pub(user: &str, password: &str, keep_alive: &str, topic: &str) -> Devi
     ])
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn aliyun_connect_with_mosquitto_pub() {
-    let p = aliyun();
-    let case = "aliyun/device/connect-credentials";
-    let good = aliyun_pub("device&pk", ALIYUN_SIGN, "60", ALIYUN_TOPIC);
-    if let Some(r) = run(case, &p, good).await {
-        assert_pass(&r);
-    }
-    let bad = aliyun_pub("pk&device", ALIYUN_SIGN, "60", ALIYUN_TOPIC);
-    if let Some(r) = run(case, &p, bad).await {
-        assert_fails_on(&r, "aliyun.connect.username", "username");
-    }
-    let wrong_sign = "0000000000000000000000000000000000000000";
-    let bad = aliyun_pub("device&pk", wrong_sign, "60", ALIYUN_TOPIC);
-    if let Some(r) = run(case, &p, bad).await {
-        assert_fails_on(&r, "aliyun.connect.password-sign", "password-sign");
-    }
-    let bad = aliyun_pub("device&pk", ALIYUN_SIGN, "30", ALIYUN_TOPIC);
-    if let Some(r) = run(case, &p, bad).await {
-        assert_fails_on(&r, "aliyun.connect.keepalive-range", "keep_alive");
-    }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn aliyun_property_post_with_mosquitto_pub() {
-    let p = aliyun();
-    let case = "aliyun/device/property-post";
-    let good = aliyun_pub("device&pk", ALIYUN_SIGN, "60", ALIYUN_TOPIC);
-    if let Some(r) = run(case, &p, good).await {
-        assert_pass(&r);
-    }
-    let foreign = "/sys/pk/other/thing/event/property/post";
-    let bad = aliyun_pub("device&pk", ALIYUN_SIGN, "60", foreign);
-    if let Some(r) = run(case, &p, bad).await {
-        assert_fails_on(&r, "aliyun.topic.sys-tree", "/sys/pk/other");
-    }
-}
-
 fn onenet() -> Profile {
     profile(
         "onenet",
@@ -281,65 +348,6 @@ fn dp_t3_file() -> String {
     path.display().to_string()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn onenet_connect_and_dp_with_mosquitto_pub() {
-    let p = onenet();
-    let f = dp_t3_file();
-    let base = [
-        "-i",
-        "1001",
-        "-u",
-        "2002",
-        "-P",
-        "authsecret",
-        "-t",
-        "$dp",
-        "-f",
-        f.as_str(),
-    ];
-    let with = |extra: &[&str]| {
-        let mut v: Vec<&str> = base.to_vec();
-        v.extend_from_slice(extra);
-        pub_(&v)
-    };
-    if let Some(r) = run("onenet/device/connect", &p, with(&["-k", "120"])).await {
-        assert_pass(&r);
-    }
-    if let Some(r) = run("onenet/device/connect", &p, with(&["-k", "60"])).await {
-        assert_fails_on(&r, "onenet.connect.keepalive-range", "keep_alive");
-    }
-    if let Some(r) = run("onenet/device/dp-upload", &p, with(&["-k", "120"])).await {
-        assert_pass(&r);
-    }
-    if let Some(r) = run("onenet/device/dp-upload", &p, with(&["-k", "120", "-r"])).await {
-        assert_fails_on(&r, "onenet.publish.retain-dp", "retain");
-    }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn onenet_command_with_paho_simulator() {
-    let p = onenet();
-    let o = [
-        "--device_id=1001",
-        "--product_id=2002",
-        "--auth_info=authsecret",
-    ];
-    if let Some(r) = run("onenet/device/command-response", &p, paho("onenet-cmd", &o)).await {
-        assert_pass(&r);
-    }
-    let mut bad = o.to_vec();
-    bad.extend(["--break", "onenet.cmd.response"]);
-    if let Some(r) = run(
-        "onenet/device/command-response",
-        &p,
-        paho("onenet-cmd", &bad),
-    )
-    .await
-    {
-        assert_fails_on(&r, "onenet.cmd.response", "$crsp/not-");
-    }
-}
-
 fn thingspanel() -> Profile {
     profile(
         "thingspanel",
@@ -351,74 +359,138 @@ fn thingspanel() -> Profile {
     )
 }
 
+/// `fbox.writedata` with the paho FBox simulator: it applies a WriteData
+/// (pass), or ignores it when told to break the rule (fail).
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aliyun_devices_with_mosquitto_pub() {
+    let p = aliyun();
+    let good = aliyun_pub("device&pk", ALIYUN_SIGN, "60", ALIYUN_TOPIC);
+    if let Some(s) = certify_dev(&p, good, &[]).await {
+        assert_clean(&s);
+        assert_eq!(s.exit, Some(0), "mosquitto_pub exits 0\n{}", s.summary());
+        assert_pass(&s, "aliyun/device/connect-credentials");
+        assert_pass(&s, "aliyun/device/property-post");
+        assert_not_exercised(&s, "aliyun/device/property-set");
+        assert_not_exercised(&s, "aliyun/device/rrpc");
+        assert!(s.took < Duration::from_secs(15), "publish-only device took {:?}", s.took);
+    }
+    let bad = aliyun_pub("pk&device", ALIYUN_SIGN, "60", ALIYUN_TOPIC);
+    if let Some(s) = certify_dev(&p, bad, &[]).await {
+        assert_fails_on(&s, &["aliyun.connect.username"], "username");
+    }
+    let wrong_sign = "0000000000000000000000000000000000000000";
+    let bad = aliyun_pub("device&pk", wrong_sign, "60", ALIYUN_TOPIC);
+    if let Some(s) = certify_dev(&p, bad, &[]).await {
+        assert_fails_on(&s, &["aliyun.connect.password-sign"], "password-sign");
+        assert_ne!(s.exit, Some(0), "the platform refused the connection (CONNACK 4)");
+    }
+    let bad = aliyun_pub("device&pk", ALIYUN_SIGN, "30", ALIYUN_TOPIC);
+    if let Some(s) = certify_dev(&p, bad, &[]).await {
+        assert_fails_on(&s, &["aliyun.connect.keepalive-range"], "keep_alive");
+    }
+    let foreign = "/sys/pk/other/thing/event/property/post";
+    let bad = aliyun_pub("device&pk", ALIYUN_SIGN, "60", foreign);
+    if let Some(s) = certify_dev(&p, bad, &[]).await {
+        assert_fails_on(&s, &["aliyun.topic.sys-tree"], "/sys/pk/other");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn onenet_devices_with_mosquitto_pub_at_every_qos() {
+    let p = onenet();
+    let f = dp_t3_file();
+    let with = |extra: &[&str]| {
+        let mut v: Vec<&str> = vec![
+            "-i", "1001", "-u", "2002", "-P", "authsecret", "-t", "$dp", "-f", f.as_str(),
+        ];
+        v.extend_from_slice(extra);
+        pub_(&v)
+    };
+    for qos in ["0", "1", "2"] {
+        if let Some(s) = certify_dev(&p, with(&["-k", "120", "-q", qos]), &[]).await {
+            assert_clean(&s);
+            assert_eq!(s.exit, Some(0), "mosquitto_pub -q {qos} exits 0\n{}", s.summary());
+            assert_pass(&s, "onenet/device/connect");
+            assert_pass(&s, "onenet/device/dp-upload");
+            assert_not_exercised(&s, "onenet/device/command-response");
+            assert!(s.took < Duration::from_secs(15), "publish-only device took {:?}", s.took);
+        }
+    }
+    if let Some(s) = certify_dev(&p, with(&["-k", "60"]), &[]).await {
+        assert_fails_on(&s, &["onenet.connect.keepalive-range"], "keep_alive");
+    }
+    if let Some(s) = certify_dev(&p, with(&["-k", "120", "-r"]), &[]).await {
+        assert_fails_on(&s, &["onenet.publish.retain-dp"], "retain");
+    }
+    // A declared feature the device never shows is a fail, not "not exercised".
+    if let Some(s) = certify_dev(&p, with(&["-k", "120"]), &["commands"]).await {
+        assert_fails_on(&s, &["onenet.cmd.response"], "commands");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn onenet_commands_with_paho_simulator() {
+    let p = onenet();
+    let o = [
+        "--device_id=1001",
+        "--product_id=2002",
+        "--auth_info=authsecret",
+    ];
+    if let Some(s) = certify_dev(&p, paho("onenet-cmd", &o), &["commands"]).await {
+        assert_clean(&s);
+        assert_pass(&s, "onenet/device/command-response");
+    }
+    let mut bad = o.to_vec();
+    bad.extend(["--break", "onenet.cmd.response"]);
+    if let Some(s) = certify_dev(&p, paho("onenet-cmd", &bad), &["commands"]).await {
+        assert_fails_on(&s, &["onenet.cmd.response"], "$crsp/not-");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn thingspanel_with_mosquitto_clients_and_paho() {
     let p = thingspanel();
     let tel = |body: &str| {
         pub_(&[
-            "-i",
-            "dev1",
-            "-u",
-            "user1",
-            "-P",
-            "pw1",
-            "-t",
-            "devices/telemetry",
-            "-m",
-            body,
+            "-i", "dev1", "-u", "user1", "-P", "pw1", "-t", "devices/telemetry", "-m", body,
         ])
     };
-    if let Some(r) = run(
-        "thingspanel/device/telemetry",
-        &p,
-        tel(r#"{"temperature":22.5}"#),
-    )
-    .await
-    {
-        assert_pass(&r);
+    if let Some(s) = certify_dev(&p, tel(r#"{"temperature":22.5}"#), &[]).await {
+        assert_clean(&s);
+        assert_pass(&s, "thingspanel/device/telemetry");
+        assert_not_exercised(&s, "thingspanel/device/command-response");
     }
-    if let Some(r) = run("thingspanel/device/telemetry", &p, tel("temperature=22.5")).await {
-        assert_fails_on(&r, "thingspanel.telemetry", "temperature=22.5");
+    if let Some(s) = certify_dev(&p, tel("temperature=22.5"), &[]).await {
+        assert_fails_on(&s, &["thingspanel.telemetry"], "temperature=22.5");
     }
-    let s = |topic: &str| sub_(&["-i", "dev1", "-u", "user1", "-P", "pw1", "-t", topic]);
-    if let Some(r) = run(
-        "thingspanel/device/subscribe-downlink",
-        &p,
-        s("devices/command/dev1/+"),
-    )
-    .await
-    {
-        assert_pass(&r);
+    // Three downlink topics in one SUBSCRIBE (as mosquitto_sub sends them).
+    let s3 = sub_(&[
+        "-i", "dev1", "-u", "user1", "-P", "pw1",
+        "-t", "devices/command/dev1/+",
+        "-t", "devices/attributes/set/dev1/+",
+        "-t", "devices/telemetry/control/dev1",
+    ]);
+    if let Some(s) = certify_dev(&p, s3, &[]).await {
+        assert_clean(&s);
+        assert_pass(&s, "thingspanel/device/subscribe-downlink");
+        // Subscribed to commands: the platform sent one; mosquitto_sub does
+        // not answer and does not declare the feature.
+        assert_not_exercised(&s, "thingspanel/device/command-response");
     }
-    if let Some(r) = run(
-        "thingspanel/device/subscribe-downlink",
-        &p,
-        s("devices/command/+/+"),
-    )
-    .await
-    {
-        assert_fails_on(&r, "thingspanel.topic.downlink", "devices/command/+/+");
+    let s = sub_(&["-i", "dev1", "-u", "user1", "-P", "pw1", "-t", "devices/command/+/+"]);
+    if let Some(s) = certify_dev(&p, s, &[]).await {
+        assert_fails_on(&s, &["thingspanel.topic.downlink"], "devices/command/+/+");
     }
     let o = ["--device_number=dev1", "--username=user1", "--password=pw1"];
-    if let Some(r) = run(
-        "thingspanel/device/command-response",
-        &p,
-        paho("tp-cmd", &o),
-    )
-    .await
-    {
-        assert_pass(&r);
+    if let Some(s) = certify_dev(&p, paho("tp-cmd", &o), &["commands"]).await {
+        assert_clean(&s);
+        assert_pass(&s, "thingspanel/device/command-response");
     }
     let mut bad = o.to_vec();
     bad.extend(["--break", "thingspanel.response-schema"]);
-    if let Some(r) = run(
-        "thingspanel/device/command-response",
-        &p,
-        paho("tp-cmd", &bad),
-    )
-    .await
-    {
-        assert_fails_on(&r, "thingspanel.response-schema", "result");
+    if let Some(s) = certify_dev(&p, paho("tp-cmd", &bad), &["commands"]).await {
+        assert_fails_on(&s, &["thingspanel.response-schema"], "result");
     }
 }
 
@@ -427,24 +499,16 @@ async fn fbox_with_mosquitto_pub() {
     let p = profile("fbox", &[("serial", "300012345678")]);
     let body = r#"{"time":"2024-1-2 03:04:05","data":[{"name":"temp","value":"22.5"}]}"#;
     let topic = "Topic/flexem/fbox/300012345678/system/MonitorData";
-    if let Some(r) = run(
-        "fbox/device/monitordata",
-        &p,
-        pub_(&["-i", "300012345678", "-k", "60", "-t", topic, "-m", body]),
-    )
-    .await
-    {
-        assert_pass(&r);
+    let dev = pub_(&["-i", "300012345678", "-k", "60", "-t", topic, "-m", body]);
+    if let Some(s) = certify_dev(&p, dev, &[]).await {
+        assert_clean(&s);
+        assert_pass(&s, "fbox/device/monitordata");
+        assert_not_exercised(&s, "fbox/device/writedata");
     }
     let long_id = "F".repeat(65);
-    if let Some(r) = run(
-        "fbox/device/monitordata",
-        &p,
-        pub_(&["-i", &long_id, "-k", "60", "-t", topic, "-m", body]),
-    )
-    .await
-    {
-        assert_fails_on(&r, "fbox.connect.clientid", "client_id");
+    let dev = pub_(&["-i", &long_id, "-k", "60", "-t", topic, "-m", body]);
+    if let Some(s) = certify_dev(&p, dev, &[]).await {
+        assert_fails_on(&s, &["fbox.connect.clientid"], "client_id");
     }
 }
 
@@ -454,13 +518,14 @@ async fn fbox_with_mosquitto_pub() {
 async fn fbox_writedata_with_paho_simulator() {
     let p = profile("fbox", &[("serial", "300012345678")]);
     let o = ["--serial=300012345678", "--seconds=20", "--cycle=3"];
-    if let Some(r) = run("fbox/device/writedata", &p, paho("fbox", &o)).await {
-        assert_pass(&r);
+    if let Some(s) = certify_dev(&p, paho("fbox", &o), &["writedata"]).await {
+        assert_clean(&s);
+        assert_pass(&s, "fbox/device/writedata");
     }
     let mut bad = o.to_vec();
     bad.extend(["--break", "fbox.writedata"]);
-    if let Some(r) = run("fbox/device/writedata", &p, paho("fbox", &bad)).await {
-        assert_fails_on(&r, "fbox.writedata", "MonitorData");
+    if let Some(s) = certify_dev(&p, paho("fbox", &bad), &["writedata"]).await {
+        assert_fails_on(&s, &["fbox.writedata"], "MonitorData");
     }
 }
 
@@ -478,14 +543,25 @@ async fn tpsrv_with_paho_simulator() {
         "--device_id=TP0001",
         "--topic_pub=dev/up",
         "--topic_sub=dev/down",
-        "--seconds=40",
+        "--seconds=30",
     ];
-    if let Some(r) = run("tpsrv/device/sync-time-first", &p, paho("tpsrv", &o)).await {
-        assert_pass(&r);
+    if let Some(s) = certify_dev(&p, paho("tpsrv", &o), &["config", "config-set"]).await {
+        assert_clean(&s);
+        assert_pass(&s, "tpsrv/device/sync-time-first");
+        assert_pass(&s, "tpsrv/device/mqtt-get");
+        assert_pass(&s, "tpsrv/device/mqtt-set");
+    }
+    // A device without the configuration commands, not declaring them.
+    let mut without = o.to_vec();
+    without.push("--config=0");
+    if let Some(s) = certify_dev(&p, paho("tpsrv", &without), &[]).await {
+        assert_clean(&s);
+        assert_not_exercised(&s, "tpsrv/device/mqtt-get");
+        assert_not_exercised(&s, "tpsrv/device/mqtt-set");
     }
     let mut bad = o.to_vec();
     bad.extend(["--break", "tpsrv.publish.qos0-retain0"]);
-    if let Some(r) = run("tpsrv/device/sync-time-first", &p, paho("tpsrv", &bad)).await {
-        assert_fails_on(&r, "tpsrv.publish.qos0-retain0", "qos");
+    if let Some(s) = certify_dev(&p, paho("tpsrv", &bad), &[]).await {
+        assert_fails_on(&s, &["tpsrv.publish.qos0-retain0"], "qos");
     }
 }

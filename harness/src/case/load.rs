@@ -3,7 +3,7 @@
 use super::matcher::Expect;
 use super::spec::PacketSpec;
 use super::vars::{references, Vars};
-use super::{parse_duration, Action, Case, CaseError, ConnectStep, Loc, Role, Step};
+use super::{parse_duration, Action, Case, CaseError, ConnectStep, Loc, Role, Step, Trigger};
 use crate::wire::PacketType;
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -46,6 +46,10 @@ struct RawCase {
     vars: BTreeMap<String, Spanned<String>>,
     timeout: Option<Spanned<String>>,
     exclusive: Option<Spanned<Value>>,
+    trigger: Option<Spanned<Value>>,
+    feature: Option<Spanned<String>>,
+    #[serde(default)]
+    answers: Vec<Spanned<String>>,
     steps: Vec<Spanned<RawStep>>,
     #[serde(default)]
     finally: Vec<Spanned<RawStep>>,
@@ -258,6 +262,10 @@ pub fn load_str(path: &str, src: &str, opts: &LoadOptions) -> Result<Case, CaseE
     let mut steps = Vec::new();
     let mut finally = Vec::new();
     let mut conns: Vec<String> = Vec::new();
+    if role == Role::Device {
+        // A device case runs on the device's connection its trigger came on.
+        conns.push("device".into());
+    }
     let all = raw.steps.iter().map(|s| (s, false));
     let all = all.chain(raw.finally.iter().map(|s| (s, true)));
     for (i, (s, is_finally)) in all.enumerate() {
@@ -299,6 +307,7 @@ pub fn load_str(path: &str, src: &str, opts: &LoadOptions) -> Result<Case, CaseE
     };
     let (broad, resources) = shared_names(&raw.vars, &steps, &finally);
     let exclusive = exclusive.or(broad);
+    let (trigger, feature, answers) = device_keys(&cx, role, &raw, &known)?;
 
     Ok(Case {
         id,
@@ -315,12 +324,92 @@ pub fn load_str(path: &str, src: &str, opts: &LoadOptions) -> Result<Case, CaseE
         finally,
         exclusive,
         resources,
+        trigger,
+        feature,
+        answers,
         loc: Loc {
             file: path.to_string(),
             line: raw.id.referenced.line(),
             column: raw.id.referenced.column(),
         },
     })
+}
+
+/// The device-case keys `trigger:`, `feature:` and `answers:` (refused in
+/// other roles).
+fn device_keys(
+    cx: &Ctx,
+    role: Role,
+    raw: &RawCase,
+    known: &[String],
+) -> Result<(Trigger, Option<String>, Vec<String>), CaseError> {
+    if role != Role::Device {
+        let given = raw
+            .trigger
+            .as_ref()
+            .map(|t| &t.referenced)
+            .or(raw.feature.as_ref().map(|f| &f.referenced))
+            .or(raw.answers.first().map(|a| &a.referenced));
+        if let Some(at) = given {
+            return cx.err(
+                at,
+                "`trigger:`, `feature:` and `answers:` are for device-role cases (`role: device`)",
+            );
+        }
+        return Ok((Trigger::Connect, None, vec![]));
+    }
+    let trigger = match &raw.trigger {
+        None => Trigger::Connect,
+        Some(t) => match &t.value {
+            Value::String(s) if s == "connect" => Trigger::Connect,
+            Value::String(s) if s == "connected" => Trigger::Connected,
+            Value::Object(m) if m.len() == 1 && m.contains_key("subscribed") => {
+                let topic = m
+                    .get("subscribed")
+                    .and_then(Value::as_str)
+                    .map(str::to_string);
+                let Some(topic) = topic.filter(|s| !s.is_empty()) else {
+                    return cx.err(&t.referenced, "`subscribed:` takes a topic name");
+                };
+                for r in references(&topic) {
+                    if !known.contains(&r) {
+                        return cx.err(&t.referenced, format!("trigger uses unknown variable `${{{r}}}`"));
+                    }
+                }
+                Trigger::Subscribed(topic)
+            }
+            v @ Value::Object(_) => Trigger::Packet(
+                Expect::parse(v).or_else(|e| cx.err(&t.referenced, format!("trigger: {e}")))?,
+            ),
+            _ => {
+                return cx.err(
+                    &t.referenced,
+                    "trigger: `connect`, `connected`, `{ subscribed: TOPIC }` or a packet the device sends, e.g. `{ publish: { topic: ... } }`",
+                )
+            }
+        },
+    };
+    let feature = match &raw.feature {
+        Some(f) if f.value.trim().is_empty() || f.value.contains(char::is_whitespace) => {
+            return cx.err(&f.referenced, "`feature:` is one word, e.g. `commands`")
+        }
+        f => f.as_ref().map(|f| f.value.clone()),
+    };
+    let mut answers = Vec::new();
+    for a in &raw.answers {
+        if !crate::case::ANSWERS.contains(&a.value.as_str()) {
+            return cx.err(
+                &a.referenced,
+                format!(
+                    "unknown answer `{}`; the case can take over: {}",
+                    a.value,
+                    crate::case::ANSWERS.join(", ")
+                ),
+            );
+        }
+        answers.push(a.value.clone());
+    }
+    Ok((trigger, feature, answers))
 }
 
 /// Observations a `blame:` key may name besides the fields of the

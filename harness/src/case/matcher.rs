@@ -9,6 +9,10 @@
 //! - `{ absent: true }` / `{ present: true }` (or the word `any`);
 //! - a list: element-wise matchers with the same length;
 //! - `{ len: m }` the length of a list or string;
+//! - `{ contains: "text ${var}" }` the text form contains the text
+//!   (variables expanded, unlike `regex`);
+//! - `{ includes: m }` a list with at least one element matching `m` (e.g.
+//!   a SUBSCRIBE holding one filter among others);
 //! - `{ check: NAME }` or `{ check: { NAME: args } }` a payload checker from
 //!   [`crate::payload`] (e.g. `onenet_dp`, `aliyun_sign`).
 
@@ -41,6 +45,10 @@ pub enum Matcher {
     Len(Box<Matcher>),
     /// A payload checker (see [`crate::payload::check`]) with its arguments.
     Check(String, Value),
+    /// The text form contains this text (variables expanded).
+    Contains(String),
+    /// A list with at least one element matching.
+    Includes(Box<Matcher>),
 }
 
 /// What an `expect` step waits for.
@@ -132,6 +140,10 @@ impl Matcher {
                     "absent" => Ok(Matcher::Absent),
                     "present" => Ok(Matcher::Present),
                     "len" => Ok(Matcher::Len(Box::new(Matcher::parse(inner)?))),
+                    "contains" => Ok(Matcher::Contains(
+                        inner.as_str().ok_or("contains: expected a string")?.to_string(),
+                    )),
+                    "includes" => Ok(Matcher::Includes(Box::new(Matcher::parse(inner)?))),
                     "equals" => Ok(Matcher::Equals(inner.clone())),
                     "check" => {
                         let (name, args) = match inner {
@@ -151,7 +163,7 @@ impl Matcher {
                         Ok(Matcher::Check(name, args))
                     }
                     other => Err(format!(
-                        "unknown matcher `{other}`; expected range, regex, one_of, not, absent, present, len, check or equals (use `equals:` to compare a whole map)"
+                        "unknown matcher `{other}`; expected range, regex, contains, one_of, not, absent, present, len, includes, check or equals (use `equals:` to compare a whole map)"
                     )),
                 }
             }
@@ -242,6 +254,23 @@ impl Matcher {
                 let args = expand_value(args, vars)?;
                 crate::payload::check(name, &args, actual).map_err(|e| format!("{name}: {e}"))
             }
+            Matcher::Contains(want) => {
+                let want = vars.expand(want)?;
+                match actual.map(text_of) {
+                    Some(t) if t.contains(&want) => Ok(()),
+                    _ => Err(format!("expected text containing {want:?}, got {}", show(actual))),
+                }
+            }
+            Matcher::Includes(m) => {
+                let items = actual
+                    .and_then(Value::as_array)
+                    .ok_or_else(|| format!("expected a list, got {}", show(actual)))?;
+                if items.iter().any(|a| m.check(Some(a), vars).is_ok()) {
+                    Ok(())
+                } else {
+                    Err(format!("expected a list including {}, got {}", m.describe(), show(actual)))
+                }
+            }
         }
     }
 
@@ -270,6 +299,8 @@ impl Matcher {
             ),
             Matcher::Len(m) => format!("len {}", m.describe()),
             Matcher::Check(name, _) => format!("check {name}"),
+            Matcher::Contains(t) => format!("containing {t:?}"),
+            Matcher::Includes(m) => format!("including {}", m.describe()),
         }
     }
 }
@@ -450,9 +481,11 @@ impl Expect {
                 fields,
             } if ptype == Some(*want) => {
                 // A PUBLISH is identified by its topic and, where the
-                // case gives it exactly, its payload: another message is
-                // not the awaited one with wrong fields. A payload pattern
-                // (regex, check) is a property of the awaited message.
+                // case gives it exactly or names a text it must contain
+                // (`contains:`, e.g. a request id), its payload: another
+                // message is not the awaited one with wrong fields. A
+                // payload pattern (regex, check) is a property of the
+                // awaited message.
                 let mut identity_differs = false;
                 let mut bad = Vec::new();
                 for (name, m) in fields {
@@ -460,7 +493,7 @@ impl Expect {
                         continue;
                     }
                     let exact_payload = matches!(name.as_str(), "payload" | "payload_hex")
-                        && matches!(m, Matcher::Equals(_));
+                        && matches!(m, Matcher::Equals(_) | Matcher::Contains(_));
                     if *want == PacketType::Publish && (name == "topic" || exact_payload) {
                         identity_differs = true;
                     }

@@ -95,8 +95,52 @@ pub struct Case {
     /// one publishes to and another publishes or subscribes to, never run
     /// at the same time; subscribers of one filter may.
     pub resources: Vec<String>,
+    /// Device cases: when the certification session (`serve`) runs the
+    /// case on a device connection (default: at the device's CONNECT).
+    pub trigger: Trigger,
+    /// Device cases: the device feature the case tests (a PICS entry, e.g.
+    /// `commands`). A device that does not declare it and never answers
+    /// the stimulus gets "not exercised"; one that declares it, a fail.
+    pub feature: Option<String>,
+    /// Device cases: the platform's answers the case gives (or withholds)
+    /// itself while it runs, e.g. `pingresp` to test a device's reaction to
+    /// a missing PINGRESP (see [`ANSWERS`]).
+    pub answers: Vec<String>,
     /// Where the case was read from.
     pub loc: Loc,
+}
+
+/// Answers of the platform a device case can take over (`answers:`).
+pub const ANSWERS: &[&str] = &[
+    "connack", "puback", "pubrec", "pubrel", "pubcomp", "suback", "unsuback", "pingresp", "platform",
+];
+
+/// When a device case runs in a certification session.
+#[derive(Debug, Clone, Default)]
+pub enum Trigger {
+    /// At the device's CONNECT; the case's first `expect` sees that CONNECT.
+    #[default]
+    Connect,
+    /// Once the platform has accepted a connection (CONNACK 0 sent).
+    Connected,
+    /// Once the device can receive a PUBLISH on this topic (a filter it
+    /// was granted matches it), after the SUBACK; variables expanded.
+    Subscribed(String),
+    /// At a packet from the device matching this expectation; the case's
+    /// first `expect` sees that packet.
+    Packet(Expect),
+}
+
+impl Trigger {
+    /// In words, for reports.
+    pub fn describe(&self) -> String {
+        match self {
+            Trigger::Connect => "the device's CONNECT".into(),
+            Trigger::Connected => "an accepted connection".into(),
+            Trigger::Subscribed(t) => format!("a subscription covering `{t}`"),
+            Trigger::Packet(e) => e.describe(),
+        }
+    }
 }
 
 /// One step of a case.

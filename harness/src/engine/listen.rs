@@ -67,6 +67,28 @@ impl DeviceListener {
         })
     }
 
+    /// A listener fed by `tx` instead of a socket: the certification
+    /// session hands a case the device connection its trigger came on.
+    /// `local` is the address shown in messages.
+    pub fn fed(local: SocketAddr, tls: bool) -> (mpsc::Sender<Arrival>, Self) {
+        let (tx, rx) = mpsc::channel(4);
+        let l = DeviceListener {
+            local,
+            rx: Mutex::new(rx),
+            task: tokio::spawn(async {}),
+            tls,
+        };
+        (tx, l)
+    }
+
+    /// The next arrival in order (every one, none discarded), or `None`
+    /// at `deadline`.
+    pub async fn next(&self, deadline: Instant) -> Option<Arrival> {
+        let mut rx = self.rx.lock().await;
+        let left = deadline.saturating_duration_since(Instant::now());
+        tokio::time::timeout(left, rx.recv()).await.ok().flatten()
+    }
+
     /// True when arrivals are upgraded (a TLS handshake) before use.
     pub fn tls(&self) -> bool {
         self.tls

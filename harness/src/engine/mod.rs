@@ -11,7 +11,7 @@ mod session;
 
 pub use batch::{run_all, run_device_all};
 pub use conn::{boxed_tcp, BoxStream, Conn, Incoming, Stream};
-pub use listen::{DeviceListener, Upgrade};
+pub use listen::{Arrival, DeviceListener, Upgrade};
 pub use session::{run_case, run_device_case};
 
 use std::time::Duration;
@@ -44,6 +44,10 @@ pub struct EngineConfig {
     /// such cases end in `error`; they are skipped earlier when the target
     /// does not claim `faults`).
     pub faults: Option<std::sync::Arc<dyn crate::target::fault::Faults>>,
+    /// Run the profile's monitors over each case's transcript (`false` in a
+    /// certification session, which runs them once over every connection
+    /// of the device instead of over the slice a case saw).
+    pub monitors: bool,
 }
 
 impl std::fmt::Debug for EngineConfig {
@@ -82,6 +86,7 @@ impl Default for EngineConfig {
             dialer: None,
             status: None,
             faults: None,
+            monitors: true,
         }
     }
 }
@@ -121,7 +126,7 @@ pub fn client_id_for(unique: &str, conn: &str) -> String {
 }
 
 /// A result for `case` before it runs: verdict pass, nothing observed yet.
-pub(crate) fn pending_result(case: &crate::case::Case, target: &str) -> crate::report::CaseResult {
+pub fn pending_result(case: &crate::case::Case, target: &str) -> crate::report::CaseResult {
     crate::report::CaseResult {
         id: case.id.clone(),
         title: case.title.clone(),

@@ -386,10 +386,14 @@ async fn run_with(
     }
 
     let under_test = suite.other();
-    let findings: Vec<_> = crate::rules::run_monitors(&profile, &s.t)
-        .into_iter()
-        .filter(|f| f.blame == under_test)
-        .collect();
+    let findings: Vec<_> = if cfg.monitors {
+        crate::rules::run_monitors(&profile, &s.t)
+            .into_iter()
+            .filter(|f| f.blame == under_test)
+            .collect()
+    } else {
+        vec![]
+    };
     // A monitor's finding is an observation of its own: it fails the case
     // even when a step could not be judged (a set-up step failed).
     if matches!(result.verdict, Verdict::Pass | Verdict::Inconclusive) {
@@ -515,6 +519,15 @@ impl Session<'_> {
                 "the case's time limit ({:?}) ran out",
                 self.case.timeout
             )));
+        }
+        // A device case without `accept:` takes the device's connection
+        // before its first step that needs one.
+        if let Endpoint::Listen(_) = self.endpoint {
+            let needs = !matches!(step.action, Action::Accept { .. } | Action::Wait(_));
+            if needs && self.order.is_empty() {
+                let deadline = self.step_deadline(step, self.cfg.accept_timeout);
+                self.accept("device", deadline).await?;
+            }
         }
         match &step.action {
             Action::Open { name } => self.open(name).await.map(|_| ()),

@@ -16,6 +16,8 @@
 //! an answer to an unknown request only on a connection the transcript saw
 //! open. Messages never contain the device secret, password or sign.
 
+pub mod platform;
+
 use super::conn::ConnView;
 use super::onenet::per_conn;
 use super::topic_matches;

@@ -5,6 +5,8 @@
 //! of the keep alive, for timer granularity and transit; every timing
 //! message states the limit it applied.
 
+pub mod platform;
+
 use super::conn::{packet_dir, ConnView};
 use super::mqtt311::{first_client_silence, from_client, keepalive_start};
 use super::{Finding, Monitor};

@@ -9,6 +9,8 @@
 //! (`device_id`, `product_id`, `auth_info`) stays silent on that point.
 //! Profile version `2.3` forbids will and QoS 2; `2.6` (default) allows them.
 
+pub mod platform;
+
 use super::conn::{ConnView, Exchanges, ReqKind};
 use super::{Finding, Monitor};
 use crate::payload::onenet_dp;

@@ -8,6 +8,8 @@
 
 mod topics;
 
+pub mod platform;
+
 use super::conn::ConnView;
 use super::{topic_matches, Finding, Monitor};
 use crate::payload::{thingspanel as body, PayloadIssue};

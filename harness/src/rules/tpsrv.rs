@@ -13,6 +13,8 @@ mod timing;
 pub use session::{MqttGet, MqttSet, ReqidEcho, SyncTimeFirst};
 pub use timing::{PingInterval, PingMissed, Reconnect, SyncTimeRate};
 
+pub mod platform;
+
 use super::conn::ConnView;
 use super::{Finding, Monitor};
 use crate::payload::tpsrv::{self as proto, Msg};

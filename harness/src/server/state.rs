@@ -1,0 +1,165 @@
+//! What a certification session shares between its connections: the
+//! transcript of every connection, the device's MQTT sessions (by client
+//! id), which connection holds which client id, and the cases still
+//! waiting for their trigger.
+
+use crate::case::vars::Vars;
+use crate::case::{Case, Trigger};
+use crate::rules::topic_matches;
+use crate::transcript::{EventKind, Transcript};
+use crate::wire::Publish;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::time::Instant;
+use tokio::sync::mpsc;
+
+/// A case waiting for its trigger.
+pub(super) struct Pending {
+    /// Index in the session's case list.
+    pub idx: usize,
+    /// The case.
+    pub case: Case,
+    /// The case's variables (profile parameters, `${unique}`, case vars),
+    /// to match its trigger.
+    pub vars: Vars,
+}
+
+impl Pending {
+    /// The subscribed-trigger topic, expanded.
+    pub fn topic(&self) -> Option<String> {
+        match &self.case.trigger {
+            Trigger::Subscribed(t) => Some(self.vars.expand(t).unwrap_or_else(|_| t.clone())),
+            _ => None,
+        }
+    }
+}
+
+/// A message the platform sent at QoS 1 or 2 and the device has not
+/// completed.
+#[derive(Clone, Debug)]
+pub(super) enum Outbound {
+    /// Waiting for PUBACK / PUBREC: re-sent with DUP on reconnect.
+    Publish(Publish),
+    /// PUBREC came, PUBREL sent, waiting for PUBCOMP: PUBREL re-sent.
+    Released,
+}
+
+/// The server side of one client id's MQTT session.
+#[derive(Default, Debug)]
+pub(super) struct MqttSession {
+    /// Granted subscriptions: filter and QoS.
+    pub subs: Vec<(String, u8)>,
+    /// Platform messages in flight, by packet id.
+    pub outbound: BTreeMap<u16, Outbound>,
+    /// QoS 2 messages from the device received and not yet released.
+    pub qos2_in: BTreeSet<u16>,
+}
+
+impl MqttSession {
+    /// True when a granted filter matches `topic`.
+    pub fn covers(&self, topic: &str) -> bool {
+        self.subs.iter().any(|(f, _)| topic_matches(f, topic))
+    }
+}
+
+/// Commands to a connection's task.
+pub(super) enum Cmd {
+    /// Bytes a case sends to the device.
+    FromCase {
+        /// Tap number.
+        tap: u64,
+        /// One framed packet (or undecodable bytes the case sends on purpose).
+        raw: Vec<u8>,
+    },
+    /// A case stopped reading (it finished).
+    TapEnded(u64),
+    /// Another connection took over the client id (MQTT-3.1.4-2).
+    TakenOver,
+}
+
+/// State shared by the connections of a session.
+pub(super) struct Shared {
+    /// When the session started (event times count from here).
+    pub start: Instant,
+    /// Every connection of the device.
+    pub t: Transcript,
+    /// Bytes recorded so far.
+    pub recorded: usize,
+    /// Limits: events and bytes recorded (a flood is noted, not stored).
+    pub max_events: usize,
+    /// See `max_events`.
+    pub max_bytes: usize,
+    /// Recording stopped at a limit.
+    pub truncated: bool,
+    /// MQTT sessions by client id.
+    pub sessions: HashMap<String, MqttSession>,
+    /// Which connection holds a client id: (connection number, its commands).
+    pub live: HashMap<String, (usize, mpsc::Sender<Cmd>)>,
+    /// Cases waiting for their trigger.
+    pub pending: Vec<Pending>,
+    /// Cases started and not finished.
+    pub running: usize,
+    /// Last thing the device did (connect, packet, close).
+    pub last_activity: Instant,
+    /// Connections accepted so far.
+    pub connections: usize,
+    /// Connections open now.
+    pub open: usize,
+}
+
+impl Shared {
+    pub fn new(pending: Vec<Pending>, max_events: usize, max_bytes: usize) -> Self {
+        let now = Instant::now();
+        Shared {
+            start: now,
+            t: Transcript::new(),
+            recorded: 0,
+            max_events,
+            max_bytes,
+            truncated: false,
+            sessions: HashMap::new(),
+            live: HashMap::new(),
+            pending,
+            running: 0,
+            last_activity: now,
+            connections: 0,
+            open: 0,
+        }
+    }
+
+    /// Records an event on connection `conn` (within the limits).
+    pub fn record(&mut self, conn: &str, kind: EventKind) {
+        let size = match &kind {
+            EventKind::Packet { raw, .. } | EventKind::Garbage { raw, .. } => raw.len(),
+            _ => 0,
+        };
+        if self.t.events.len() >= self.max_events || self.recorded + size > self.max_bytes {
+            if !self.truncated {
+                self.truncated = true;
+                let at = self.start.elapsed();
+                self.t.push(
+                    at,
+                    conn,
+                    EventKind::Note {
+                        text: format!(
+                            "recording stopped: more than {} events or {} bytes (the session goes on unrecorded)",
+                            self.max_events, self.max_bytes
+                        ),
+                    },
+                );
+            }
+            return;
+        }
+        self.recorded += size;
+        let at = self.start.elapsed();
+        self.t.push(at, conn, kind);
+    }
+
+    /// Takes the waiting cases `hit` accepts (they count as running).
+    pub fn claim(&mut self, hit: impl Fn(&Pending) -> bool) -> Vec<Pending> {
+        let (take, keep): (Vec<Pending>, Vec<Pending>) =
+            std::mem::take(&mut self.pending).into_iter().partition(|p| hit(p));
+        self.pending = keep;
+        self.running += take.len();
+        take
+    }
+}
