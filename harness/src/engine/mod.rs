@@ -9,7 +9,7 @@ mod conn;
 pub mod listen;
 mod session;
 
-pub use batch::{run_all, run_device_all};
+pub use batch::run_all;
 pub use conn::{boxed_tcp, BoxStream, Conn, Incoming, Stream};
 pub use listen::{Arrival, DeviceListener, Upgrade};
 pub use session::{run_case, run_device_case};

@@ -160,12 +160,7 @@ pub fn build(report: &RunReport, profile: &Profile, under_test: Side) -> Certifi
             if !passing.is_empty() {
                 status = RuleStatus::Pass;
                 evidence.extend(passing.iter().map(|id| format!("case {id} passed")));
-            } else if monitored.contains(rule.id.as_str())
-                && report
-                    .results
-                    .iter()
-                    .any(|r| !r.transcript.events.is_empty())
-            {
+            } else if monitored.contains(rule.id.as_str()) && had_occasion(&rule.id, report) {
                 status = RuleStatus::Monitored;
                 evidence.push("monitor saw no violation".into());
             }
@@ -187,6 +182,29 @@ pub fn build(report: &RunReport, profile: &Profile, under_test: Side) -> Certifi
         transport: None,
         summary: report.summary.clone(),
         rules: rows,
+    }
+}
+
+/// The control packet type an MQTT 3.1.1 statement of section 3 is about
+/// (`MQTT-3.8.x-y` → SUBSCRIBE), from its section number.
+fn section_type(rule: &str) -> Option<u8> {
+    let rest = rule.strip_prefix("MQTT-3.")?;
+    let n: u8 = rest.split('.').next()?.parse().ok()?;
+    (1..=14).contains(&n).then_some(n)
+}
+
+/// True when the session gave a monitored rule an occasion to be kept or
+/// broken: a statement about one packet type (section 3 of MQTT 3.1.1)
+/// needs a packet of that type in some transcript; other rules need any
+/// traffic. A rule without occasion is "not exercised", never "monitored".
+fn had_occasion(rule: &str, report: &RunReport) -> bool {
+    let mut events = report.results.iter().flat_map(|r| r.transcript.events.iter());
+    match section_type(rule) {
+        None => events.next().is_some(),
+        Some(t) => events.any(|e| match &e.kind {
+            EventKind::Packet { raw, .. } => raw.first().is_some_and(|b| b >> 4 == t),
+            _ => false,
+        }),
     }
 }
 

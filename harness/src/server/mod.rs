@@ -210,7 +210,10 @@ pub async fn certify(
                 match a.stream {
                     Err(e) => {
                         let text = format!("connection from {} refused: {e}", a.peer);
-                        ctx.lock().record("listener", crate::transcript::EventKind::Note { text });
+                        let mut s = ctx.lock();
+                        s.refused.0 += 1;
+                        s.refused.1 = text.clone();
+                        s.record("listener", crate::transcript::EventKind::Note { text });
                     }
                     Ok(stream) if ctx.lock().open >= opts.max_open => {
                         drop(stream);
@@ -473,8 +476,16 @@ fn session_result(
     rules.sort();
     rules.dedup();
     let conns = shared.connections;
+    let (refused, last) = shared.refused.clone();
+    let completed = conns > refused;
     let (verdict, reason) = match (findings.first(), ended) {
         (_, Ended::NoDevice) => (Verdict::Error, "the device never connected".to_string()),
+        (_, _) if !completed => (
+            Verdict::Error,
+            format!(
+                "the device never completed a connection: {refused} connection(s) refused; last: {last}"
+            ),
+        ),
         (Some(f), _) => (
             Verdict::Fail,
             format!(
@@ -489,6 +500,13 @@ fn session_result(
             ),
         ),
         (None, _) => (Verdict::Pass, String::new()),
+    };
+    let reason = match (refused, completed) {
+        (0, _) | (_, false) => reason,
+        (n, true) => {
+            let sep = if reason.is_empty() { "" } else { "; " };
+            format!("{reason}{sep}{n} connection(s) refused before MQTT; last: {last}")
+        }
     };
     let reason = match uncounted {
         0 => reason,

@@ -104,6 +104,9 @@ pub(super) struct Shared {
     pub connections: usize,
     /// Connections open now.
     pub open: usize,
+    /// Connections refused before MQTT (a failed TLS handshake), and the
+    /// last reason.
+    pub refused: (usize, String),
 }
 
 impl Shared {
@@ -123,6 +126,7 @@ impl Shared {
             last_activity: now,
             connections: 0,
             open: 0,
+            refused: (0, String::new()),
         }
     }
 
