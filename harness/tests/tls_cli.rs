@@ -199,7 +199,14 @@ fn short_case_dir(dir: &Path) -> String {
 fn serve_args<'a>(out: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
     let mut v = vec!["serve", "--listen", "127.0.0.1:0", "--out", out];
     v.extend(["--filter", "thingspanel/device/telemetry"]);
-    v.extend(["--accept-timeout", "15", "--step-timeout", "10", "--settle", "1"]);
+    v.extend([
+        "--accept-timeout",
+        "15",
+        "--step-timeout",
+        "10",
+        "--settle",
+        "1",
+    ]);
     v.extend(extra);
     v
 }

@@ -133,6 +133,16 @@ pub fn build(report: &RunReport, profile: &Profile, under_test: Side) -> Certifi
                     && (r.has_role(role) || r.has_role(Role::C))
                     && r.untestable.is_none())
         });
+    // Rules of a stimulus the device never answered (an undeclared
+    // feature): not exercised, whatever a monitor saw.
+    let unanswered: BTreeSet<&str> = report
+        .results
+        .iter()
+        .filter(|r| {
+            r.verdict == Verdict::Skipped && r.reason.starts_with(crate::server::NOT_ANSWERED)
+        })
+        .flat_map(|r| r.rules.iter().map(String::as_str))
+        .collect();
     for rule in relevant {
         let mut evidence = Vec::new();
         let mut status = RuleStatus::NotExercised;
@@ -160,7 +170,10 @@ pub fn build(report: &RunReport, profile: &Profile, under_test: Side) -> Certifi
             if !passing.is_empty() {
                 status = RuleStatus::Pass;
                 evidence.extend(passing.iter().map(|id| format!("case {id} passed")));
-            } else if monitored.contains(rule.id.as_str()) && had_occasion(&rule.id, report) {
+            } else if monitored.contains(rule.id.as_str())
+                && had_occasion(&rule.id, report)
+                && !unanswered.contains(rule.id.as_str())
+            {
                 status = RuleStatus::Monitored;
                 evidence.push("monitor saw no violation".into());
             }
@@ -198,7 +211,10 @@ fn section_type(rule: &str) -> Option<u8> {
 /// needs a packet of that type in some transcript; other rules need any
 /// traffic. A rule without occasion is "not exercised", never "monitored".
 fn had_occasion(rule: &str, report: &RunReport) -> bool {
-    let mut events = report.results.iter().flat_map(|r| r.transcript.events.iter());
+    let mut events = report
+        .results
+        .iter()
+        .flat_map(|r| r.transcript.events.iter());
     match section_type(rule) {
         None => events.next().is_some(),
         Some(t) => events.any(|e| match &e.kind {
@@ -262,4 +278,17 @@ pub fn render(c: &Certificate, title: &str) -> String {
         s += &format!("| {} | {} | {} |\n", r.id, r.status.name(), ev);
     }
     s
+}
+
+#[cfg(test)]
+mod occasion_tests {
+    use super::*;
+
+    #[test]
+    fn section_three_statements_name_their_packet_type() {
+        assert_eq!(section_type("MQTT-3.8.3-1"), Some(8));
+        assert_eq!(section_type("MQTT-3.14.4-2"), Some(14));
+        assert_eq!(section_type("MQTT-4.3.2-2"), None);
+        assert_eq!(section_type("onenet.dp.topic"), None);
+    }
 }

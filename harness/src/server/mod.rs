@@ -107,10 +107,7 @@ fn case_vars(case: &Case, cfg: &EngineConfig) -> Vars {
     let unique = unique_for(&cfg.nonce, &case.id);
     vars.set("unique", unique.clone());
     vars.set("case", case.id.clone());
-    vars.set(
-        "client_id",
-        crate::engine::client_id_for(&unique, "device"),
-    );
+    vars.set("client_id", crate::engine::client_id_for(&unique, "device"));
     let mut pending = case.vars.clone();
     for _ in 0..=pending.len() {
         pending.retain(|(k, v)| match vars.expand(v) {
@@ -152,7 +149,7 @@ pub async fn certify(
             }),
             Err(r) => {
                 progress(&r);
-                results.insert(idx, r);
+                results.insert(idx, *r);
             }
         }
     }
@@ -350,12 +347,12 @@ fn close_open(s: &mut Shared) {
 }
 
 /// `Ok` when the case can run in this session; else its result (skipped).
-fn runnable(case: &Case, cfg: &EngineConfig) -> Result<(), CaseResult> {
+fn runnable(case: &Case, cfg: &EngineConfig) -> Result<(), Box<CaseResult>> {
     let mut r = crate::engine::pending_result(case, "serve");
     r.verdict = Verdict::Skipped;
     if case.role != Role::Device {
         r.reason = format!("role `{}` is not served by `serve`", case.role.name());
-        return Err(r);
+        return Err(Box::new(r));
     }
     let profile = &cfg.profile;
     let text = format!("{:?} {:?} {:?}", case.steps, case.vars, case.trigger);
@@ -369,17 +366,22 @@ fn runnable(case: &Case, cfg: &EngineConfig) -> Result<(), CaseResult> {
                 .iter()
                 .map(|(v, _)| *v),
         )
-        .find(|p| text.contains(&format!("${{{p}}}")) && !profile.vars().iter().any(|(k, _)| k == p));
+        .find(|p| {
+            text.contains(&format!("${{{p}}}")) && !profile.vars().iter().any(|(k, _)| k == p)
+        });
     if let Some(p) = missing {
         r.reason = format!(
             "the case needs profile parameter `{p}`; give it with --param or in the target file"
         );
-        return Err(r);
+        return Err(Box::new(r));
     }
     Ok(())
 }
 
-const NOT_ANSWERED: &str = "not exercised: the device did not answer";
+/// How the reason of a case starts when its stimulus (of a feature the
+/// device does not declare) got no answer: the case's rules are "not
+/// exercised" in the certificate, whatever the monitors saw.
+pub const NOT_ANSWERED: &str = "not exercised: the device did not answer";
 
 /// A declared feature's case that never finished its stimulus is a fail;
 /// an undeclared one whose stimulus got no answer is not exercised.
@@ -389,8 +391,7 @@ fn judge_feature(mut r: CaseResult, case: &Case, declared: &[String]) -> CaseRes
     };
     let unanswered = r.verdict == Verdict::Fail
         && !r.failures.is_empty()
-        && r
-            .failures
+        && r.failures
             .iter()
             .all(|f| f.observation == "missing" || f.observation == "closed");
     if r.verdict == Verdict::Fail && declared.contains(feature) {

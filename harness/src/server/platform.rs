@@ -106,10 +106,7 @@ impl Platform {
         if c.protocol_level != 4 {
             return Admission::Refuse {
                 code: 1,
-                why: format!(
-                    "MQTT-3.1.2-2: protocol level {} is not 4",
-                    c.protocol_level
-                ),
+                why: format!("MQTT-3.1.2-2: protocol level {} is not 4", c.protocol_level),
             };
         }
         if c.client_id.is_empty() && !c.clean_session {
@@ -218,9 +215,138 @@ pub fn plain_answer(p: &Packet) -> Option<(&'static str, Packet)> {
             packet_id: Some(id),
             ..
         }) => Some(("pubrec", Packet::Pubrec { packet_id: *id })),
-        Packet::Pubrel { packet_id } => Some(("pubcomp", Packet::Pubcomp { packet_id: *packet_id })),
-        Packet::Unsubscribe(u) => Some(("unsuback", Packet::Unsuback { packet_id: u.packet_id })),
+        Packet::Pubrel { packet_id } => Some((
+            "pubcomp",
+            Packet::Pubcomp {
+                packet_id: *packet_id,
+            },
+        )),
+        Packet::Unsubscribe(u) => Some((
+            "unsuback",
+            Packet::Unsuback {
+                packet_id: u.packet_id,
+            },
+        )),
         Packet::Pingreq => Some(("pingresp", Packet::Pingresp)),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::encode;
+
+    fn connect(cid: &str, user: Option<&str>, pw: Option<&str>, level: u8) -> (Connect, Vec<u8>) {
+        let c = Connect {
+            protocol_name: "MQTT".into(),
+            protocol_level: level,
+            flags: 0,
+            clean_session: true,
+            keep_alive: 120,
+            client_id: cid.into(),
+            will: None,
+            username: user.map(str::to_string),
+            password: pw.map(|p| p.as_bytes().to_vec()),
+        };
+        let raw = encode(&Packet::Connect(c.clone()));
+        let c = match crate::wire::decode(&raw).packet {
+            Some(Packet::Connect(c)) => c,
+            other => panic!("{other:?}"),
+        };
+        (c, raw)
+    }
+
+    fn onenet() -> Platform {
+        let mut p = Profile::named("onenet").expect("profile");
+        for (k, v) in [
+            ("device_id", "1001"),
+            ("product_id", "2002"),
+            ("auth_info", "s3"),
+        ] {
+            p.set(k, v).expect("param");
+        }
+        for_profile(&p)
+    }
+
+    #[test]
+    fn onenet_admits_by_its_credential_rules() {
+        let p = onenet();
+        let (c, raw) = connect("1001", Some("2002"), Some("s3"), 4);
+        assert_eq!(p.admit(&c, &raw), Admission::Accept);
+        let (c, raw) = connect("1001", Some("2002"), Some("wrong"), 4);
+        assert!(matches!(
+            p.admit(&c, &raw),
+            Admission::Refuse { code: 4, .. }
+        ));
+        let (c, raw) = connect("1001", None, None, 4);
+        assert!(matches!(p.admit(&c, &raw), Admission::Close { .. }));
+        let (c, raw) = connect("1001", Some("2002"), Some("s3"), 3);
+        assert!(matches!(
+            p.admit(&c, &raw),
+            Admission::Refuse { code: 1, .. }
+        ));
+    }
+
+    #[test]
+    fn refusal_reasons_never_show_a_secret() {
+        let p = onenet();
+        let (c, raw) = connect("1001", Some("2002"), Some("wrong"), 4);
+        if let Admission::Refuse { why, .. } = p.admit(&c, &raw) {
+            assert!(!why.contains("s3"), "{why}");
+        }
+    }
+
+    #[test]
+    fn grants_follow_the_profile() {
+        let aliyun = for_profile(&Profile::named("aliyun").expect("profile"));
+        assert_eq!(aliyun.grant("/sys/pk/dn/#", 2), 0x80);
+        assert_eq!(aliyun.grant("/sys/pk/dn/#", 1), 1);
+        let onenet23 = for_profile(
+            &Profile::named("onenet")
+                .and_then(|p| p.with_version("2.3"))
+                .expect("profile"),
+        );
+        assert_eq!(onenet23.grant("a/b", 2), 1);
+        let plain = mqtt311(&Profile::mqtt311());
+        assert_eq!(plain.grant("a/#/b", 0), 0x80, "invalid filter");
+        assert_eq!(plain.grant("a/+", 2), 2);
+        assert!(onenet().implicit("$creq/abc"));
+    }
+
+    #[test]
+    fn platform_replies_per_profile() {
+        let mut tp = Profile::named("tpsrv").expect("profile");
+        for (k, v) in [
+            ("device_id", "D1"),
+            ("topic_pub", "up/"),
+            ("topic_sub", "down/"),
+        ] {
+            tp.set(k, v).expect("param");
+        }
+        let p = for_profile(&tp);
+        let ask = publish("up/D1", r#"{"action":"ping","header":{"reqid":"7"}}"#);
+        let r = p.react(&ask);
+        assert_eq!(r.len(), 1);
+        assert_eq!(
+            r[0].topic, "down/D1",
+            "device id appended to a topic ending in /"
+        );
+        let body = json(&r[0]).expect("json");
+        assert_eq!(body["retcode"], 0);
+        assert_eq!(body["header"]["reqid"], "7");
+        assert!(body.get("action").is_none(), "replies carry no action");
+
+        let al = for_profile(&Profile::named("aliyun").expect("profile"));
+        let post = publish(
+            "/sys/pk/dn/thing/event/property/post",
+            r#"{"id":"12","method":"thing.event.property.post","params":{}}"#,
+        );
+        let r = al.react(&post);
+        assert_eq!(r[0].topic, "/sys/pk/dn/thing/event/property/post_reply");
+        assert_eq!(json(&r[0]).expect("json")["id"], "12");
+        assert!(al
+            .react(&publish("/sys/pk/dn/thing/other", "{}"))
+            .is_empty());
     }
 }
