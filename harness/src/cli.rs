@@ -255,12 +255,28 @@ pub fn serve(a: ServeArgs) -> ExitCode {
                 format!("; declared features: {}", features.join(", "))
             }
         );
+        let (status_tx, mut status_rx) = tokio::sync::watch::channel(String::new());
         let cfg = EngineConfig {
             step_timeout: Duration::from_secs_f64(a.step_timeout.clamp(0.05, 3600.0)),
             accept_timeout: Duration::from_secs_f64(a.accept_timeout.clamp(0.05, 86_400.0)),
             profile: profile.clone(),
+            status: Some(std::sync::Arc::new(status_tx)),
             ..EngineConfig::default()
         };
+        // A status line on a terminal (hidden otherwise).
+        let bar = indicatif::ProgressBar::new_spinner();
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} {elapsed} {msg}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+        );
+        bar.enable_steady_tick(Duration::from_millis(200));
+        let bar2 = bar.clone();
+        let status_task = tokio::spawn(async move {
+            while status_rx.changed().await.is_ok() {
+                let line = status_rx.borrow().clone();
+                bar2.set_message(line);
+            }
+        });
         let opts = conformance::server::Options {
             settle: Duration::from_secs_f64(a.settle.clamp(0.0, 86_400.0)),
             duration: a.duration.map(|d| Duration::from_secs_f64(d.clamp(0.0, 1e7))),
@@ -276,10 +292,13 @@ pub fn serve(a: ServeArgs) -> ExitCode {
         });
         let label = format!("serve-{}", profile.name());
         let progress = |r: &CaseResult| {
-            println!(
-                "{}",
-                profile.redact(&format!("{:<13} {}  {}", r.verdict.name(), r.id, r.reason))
-            );
+            let line = profile.redact(&format!("{:<13} {}  {}", r.verdict.name(), r.id, r.reason));
+            // A hidden bar (output not a terminal) prints nothing itself.
+            if bar.is_hidden() {
+                println!("{line}");
+            } else {
+                bar.println(line);
+            }
         };
         let outcome = conformance::server::certify(
             &cases,
@@ -292,6 +311,8 @@ pub fn serve(a: ServeArgs) -> ExitCode {
         )
         .await;
         ctrl_c.abort();
+        bar.finish_and_clear();
+        status_task.abort();
         println!("session ended: {}", outcome.ended.describe());
         let mut report = outcome.report;
         let line = transport(tls.as_ref());

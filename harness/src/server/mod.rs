@@ -169,6 +169,7 @@ pub async fn certify(
     let case_cfg = EngineConfig {
         monitors: false,
         accept_timeout: Duration::from_secs(5),
+        status: None,
         ..cfg.clone()
     };
     let start = Instant::now();
@@ -187,9 +188,27 @@ pub async fn certify(
         }
         {
             let s = ctx.lock();
-            if seen && s.running == 0 && now.duration_since(s.last_activity) >= opts.settle {
+            let quiet = now.duration_since(s.last_activity);
+            if seen && s.running == 0 && quiet >= opts.settle {
                 break Ended::Settled;
             }
+            cfg.show_status(if seen {
+                format!(
+                    "{} connection(s), {} open; {} case(s) running, {} waiting for their trigger; device quiet for {:.0}s (ends after {:.0}s quiet)",
+                    s.connections,
+                    s.open,
+                    s.running,
+                    s.pending.len(),
+                    quiet.as_secs_f64(),
+                    opts.settle.as_secs_f64()
+                )
+            } else {
+                format!(
+                    "waiting up to {:.0}s for the device to connect to {}",
+                    (start + opts.first_connect).saturating_duration_since(now).as_secs_f64(),
+                    listener.local_addr()
+                )
+            });
         }
         if !seen && now >= start + opts.first_connect {
             break Ended::NoDevice;
