@@ -40,6 +40,13 @@ fn connect(clean: bool) -> Vec<u8> {
     }))
 }
 
+/// Connects to the suite and sends `connect`; gives the stream and its framer.
+async fn dial(addr: SocketAddr, connect: &[u8]) -> (TcpStream, conformance::wire::Framer) {
+    let mut s = TcpStream::connect(addr).await.expect("connect");
+    s.write_all(connect).await.expect("write");
+    (s, conformance::wire::Framer::new(1 << 16))
+}
+
 /// Reads one packet (bounded wait); `fr` keeps what came with it.
 async fn next(s: &mut TcpStream, fr: &mut conformance::wire::Framer) -> Packet {
     let mut buf = [0u8; 4096];
@@ -64,9 +71,7 @@ async fn unacknowledged_qos1_is_redelivered_with_dup_after_reconnect() {
         .expect("bind");
     let addr = listener.local_addr();
     let device = tokio::spawn(async move {
-        let mut fr = conformance::wire::Framer::new(1 << 16);
-        let mut s = TcpStream::connect(addr).await.expect("connect");
-        s.write_all(&connect(false)).await.expect("write");
+        let (mut s, mut fr) = dial(addr, &connect(false)).await;
         assert!(matches!(next(&mut s, &mut fr).await, Packet::Connack(c) if c.return_code == 0));
         let sub = Packet::Subscribe(Subscribe {
             packet_id: 1,
@@ -81,9 +86,7 @@ async fn unacknowledged_qos1_is_redelivered_with_dup_after_reconnect() {
         // Gone without PUBACK; back with clean session 0.
         drop(s);
         tokio::time::sleep(Duration::from_millis(300)).await;
-        let mut fr = conformance::wire::Framer::new(1 << 16);
-        let mut s = TcpStream::connect(addr).await.expect("reconnect");
-        s.write_all(&connect(false)).await.expect("write");
+        let (mut s, mut fr) = dial(addr, &connect(false)).await;
         let present = match next(&mut s, &mut fr).await {
             Packet::Connack(c) => c.session_present,
             other => panic!("{other:?}"),
@@ -132,13 +135,11 @@ async fn a_silent_device_is_closed_after_one_and_a_half_keep_alives() {
         .expect("bind");
     let addr = listener.local_addr();
     let device = tokio::spawn(async move {
-        let mut fr = conformance::wire::Framer::new(1 << 16);
-        let mut s = TcpStream::connect(addr).await.expect("connect");
         let mut c = connect(true);
         // keep alive 1 s (bytes 10..12 of this CONNECT are the keep alive).
         c[10] = 0;
         c[11] = 1;
-        s.write_all(&c).await.expect("write");
+        let (mut s, mut fr) = dial(addr, &c).await;
         assert!(matches!(next(&mut s, &mut fr).await, Packet::Connack(_)));
         let t0 = std::time::Instant::now();
         let mut buf = [0u8; 16];

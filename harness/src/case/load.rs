@@ -207,20 +207,13 @@ pub fn load_str(path: &str, src: &str, opts: &LoadOptions) -> Result<Case, CaseE
             "a case must cite at least one rule id in `rules:`",
         );
     }
-    let mut requires = Vec::new();
-    for r in &raw.requires {
-        if !crate::target::CAPABILITIES.contains(&r.value.as_str()) {
-            return cx.err(
-                &r.referenced,
-                format!(
-                    "unknown capability `{}`; known: {}",
-                    r.value,
-                    crate::target::CAPABILITIES.join(", ")
-                ),
-            );
-        }
-        requires.push(r.value.clone());
-    }
+    let requires = known_words(
+        &cx,
+        &raw.requires,
+        crate::target::CAPABILITIES,
+        "unknown capability",
+        "known",
+    )?;
     let timeout = match &raw.timeout {
         None => DEFAULT_TIMEOUT,
         Some(t) => parse_duration(&t.value).or_else(|e| cx.err(&t.referenced, e))?,
@@ -395,21 +388,36 @@ fn device_keys(
         }
         f => f.as_ref().map(|f| f.value.clone()),
     };
-    let mut answers = Vec::new();
-    for a in &raw.answers {
-        if !crate::case::ANSWERS.contains(&a.value.as_str()) {
+    let answers = known_words(
+        cx,
+        &raw.answers,
+        crate::case::ANSWERS,
+        "unknown answer",
+        "the case can take over",
+    )?;
+    Ok((trigger, feature, answers))
+}
+
+/// The words of `items`, each one of `known`; else an error at the
+/// first unknown one: "`{what}` `x`; {listed}: a, b, c".
+fn known_words(
+    cx: &Ctx,
+    items: &[Spanned<String>],
+    known: &[&str],
+    what: &str,
+    listed: &str,
+) -> Result<Vec<String>, CaseError> {
+    let mut out = Vec::new();
+    for w in items {
+        if !known.contains(&w.value.as_str()) {
             return cx.err(
-                &a.referenced,
-                format!(
-                    "unknown answer `{}`; the case can take over: {}",
-                    a.value,
-                    crate::case::ANSWERS.join(", ")
-                ),
+                &w.referenced,
+                format!("{what} `{}`; {listed}: {}", w.value, known.join(", ")),
             );
         }
-        answers.push(a.value.clone());
+        out.push(w.value.clone());
     }
-    Ok((trigger, feature, answers))
+    Ok(out)
 }
 
 /// Observations a `blame:` key may name besides the fields of the

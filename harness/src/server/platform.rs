@@ -257,16 +257,21 @@ mod tests {
         (c, raw)
     }
 
+    fn profile(name: &str, params: &[(&str, &str)]) -> Profile {
+        let mut p = Profile::named(name).expect("profile");
+        for (k, v) in params {
+            p.set(k, v).expect("param");
+        }
+        p
+    }
+
     fn onenet() -> Platform {
-        let mut p = Profile::named("onenet").expect("profile");
-        for (k, v) in [
+        let params = [
             ("device_id", "1001"),
             ("product_id", "2002"),
             ("auth_info", "s3"),
-        ] {
-            p.set(k, v).expect("param");
-        }
-        for_profile(&p)
+        ];
+        for_profile(&profile("onenet", &params))
     }
 
     #[test]
@@ -316,15 +321,12 @@ mod tests {
 
     #[test]
     fn platform_replies_per_profile() {
-        let mut tp = Profile::named("tpsrv").expect("profile");
-        for (k, v) in [
+        let params = [
             ("device_id", "D1"),
             ("topic_pub", "up/"),
             ("topic_sub", "down/"),
-        ] {
-            tp.set(k, v).expect("param");
-        }
-        let p = for_profile(&tp);
+        ];
+        let p = for_profile(&profile("tpsrv", &params));
         let ask = publish("up/D1", r#"{"action":"ping","header":{"reqid":"7"}}"#);
         let r = p.react(&ask);
         assert_eq!(r.len(), 1);
