@@ -393,28 +393,47 @@ async fn aliyun_devices_with_mosquitto_pub() {
             s.took
         );
     }
-    let bad = aliyun_pub("pk&device", ALIYUN_SIGN, "60", ALIYUN_TOPIC);
-    if let Some(s) = certify_dev(&p, bad, &[]).await {
-        assert_fails_on(&s, &["aliyun.connect.username"], "username");
-    }
     let wrong_sign = "0000000000000000000000000000000000000000";
-    let bad = aliyun_pub("device&pk", wrong_sign, "60", ALIYUN_TOPIC);
-    if let Some(s) = certify_dev(&p, bad, &[]).await {
-        assert_fails_on(&s, &["aliyun.connect.password-sign"], "password-sign");
-        assert_ne!(
-            s.exit,
-            Some(0),
-            "the platform refused the connection (CONNACK 4)"
-        );
-    }
-    let bad = aliyun_pub("device&pk", ALIYUN_SIGN, "30", ALIYUN_TOPIC);
-    if let Some(s) = certify_dev(&p, bad, &[]).await {
-        assert_fails_on(&s, &["aliyun.connect.keepalive-range"], "keep_alive");
-    }
     let foreign = "/sys/pk/other/thing/event/property/post";
-    let bad = aliyun_pub("device&pk", ALIYUN_SIGN, "60", foreign);
-    if let Some(s) = certify_dev(&p, bad, &[]).await {
-        assert_fails_on(&s, &["aliyun.topic.sys-tree"], "/sys/pk/other");
+    // (user name, password, keep alive, topic) breaking one rule each, the
+    // rule, a text the failure names, and whether the platform refuses it.
+    let breaking = [
+        (
+            ("pk&device", ALIYUN_SIGN, "60", ALIYUN_TOPIC),
+            "aliyun.connect.username",
+            "username",
+            true,
+        ),
+        (
+            ("device&pk", wrong_sign, "60", ALIYUN_TOPIC),
+            "aliyun.connect.password-sign",
+            "password-sign",
+            true,
+        ),
+        (
+            ("device&pk", ALIYUN_SIGN, "30", ALIYUN_TOPIC),
+            "aliyun.connect.keepalive-range",
+            "keep_alive",
+            false,
+        ),
+        (
+            ("device&pk", ALIYUN_SIGN, "60", foreign),
+            "aliyun.topic.sys-tree",
+            "/sys/pk/other",
+            false,
+        ),
+    ];
+    for ((user, pw, ka, topic), rule, hint, refused) in breaking {
+        if let Some(s) = certify_dev(&p, aliyun_pub(user, pw, ka, topic), &[]).await {
+            assert_fails_on(&s, &[rule], hint);
+            if refused {
+                assert_ne!(
+                    s.exit,
+                    Some(0),
+                    "{rule}: the platform refuses it (CONNACK 4)"
+                );
+            }
+        }
     }
 }
 
