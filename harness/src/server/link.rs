@@ -82,6 +82,24 @@ struct Link {
     /// SUBSCRIBE filters waiting for their SUBACK, by packet id.
     subscribing: HashMap<u16, Vec<String>>,
     closing: Option<(ClosedBy, String)>,
+    /// The close is for the device's conduct (counted in the session's result).
+    fault: bool,
+    /// No CONNECT yet or an unfinished packet (counted in `Shared::busy`).
+    busy: bool,
+    /// When the device last sent a byte.
+    last_byte: Instant,
+}
+
+impl Drop for Link {
+    /// Gives back what the session counted for the connection (`open`,
+    /// `busy`), also when its task ends early (a panic).
+    fn drop(&mut self) {
+        let mut s = self.ctx.lock();
+        s.open = s.open.saturating_sub(1);
+        if self.busy {
+            s.busy = s.busy.saturating_sub(1);
+        }
+    }
 }
 
 /// Serves connection number `n` (1-based) until it closes.
@@ -94,8 +112,9 @@ pub(super) async fn serve(ctx: Arc<Ctx>, n: usize, peer: SocketAddr, stream: Box
         format!("device#{n}")
     };
     {
+        // `open` and `busy` were counted by the session when it took the
+        // connection.
         let mut s = ctx.lock();
-        s.open += 1;
         s.last_activity = Instant::now();
         s.record(
             &key,
@@ -122,11 +141,16 @@ pub(super) async fn serve(ctx: Arc<Ctx>, n: usize, peer: SocketAddr, stream: Box
         opened: now,
         subscribing: HashMap::new(),
         closing: None,
+        fault: false,
+        busy: true,
+        last_byte: now,
     };
     let mut framer = crate::wire::Framer::new(ctx.max_packet);
     let mut buf = vec![0u8; 16 * 1024];
     while link.closing.is_none() {
-        let deadline = link.deadline();
+        let partial = framer.buffered().len();
+        link.set_busy(link.connect.is_none() || partial > 0);
+        let deadline = link.deadline(partial > 0);
         tokio::select! {
             got = r.read(&mut buf) => match got {
                 Ok(0) => {
@@ -139,6 +163,7 @@ pub(super) async fn serve(ctx: Arc<Ctx>, n: usize, peer: SocketAddr, stream: Box
                     link.closing = Some((ClosedBy::Client, "device closed the connection (EOF)".into()));
                 }
                 Ok(k) => {
+                    link.last_byte = Instant::now();
                     framer.push(&buf[..k]);
                     loop {
                         match framer.next_frame() {
@@ -152,7 +177,7 @@ pub(super) async fn serve(ctx: Arc<Ctx>, n: usize, peer: SocketAddr, stream: Box
                             Err(e) => {
                                 let raw = framer.buffered().iter().take(64).copied().collect();
                                 link.record(EventKind::Garbage { dir: Dir::ClientToServer, raw, reason: e.to_string() });
-                                link.closing = Some((ClosedBy::Server, format!("unframeable bytes from the device: {e}")));
+                                link.violation(format!("unframeable bytes from the device: {e}"));
                                 break;
                             }
                         }
@@ -162,15 +187,33 @@ pub(super) async fn serve(ctx: Arc<Ctx>, n: usize, peer: SocketAddr, stream: Box
             },
             Some(cmd) = cmd_rx.recv() => link.on_cmd(cmd).await,
             _ = tokio::time::sleep_until(deadline.into()) => {
+                // An unfinished packet (half a packet, then silence) is
+                // kept as evidence.
+                let rest = framer.buffered();
+                let partial = if rest.is_empty() {
+                    String::new()
+                } else {
+                    let reason = format!("the device stopped in the middle of a packet ({} bytes of it received)", rest.len());
+                    let raw = rest.iter().take(64).copied().collect();
+                    link.record(EventKind::Garbage { dir: Dir::ClientToServer, raw, reason });
+                    format!(" ({} bytes of an unfinished packet received)", rest.len())
+                };
+                let stalled = Instant::now() >= link.last_byte + ctx.connect_wait;
                 let why = if link.connect.is_none() {
-                    format!("no CONNECT within {:.0}s of connecting", ctx.connect_wait.as_secs_f64())
+                    format!("no CONNECT within {:.0}s of connecting{partial}", ctx.connect_wait.as_secs_f64())
+                } else if !rest.is_empty() && stalled {
+                    format!(
+                        "the device stopped in the middle of a packet: {} bytes of it received, then nothing for {:.0}s",
+                        rest.len(),
+                        ctx.connect_wait.as_secs_f64()
+                    )
                 } else {
                     format!(
-                        "keep alive: nothing from the device for 1.5 x {} s (MQTT-3.1.2-24)",
+                        "keep alive: nothing from the device for 1.5 x {} s (MQTT-3.1.2-24){partial}",
                         link.keep_alive
                     )
                 };
-                link.closing = Some((ClosedBy::Server, why));
+                link.violation(why);
             }
         }
     }
@@ -186,15 +229,41 @@ impl Link {
         self.record(EventKind::Note { text: text.into() });
     }
 
-    /// When the connection times out: CONNECT wait, then 1.5 x keep alive.
-    fn deadline(&self) -> Instant {
+    /// Closes the connection for the device's conduct.
+    fn violation(&mut self, why: impl Into<String>) {
+        self.closing = Some((ClosedBy::Server, why.into()));
+        self.fault = true;
+    }
+
+    /// When the connection times out: CONNECT wait, then 1.5 x keep alive;
+    /// with an unfinished packet (`partial`), also the CONNECT wait after
+    /// the device's last byte.
+    fn deadline(&self, partial: bool) -> Instant {
         if self.connect.is_none() {
             return self.opened + self.ctx.connect_wait;
         }
+        let stall = if partial {
+            self.last_byte + self.ctx.connect_wait
+        } else {
+            Instant::now() + Duration::from_secs(3600)
+        };
         if self.keep_alive == 0 {
-            return Instant::now() + Duration::from_secs(3600);
+            return stall;
         }
-        self.last_rx + Duration::from_millis(u64::from(self.keep_alive) * 1500)
+        stall.min(self.last_rx + Duration::from_millis(u64::from(self.keep_alive) * 1500))
+    }
+
+    /// Counts the connection in `Shared::busy` or not.
+    fn set_busy(&mut self, busy: bool) {
+        if busy != self.busy {
+            self.busy = busy;
+            let mut s = self.ctx.lock();
+            if busy {
+                s.busy += 1;
+            } else {
+                s.busy = s.busy.saturating_sub(1);
+            }
+        }
     }
 
     fn overridden(&self, answer: &str) -> bool {
@@ -220,6 +289,12 @@ impl Link {
         {
             let mut s = self.ctx.lock();
             s.last_activity = now;
+            if let Some(Packet::Connect(Connect {
+                password: Some(pw), ..
+            })) = &d.packet
+            {
+                s.credential(pw);
+            }
             s.record(
                 &self.key,
                 EventKind::Packet {
@@ -248,35 +323,27 @@ impl Link {
         }
         if !d.malformations.is_empty() || d.packet.is_none() {
             let rules: Vec<&str> = d.malformations.iter().map(|m| m.rule).collect();
-            self.closing = Some((
-                ClosedBy::Server,
-                format!(
-                    "malformed packet ({}): the server closes the connection (MQTT-4.8.0-1)",
-                    rules.join(", ")
-                ),
+            self.violation(format!(
+                "malformed packet ({}): the server closes the connection (MQTT-4.8.0-1)",
+                rules.join(", ")
             ));
             return;
         }
         let Some(packet) = d.packet else { return };
         match packet {
             Packet::Connect(c) if first => self.admit(c, &raw).await,
-            Packet::Connect(_) => {
-                self.closing = Some((
-                    ClosedBy::Server,
-                    "a second CONNECT on the connection is a protocol violation (MQTT-3.1.0-2)"
-                        .into(),
-                ))
-            }
-            _ if first => {
-                self.closing = Some((
-                    ClosedBy::Server,
-                    "the first packet is not CONNECT (MQTT-3.1.0-1)".into(),
-                ))
-            }
-            Packet::Connack(_) | Packet::Suback(_) | Packet::Unsuback { .. } | Packet::Pingresp => {
-                self.closing = Some((
-                    ClosedBy::Server,
-                    "a client sent a packet only a server sends: protocol violation".into(),
+            Packet::Connect(_) => self.violation(
+                "a second CONNECT on the connection is a protocol violation (MQTT-3.1.0-2)",
+            ),
+            _ if first => self.violation("the first packet is not CONNECT (MQTT-3.1.0-1)"),
+            p @ (Packet::Connack(_)
+            | Packet::Suback(_)
+            | Packet::Unsuback { .. }
+            | Packet::Pingresp) => {
+                let name = crate::wire::describe(&p);
+                let name = name.split_whitespace().next().unwrap_or("?");
+                self.violation(format!(
+                    "the device sent {name}, a packet only a server sends: protocol violation"
                 ))
             }
             Packet::Disconnect => {
@@ -395,17 +462,13 @@ impl Link {
                         return_code: code,
                     }))
                     .await;
-                    self.closing = Some((
-                        ClosedBy::Server,
-                        format!("CONNACK {code} refused the connection"),
-                    ));
+                    self.violation(format!("CONNACK {code} refused the connection ({why})"));
                 }
             }
             Admission::Close { why } => {
                 self.note(format!("platform refuses the connection: {why}"));
                 if !self.overridden("connack") {
-                    self.closing =
-                        Some((ClosedBy::Server, "connection closed without CONNACK".into()));
+                    self.violation(format!("connection closed without CONNACK ({why})"));
                 }
             }
         }
@@ -539,15 +602,21 @@ impl Link {
             self.w.flush().await
         })
         .await;
-        let problem = match res {
-            Ok(Ok(())) => None,
-            Ok(Err(e)) => Some(format!("send failed: {e}")),
-            Err(_) => Some("send did not complete within 5s (the device is not reading)".into()),
+        // A send that fails is not the device's fault (it may have closed
+        // first); one that stalls is: the device stopped reading.
+        let (problem, conduct) = match res {
+            Ok(Ok(())) => (None, false),
+            Ok(Err(e)) => (Some(format!("send failed: {e}")), false),
+            Err(_) => (
+                Some("send did not complete within 5s (the device is not reading)".into()),
+                true,
+            ),
         };
         if let Some(p) = problem {
             self.note(p.clone());
             if self.closing.is_none() {
                 self.closing = Some((ClosedBy::Server, p));
+                self.fault = conduct;
             }
         }
     }
@@ -642,6 +711,9 @@ impl Link {
             .closing
             .take()
             .unwrap_or((ClosedBy::Server, "session ended".into()));
+        if self.fault {
+            self.ctx.lock().fault(&self.key, &reason);
+        }
         self.record(EventKind::Closed { by, reason });
         let _ = tokio::time::timeout(Duration::from_millis(200), self.w.shutdown()).await;
         for t in &mut self.taps {
@@ -649,7 +721,6 @@ impl Link {
         }
         self.taps.clear();
         let mut s = self.ctx.lock();
-        s.open = s.open.saturating_sub(1);
         s.last_activity = Instant::now();
         if let Some(c) = &self.connect {
             if s.live.get(&c.client_id).is_some_and(|(n, _)| *n == self.n) {

@@ -189,14 +189,17 @@ pub async fn certify(
         {
             let s = ctx.lock();
             let quiet = now.duration_since(s.last_activity);
-            if seen && s.running == 0 && quiet >= opts.settle {
+            // A connection that may still send its CONNECT or the rest of
+            // a packet (each bounded by a wait) keeps the session open.
+            if seen && s.running == 0 && s.busy == 0 && quiet >= opts.settle {
                 break Ended::Settled;
             }
             cfg.show_status(if seen {
                 format!(
-                    "{} connection(s), {} open; {} case(s) running, {} waiting for their trigger; device quiet for {:.0}s (ends after {:.0}s quiet)",
+                    "{} connection(s), {} open ({} mid-CONNECT or mid-packet); {} case(s) running, {} waiting for their trigger; device quiet for {:.0}s (ends after {:.0}s quiet)",
                     s.connections,
                     s.open,
+                    s.busy,
                     s.running,
                     s.pending.len(),
                     quiet.as_secs_f64(),
@@ -231,16 +234,24 @@ pub async fn certify(
                         s.refused.1 = text.clone();
                         s.record("listener", crate::transcript::EventKind::Note { text });
                     }
-                    Ok(stream) if ctx.lock().open >= opts.max_open => {
-                        drop(stream);
-                        let text = format!(
-                            "connection {n} from {} closed on arrival: {} connections are open already",
-                            a.peer, opts.max_open
-                        );
-                        ctx.lock().record("listener", crate::transcript::EventKind::Note { text });
-                    }
                     Ok(stream) => {
-                        links.spawn(link::serve(ctx.clone(), n, a.peer, stream));
+                        // Counted here, not in the connection's task, so a
+                        // burst of arrivals cannot get past `max_open`.
+                        let mut s = ctx.lock();
+                        if s.open >= opts.max_open {
+                            drop(stream);
+                            let text = format!(
+                                "connection {n} from {} closed on arrival: {} connections are open already",
+                                a.peer, opts.max_open
+                            );
+                            s.fault("listener", &text);
+                            s.record("listener", crate::transcript::EventKind::Note { text });
+                        } else {
+                            s.open += 1;
+                            s.busy += 1;
+                            drop(s);
+                            links.spawn(link::serve(ctx.clone(), n, a.peer, stream));
+                        }
                     }
                 }
             }
@@ -269,10 +280,20 @@ pub async fn certify(
                     (idx, r)
                 });
             }
+            // Finished connection tasks are reaped as they end (a JoinSet
+            // keeps them otherwise: memory grows with every reconnect).
+            Some(done) = links.join_next(), if !links.is_empty() => {
+                if let Err(e) = done {
+                    if e.is_panic() {
+                        ctx.lock().fault("listener", "internal error: a connection's task panicked");
+                    }
+                }
+            }
             Some(done) = running.join_next(), if !running.is_empty() => {
                 ctx.lock().running -= 1;
                 if let Ok((idx, r)) = done {
                     let r = judge_feature(r, &cases[idx], &opts.features);
+                    let r = scrub(r, &ctx.lock().credentials);
                     progress(&r);
                     results.insert(idx, r);
                 }
@@ -319,7 +340,12 @@ pub async fn certify(
         .filter(|(_, r)| r.verdict == Verdict::Skipped && r.reason.starts_with(NOT_ANSWERED))
         .flat_map(|(idx, _)| cases[*idx].rules.iter().cloned())
         .collect();
-    let mut list: Vec<CaseResult> = results.into_values().collect();
+    let credentials = shared.credentials.clone();
+    // A password seen after a case finished is masked in it too.
+    let mut list: Vec<CaseResult> = results
+        .into_values()
+        .map(|r| scrub(r, &credentials))
+        .collect();
     let session = session_result(&profile, target, shared, start, &ended, &unanswered);
     progress(&session);
     list.push(session);
@@ -338,22 +364,36 @@ pub async fn certify(
     Outcome { report, ended }
 }
 
-/// Connections still open when the session ends get their close recorded.
+/// Connections still open when the session ends get their close recorded;
+/// one that never sent CONNECT counts as a fault.
 fn close_open(s: &mut Shared) {
-    let mut open: BTreeMap<String, bool> = BTreeMap::new();
+    use crate::transcript::{Dir, EventKind};
+    // Connection -> (open, sent CONNECT).
+    let mut open: BTreeMap<String, (bool, bool)> = BTreeMap::new();
     for e in &s.t.events {
         match &e.kind {
-            crate::transcript::EventKind::Opened { .. } => {
-                open.insert(e.conn.clone(), true);
+            EventKind::Opened { .. } => {
+                open.insert(e.conn.clone(), (true, false));
             }
-            crate::transcript::EventKind::Closed { .. } => {
-                open.insert(e.conn.clone(), false);
+            EventKind::Closed { .. } => {
+                open.entry(e.conn.clone()).or_default().0 = false;
+            }
+            EventKind::Packet {
+                dir: Dir::ClientToServer,
+                packet: Some(crate::wire::Packet::Connect(_)),
+                ..
+            } => {
+                open.entry(e.conn.clone()).or_default().1 = true;
             }
             _ => {}
         }
     }
     let at = s.start.elapsed();
-    for (conn, _) in open.into_iter().filter(|(_, o)| *o) {
+    for (conn, (_, connected)) in open.into_iter().filter(|(_, (o, _))| *o) {
+        // (A truncated transcript may miss the CONNECT: not judged then.)
+        if !connected && !s.truncated {
+            s.fault(&conn, "no CONNECT before the session ended");
+        }
         s.t.push(
             at,
             &conn,
@@ -469,6 +509,49 @@ fn not_triggered(case: &Case, target: &str, declared: &[String], ended: &Ended) 
     r
 }
 
+/// `r` with `secrets` (the passwords the device sent) masked in everything
+/// it shows: reason, failures, findings and transcript.
+fn scrub(mut r: CaseResult, secrets: &[String]) -> CaseResult {
+    if secrets.is_empty() {
+        return r;
+    }
+    let mask = |t: &str| mask(t, secrets);
+    r.reason = mask(&r.reason);
+    for f in &mut r.failures {
+        f.expected = mask(&f.expected);
+        f.actual = mask(&f.actual);
+    }
+    for f in &mut r.findings {
+        f.message = mask(&f.message);
+    }
+    r.transcript.redact_secrets(secrets);
+    r
+}
+
+/// `text` with every one of `secrets` replaced by `<redacted>`.
+fn mask(text: &str, secrets: &[String]) -> String {
+    secrets
+        .iter()
+        .filter(|s| s.len() >= 3)
+        .fold(text.to_string(), |t, s| t.replace(s.as_str(), "<redacted>"))
+}
+
+/// What the session closed for the device's conduct, in words.
+fn conduct(s: &Shared) -> Option<String> {
+    if s.faults == 0 {
+        return None;
+    }
+    let more = match s.faults.saturating_sub(s.fault_notes.len()) {
+        0 => String::new(),
+        n => format!("; and {n} more"),
+    };
+    Some(format!(
+        "the platform closed {} of the device's connection(s) for its conduct: {}{more}",
+        s.faults,
+        s.fault_notes.join("; ")
+    ))
+}
+
 /// The session's own result: every connection of the device, judged by the
 /// profile's monitors (device side only).
 fn session_result(
@@ -488,7 +571,7 @@ fn session_result(
         .into_iter()
         .filter(|f| !unanswered.contains(&f.rule))
         .map(|mut f| {
-            f.message = profile.redact(&f.message);
+            f.message = mask(&profile.redact(&f.message), &shared.credentials);
             f
         })
         .collect();
@@ -535,7 +618,31 @@ fn session_result(
             format!("{reason}{sep}{n} finding(s) on rules of undeclared features the device did not answer are not counted (not exercised)")
         }
     };
-    shared.t.redact_secrets(&profile.secret_values());
+    // Connections closed for the device's conduct: no rule may name it (a
+    // second CONNECT, bytes that are not MQTT, no CONNECT at all), but a
+    // device doing so is not certified either.
+    let (verdict, reason) = match (verdict, conduct(&shared)) {
+        (Verdict::Pass, Some(c)) => (
+            Verdict::Error,
+            format!("no verdict on the device's rules: {c}"),
+        ),
+        (Verdict::Fail, Some(c)) => (Verdict::Fail, format!("{reason}; {c}")),
+        (v, _) => (v, reason),
+    };
+    let reason = match ended {
+        Ended::Stopped | Ended::Duration => {
+            let sep = if reason.is_empty() { "" } else { "; " };
+            format!(
+                "{reason}{sep}session ended: {} (what was seen so far is judged)",
+                ended.describe()
+            )
+        }
+        _ => reason,
+    };
+    let reason = mask(&profile.redact(&reason), &shared.credentials);
+    let mut secrets = profile.secret_values();
+    secrets.extend(shared.credentials.iter().cloned());
+    shared.t.redact_secrets(&secrets);
     CaseResult {
         id: format!("{}/device/session", profile.name()),
         title: format!(

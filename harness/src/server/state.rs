@@ -102,12 +102,34 @@ pub(super) struct Shared {
     pub last_activity: Instant,
     /// Connections accepted so far.
     pub connections: usize,
-    /// Connections open now.
+    /// Connections open now (counted when the session takes them, so a
+    /// burst of arrivals cannot get past `Options::max_open`).
     pub open: usize,
+    /// Open connections in the middle of something: no CONNECT yet, or an
+    /// unfinished packet (the session does not settle while one is; each
+    /// is bounded by the CONNECT wait or the idle-in-packet wait).
+    pub busy: usize,
+    /// Connections closed for the device's conduct (no CONNECT in time,
+    /// unframeable or malformed bytes, a second CONNECT, a server-only
+    /// packet, keep alive, refused on arrival...).
+    pub faults: usize,
+    /// The first [`MAX_FAULT_NOTES`] of them: `connection: why`.
+    pub fault_notes: Vec<String>,
     /// Connections refused before MQTT (a failed TLS handshake), and the
     /// last reason.
     pub refused: (usize, String),
+    /// The passwords the device sent in its CONNECTs (as sent, lower and
+    /// upper case), masked in every result like the profile's secrets: an
+    /// Aliyun sign depends on the device's own client id and timestamp,
+    /// so the profile cannot derive it in advance.
+    pub credentials: Vec<String>,
 }
+
+/// How many distinct device passwords a session keeps for masking.
+const MAX_CREDENTIALS: usize = 16;
+
+/// How many fault reasons a session keeps (the rest are only counted).
+pub const MAX_FAULT_NOTES: usize = 3;
 
 impl Shared {
     pub fn new(pending: Vec<Pending>, max_events: usize, max_bytes: usize) -> Self {
@@ -126,7 +148,38 @@ impl Shared {
             last_activity: now,
             connections: 0,
             open: 0,
+            busy: 0,
+            faults: 0,
+            fault_notes: vec![],
             refused: (0, String::new()),
+            credentials: vec![],
+        }
+    }
+
+    /// Keeps a CONNECT password for masking (text of 3 bytes or more, as
+    /// the transcript masks; a bounded number of them).
+    pub fn credential(&mut self, password: &[u8]) {
+        let Ok(pw) = std::str::from_utf8(password) else {
+            return;
+        };
+        if pw.len() < 3
+            || self.credentials.iter().any(|c| c == pw)
+            || self.credentials.len() >= 3 * MAX_CREDENTIALS
+        {
+            return;
+        }
+        for v in [pw.to_string(), pw.to_lowercase(), pw.to_uppercase()] {
+            if !self.credentials.contains(&v) {
+                self.credentials.push(v);
+            }
+        }
+    }
+
+    /// Counts a connection closed for the device's conduct (bounded).
+    pub fn fault(&mut self, conn: &str, why: &str) {
+        self.faults += 1;
+        if self.fault_notes.len() < MAX_FAULT_NOTES {
+            self.fault_notes.push(format!("`{conn}`: {why}"));
         }
     }
 
