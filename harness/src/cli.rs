@@ -194,10 +194,11 @@ fn write_certificate(
     profile: &Profile,
     out: &Path,
     title: &str,
-    transport: &str,
+    (transport, ended): (&str, Option<&str>),
 ) -> Result<PathBuf, String> {
     let mut cert = certificate::build(report, profile, Side::Client);
     cert.transport = Some(transport.to_string());
+    cert.ended = ended.map(str::to_string);
     let md = profile.redact(&certificate::render(&cert, title));
     let p = out.join("certificate.md");
     std::fs::write(&p, md).map_err(|e| format!("cannot write {}: {e}", p.display()))?;
@@ -322,7 +323,11 @@ pub fn serve(a: ServeArgs) -> ExitCode {
             &profile,
             a.out,
             &label,
-            ("Device conformance certificate", &line),
+            (
+                "Device conformance certificate",
+                &line,
+                Some(outcome.ended.describe()),
+            ),
         )
     })
 }
@@ -359,7 +364,7 @@ fn finish_report(
     profile: &Profile,
     out: Option<PathBuf>,
     label: &str,
-    (title, transport): (&str, &str),
+    (title, transport, ended): (&str, &str, Option<&str>),
 ) -> ExitCode {
     let s = &report.summary;
     println!(
@@ -381,7 +386,7 @@ fn finish_report(
             return ExitCode::from(2);
         }
     };
-    match write_certificate(report, profile, &out, title, transport) {
+    match write_certificate(report, profile, &out, title, (transport, ended)) {
         Ok(p) => files.push(p),
         Err(e) => {
             eprintln!("error: {e}");
@@ -481,7 +486,7 @@ pub fn proxy(a: ProxyArgs) -> ExitCode {
             &profile,
             a.out,
             &label,
-            ("Proxied session report", &line),
+            ("Proxied session report", &line, None),
         )
     })
 }

@@ -75,6 +75,10 @@ fn assert_reports(out: &Path, ended: &str) {
     let cert = read(&out.join("certificate.md"));
     assert!(cert.contains("- **Client id(s)**: `1001`"), "{cert}");
     assert!(
+        cert.contains(&format!("- **Session ended**: {ended}\n")),
+        "{cert}"
+    );
+    assert!(
         cert.contains("onenet.connect.keepalive-range | pass"),
         "{cert}"
     );

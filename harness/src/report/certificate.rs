@@ -68,6 +68,9 @@ pub struct Certificate {
     /// set by `serve` and `proxy`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub transport: Option<String>,
+    /// Why the session ended (`serve`: settled, --duration, Ctrl-C, no device).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ended: Option<String>,
     /// Case verdict counts.
     pub summary: super::model::Summary,
     /// One row per rule binding the side under test.
@@ -193,6 +196,7 @@ pub fn build(report: &RunReport, profile: &Profile, under_test: Side) -> Certifi
         usernames: users.into_iter().collect(),
         peers: peers.into_iter().collect(),
         transport: None,
+        ended: None,
         summary: report.summary.clone(),
         rules: rows,
     }
@@ -243,6 +247,9 @@ pub fn render(c: &Certificate, title: &str) -> String {
     s += &format!("- **Connected from**: {}\n", list(&c.peers));
     if let Some(t) = &c.transport {
         s += &format!("- **Transport**: {t}\n");
+    }
+    if let Some(e) = &c.ended {
+        s += &format!("- **Session ended**: {e}\n");
     }
     if !c.params.is_empty() {
         s += "- **Parameters**: ";
