@@ -181,6 +181,13 @@ pub fn build(report: &RunReport, profile: &Profile, under_test: Side) -> Certifi
                 evidence.push("monitor saw no violation".into());
             }
         }
+        if status == RuleStatus::NotExercised {
+            evidence.push(why_not_exercised(
+                &rule.id,
+                report,
+                monitored.contains(rule.id.as_str()),
+            ));
+        }
         rows.push(RuleRow {
             id: rule.id.clone(),
             status,
@@ -225,6 +232,32 @@ fn had_occasion(rule: &str, report: &RunReport) -> bool {
             EventKind::Packet { raw, .. } => raw.first().is_some_and(|b| b >> 4 == t),
             _ => false,
         }),
+    }
+}
+
+/// Why a rule was not exercised, in words: the case citing it that did
+/// not get to judge it, or what the monitor would have needed to see.
+fn why_not_exercised(rule: &str, report: &RunReport, monitored: bool) -> String {
+    if let Some(r) = report
+        .results
+        .iter()
+        .find(|r| r.rules.iter().any(|x| x == rule) && r.verdict != Verdict::Pass)
+    {
+        let mut reason: String = r.reason.chars().take(160).collect();
+        if reason.len() < r.reason.len() {
+            reason.push_str("...");
+        }
+        return format!("case {}: {}", r.id, reason);
+    }
+    match (monitored, section_type(rule)) {
+        (true, Some(t)) => format!(
+            "monitored, but no {} crossed a connection",
+            crate::wire::PacketType::from_nibble(t)
+                .map_or("such packet".to_string(), |p| format!("{p:?}")
+                    .to_uppercase())
+        ),
+        (true, None) => "monitored, but nothing in this session gave it an occasion".into(),
+        (false, _) => "no case or monitor of this profile observes it in this role".into(),
     }
 }
 
