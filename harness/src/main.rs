@@ -180,7 +180,6 @@ fn cmd_run(args: RunArgs) -> ExitCode {
         capabilities: file_caps,
         tls: file_tls,
         ..
-
     } = match prof.resolve() {
         Ok(x) => x,
         Err(e) => {

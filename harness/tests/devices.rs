@@ -162,7 +162,12 @@ impl Session {
             .filter(|r| r.status == RuleStatus::Fail)
             .map(|r| r.id.clone())
             .collect();
-        assert_eq!(failed, self.blamed(), "certificate vs report.json\n{}", self.summary());
+        assert_eq!(
+            failed,
+            self.blamed(),
+            "certificate vs report.json\n{}",
+            self.summary()
+        );
     }
 
     fn status(&self, rule: &str) -> RuleStatus {
@@ -269,7 +274,10 @@ fn assert_fails_on(s: &Session, rules: &[&str], hint: &str) {
     let want: BTreeSet<String> = rules.iter().map(|r| r.to_string()).collect();
     assert_eq!(s.blamed(), want, "blamed rules\n{}", s.summary());
     assert!(
-        s.report.results.iter().any(|r| r.verdict == Verdict::Fail && r.reason.contains(hint)),
+        s.report
+            .results
+            .iter()
+            .any(|r| r.verdict == Verdict::Fail && r.reason.contains(hint)),
         "no failure mentions `{hint}`:\n{}",
         s.summary()
     );
@@ -288,7 +296,13 @@ fn assert_not_exercised(s: &Session, case: &str) {
 
 fn assert_pass(s: &Session, case: &str) {
     let r = s.result(case);
-    assert_eq!(r.verdict, Verdict::Pass, "{case}: {}\n{}", r.reason, s.summary());
+    assert_eq!(
+        r.verdict,
+        Verdict::Pass,
+        "{case}: {}\n{}",
+        r.reason,
+        s.summary()
+    );
 }
 
 const ALIYUN_CID: &str = "12345|securemode=3,signmethod=hmacsha1,timestamp=789|";
@@ -373,7 +387,11 @@ async fn aliyun_devices_with_mosquitto_pub() {
         assert_pass(&s, "aliyun/device/property-post");
         assert_not_exercised(&s, "aliyun/device/property-set");
         assert_not_exercised(&s, "aliyun/device/rrpc");
-        assert!(s.took < Duration::from_secs(15), "publish-only device took {:?}", s.took);
+        assert!(
+            s.took < Duration::from_secs(15),
+            "publish-only device took {:?}",
+            s.took
+        );
     }
     let bad = aliyun_pub("pk&device", ALIYUN_SIGN, "60", ALIYUN_TOPIC);
     if let Some(s) = certify_dev(&p, bad, &[]).await {
@@ -383,7 +401,11 @@ async fn aliyun_devices_with_mosquitto_pub() {
     let bad = aliyun_pub("device&pk", wrong_sign, "60", ALIYUN_TOPIC);
     if let Some(s) = certify_dev(&p, bad, &[]).await {
         assert_fails_on(&s, &["aliyun.connect.password-sign"], "password-sign");
-        assert_ne!(s.exit, Some(0), "the platform refused the connection (CONNACK 4)");
+        assert_ne!(
+            s.exit,
+            Some(0),
+            "the platform refused the connection (CONNACK 4)"
+        );
     }
     let bad = aliyun_pub("device&pk", ALIYUN_SIGN, "30", ALIYUN_TOPIC);
     if let Some(s) = certify_dev(&p, bad, &[]).await {
@@ -402,7 +424,16 @@ async fn onenet_devices_with_mosquitto_pub_at_every_qos() {
     let f = dp_t3_file();
     let with = |extra: &[&str]| {
         let mut v: Vec<&str> = vec![
-            "-i", "1001", "-u", "2002", "-P", "authsecret", "-t", "$dp", "-f", f.as_str(),
+            "-i",
+            "1001",
+            "-u",
+            "2002",
+            "-P",
+            "authsecret",
+            "-t",
+            "$dp",
+            "-f",
+            f.as_str(),
         ];
         v.extend_from_slice(extra);
         pub_(&v)
@@ -410,11 +441,20 @@ async fn onenet_devices_with_mosquitto_pub_at_every_qos() {
     for qos in ["0", "1", "2"] {
         if let Some(s) = certify_dev(&p, with(&["-k", "120", "-q", qos]), &[]).await {
             assert_clean(&s);
-            assert_eq!(s.exit, Some(0), "mosquitto_pub -q {qos} exits 0\n{}", s.summary());
+            assert_eq!(
+                s.exit,
+                Some(0),
+                "mosquitto_pub -q {qos} exits 0\n{}",
+                s.summary()
+            );
             assert_pass(&s, "onenet/device/connect");
             assert_pass(&s, "onenet/device/dp-upload");
             assert_not_exercised(&s, "onenet/device/command-response");
-            assert!(s.took < Duration::from_secs(15), "publish-only device took {:?}", s.took);
+            assert!(
+                s.took < Duration::from_secs(15),
+                "publish-only device took {:?}",
+                s.took
+            );
         }
     }
     if let Some(s) = certify_dev(&p, with(&["-k", "60"]), &[]).await {
@@ -453,7 +493,16 @@ async fn thingspanel_with_mosquitto_clients_and_paho() {
     let p = thingspanel();
     let tel = |body: &str| {
         pub_(&[
-            "-i", "dev1", "-u", "user1", "-P", "pw1", "-t", "devices/telemetry", "-m", body,
+            "-i",
+            "dev1",
+            "-u",
+            "user1",
+            "-P",
+            "pw1",
+            "-t",
+            "devices/telemetry",
+            "-m",
+            body,
         ])
     };
     if let Some(s) = certify_dev(&p, tel(r#"{"temperature":22.5}"#), &[]).await {
@@ -466,10 +515,18 @@ async fn thingspanel_with_mosquitto_clients_and_paho() {
     }
     // Three downlink topics in one SUBSCRIBE (as mosquitto_sub sends them).
     let s3 = sub_(&[
-        "-i", "dev1", "-u", "user1", "-P", "pw1",
-        "-t", "devices/command/dev1/+",
-        "-t", "devices/attributes/set/dev1/+",
-        "-t", "devices/telemetry/control/dev1",
+        "-i",
+        "dev1",
+        "-u",
+        "user1",
+        "-P",
+        "pw1",
+        "-t",
+        "devices/command/dev1/+",
+        "-t",
+        "devices/attributes/set/dev1/+",
+        "-t",
+        "devices/telemetry/control/dev1",
     ]);
     if let Some(s) = certify_dev(&p, s3, &[]).await {
         assert_clean(&s);
@@ -478,7 +535,16 @@ async fn thingspanel_with_mosquitto_clients_and_paho() {
         // not answer and does not declare the feature.
         assert_not_exercised(&s, "thingspanel/device/command-response");
     }
-    let s = sub_(&["-i", "dev1", "-u", "user1", "-P", "pw1", "-t", "devices/command/+/+"]);
+    let s = sub_(&[
+        "-i",
+        "dev1",
+        "-u",
+        "user1",
+        "-P",
+        "pw1",
+        "-t",
+        "devices/command/+/+",
+    ]);
     if let Some(s) = certify_dev(&p, s, &[]).await {
         assert_fails_on(&s, &["thingspanel.topic.downlink"], "devices/command/+/+");
     }

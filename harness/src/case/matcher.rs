@@ -258,7 +258,10 @@ impl Matcher {
                 let want = vars.expand(want)?;
                 match actual.map(text_of) {
                     Some(t) if t.contains(&want) => Ok(()),
-                    _ => Err(format!("expected text containing {want:?}, got {}", show(actual))),
+                    _ => Err(format!(
+                        "expected text containing {want:?}, got {}",
+                        show(actual)
+                    )),
                 }
             }
             Matcher::Includes(m) => {
@@ -268,7 +271,11 @@ impl Matcher {
                 if items.iter().any(|a| m.check(Some(a), vars).is_ok()) {
                     Ok(())
                 } else {
-                    Err(format!("expected a list including {}, got {}", m.describe(), show(actual)))
+                    Err(format!(
+                        "expected a list including {}, got {}",
+                        m.describe(),
+                        show(actual)
+                    ))
                 }
             }
         }

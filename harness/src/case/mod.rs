@@ -112,7 +112,8 @@ pub struct Case {
 
 /// Answers of the platform a device case can take over (`answers:`).
 pub const ANSWERS: &[&str] = &[
-    "connack", "puback", "pubrec", "pubrel", "pubcomp", "suback", "unsuback", "pingresp", "platform",
+    "connack", "puback", "pubrec", "pubrel", "pubcomp", "suback", "unsuback", "pingresp",
+    "platform",
 ];
 
 /// When a device case runs in a certification session.

@@ -198,7 +198,9 @@ impl Link {
     }
 
     fn overridden(&self, answer: &str) -> bool {
-        self.taps.iter().any(|t| t.answers.iter().any(|a| a == answer))
+        self.taps
+            .iter()
+            .any(|t| t.answers.iter().any(|a| a == answer))
     }
 
     fn client_id(&self) -> Option<String> {
@@ -237,9 +239,7 @@ impl Link {
         if first && is_connect || !first && !is_connect {
             let claimed = self.ctx.lock().claim(|p| match &p.case.trigger {
                 Trigger::Connect => first,
-                Trigger::Packet(e) => e
-                    .check_packet(d.packet_type, &raw, &view, &p.vars)
-                    .is_ok(),
+                Trigger::Packet(e) => e.check_packet(d.packet_type, &raw, &view, &p.vars).is_ok(),
                 _ => false,
             });
             for p in claimed {
@@ -273,10 +273,7 @@ impl Link {
                     "the first packet is not CONNECT (MQTT-3.1.0-1)".into(),
                 ))
             }
-            Packet::Connack(_)
-            | Packet::Suback(_)
-            | Packet::Unsuback { .. }
-            | Packet::Pingresp => {
+            Packet::Connack(_) | Packet::Suback(_) | Packet::Unsuback { .. } | Packet::Pingresp => {
                 self.closing = Some((
                     ClosedBy::Server,
                     "a client sent a packet only a server sends: protocol violation".into(),
@@ -362,7 +359,9 @@ impl Link {
             Admission::Accept => {
                 let present = {
                     let mut s = self.ctx.lock();
-                    if let Some((other, tx)) = s.live.insert(cid.clone(), (self.n, self.cmd_tx.clone())) {
+                    if let Some((other, tx)) =
+                        s.live.insert(cid.clone(), (self.n, self.cmd_tx.clone()))
+                    {
                         if other != self.n {
                             let _ = tx.try_send(Cmd::TakenOver);
                         }
@@ -405,10 +404,8 @@ impl Link {
             Admission::Close { why } => {
                 self.note(format!("platform refuses the connection: {why}"));
                 if !self.overridden("connack") {
-                    self.closing = Some((
-                        ClosedBy::Server,
-                        "connection closed without CONNACK".into(),
-                    ));
+                    self.closing =
+                        Some((ClosedBy::Server, "connection closed without CONNACK".into()));
                 }
             }
         }
@@ -466,7 +463,10 @@ impl Link {
             })
             .unwrap_or_default();
         let covers = |t: &str| subs.iter().any(|(f, _)| crate::rules::topic_matches(f, t));
-        let claimed = self.ctx.lock().claim(|p| p.topic().is_some_and(|t| covers(&t)));
+        let claimed = self
+            .ctx
+            .lock()
+            .claim(|p| p.topic().is_some_and(|t| covers(&t)));
         for p in claimed {
             self.start_tap(p, None).await;
         }

@@ -107,10 +107,7 @@ fn case_vars(case: &Case, cfg: &EngineConfig) -> Vars {
     let unique = unique_for(&cfg.nonce, &case.id);
     vars.set("unique", unique.clone());
     vars.set("case", case.id.clone());
-    vars.set(
-        "client_id",
-        crate::engine::client_id_for(&unique, "device"),
-    );
+    vars.set("client_id", crate::engine::client_id_for(&unique, "device"));
     let mut pending = case.vars.clone();
     for _ in 0..=pending.len() {
         pending.retain(|(k, v)| match vars.expand(v) {
@@ -366,7 +363,9 @@ fn runnable(case: &Case, cfg: &EngineConfig) -> Result<(), CaseResult> {
                 .iter()
                 .map(|(v, _)| *v),
         )
-        .find(|p| text.contains(&format!("${{{p}}}")) && !profile.vars().iter().any(|(k, _)| k == p));
+        .find(|p| {
+            text.contains(&format!("${{{p}}}")) && !profile.vars().iter().any(|(k, _)| k == p)
+        });
     if let Some(p) = missing {
         r.reason = format!(
             "the case needs profile parameter `{p}`; give it with --param or in the target file"
@@ -386,8 +385,7 @@ fn judge_feature(mut r: CaseResult, case: &Case, declared: &[String]) -> CaseRes
     };
     let unanswered = r.verdict == Verdict::Fail
         && !r.failures.is_empty()
-        && r
-            .failures
+        && r.failures
             .iter()
             .all(|f| f.observation == "missing" || f.observation == "closed");
     if r.verdict == Verdict::Fail && declared.contains(feature) {

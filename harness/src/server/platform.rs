@@ -106,10 +106,7 @@ impl Platform {
         if c.protocol_level != 4 {
             return Admission::Refuse {
                 code: 1,
-                why: format!(
-                    "MQTT-3.1.2-2: protocol level {} is not 4",
-                    c.protocol_level
-                ),
+                why: format!("MQTT-3.1.2-2: protocol level {} is not 4", c.protocol_level),
             };
         }
         if c.client_id.is_empty() && !c.clean_session {
@@ -218,8 +215,18 @@ pub fn plain_answer(p: &Packet) -> Option<(&'static str, Packet)> {
             packet_id: Some(id),
             ..
         }) => Some(("pubrec", Packet::Pubrec { packet_id: *id })),
-        Packet::Pubrel { packet_id } => Some(("pubcomp", Packet::Pubcomp { packet_id: *packet_id })),
-        Packet::Unsubscribe(u) => Some(("unsuback", Packet::Unsuback { packet_id: u.packet_id })),
+        Packet::Pubrel { packet_id } => Some((
+            "pubcomp",
+            Packet::Pubcomp {
+                packet_id: *packet_id,
+            },
+        )),
+        Packet::Unsubscribe(u) => Some((
+            "unsuback",
+            Packet::Unsuback {
+                packet_id: u.packet_id,
+            },
+        )),
         Packet::Pingreq => Some(("pingresp", Packet::Pingresp)),
         _ => None,
     }

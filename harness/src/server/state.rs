@@ -156,8 +156,9 @@ impl Shared {
 
     /// Takes the waiting cases `hit` accepts (they count as running).
     pub fn claim(&mut self, hit: impl Fn(&Pending) -> bool) -> Vec<Pending> {
-        let (take, keep): (Vec<Pending>, Vec<Pending>) =
-            std::mem::take(&mut self.pending).into_iter().partition(|p| hit(p));
+        let (take, keep): (Vec<Pending>, Vec<Pending>) = std::mem::take(&mut self.pending)
+            .into_iter()
+            .partition(|p| hit(p));
         self.pending = keep;
         self.running += take.len();
         take
