@@ -344,6 +344,7 @@ fn close_open(s: &mut Shared) {
 }
 
 /// `Ok` when the case can run in this session; else its result (skipped).
+#[allow(clippy::result_large_err)] // built once per case, at the start
 fn runnable(case: &Case, cfg: &EngineConfig) -> Result<(), CaseResult> {
     let mut r = crate::engine::pending_result(case, "serve");
     r.verdict = Verdict::Skipped;
