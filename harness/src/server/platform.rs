@@ -91,10 +91,11 @@ pub fn for_profile(profile: &Profile) -> Platform {
 }
 
 impl Platform {
-    /// How the platform answers `c`: the MQTT 3.1.1 checks first (protocol
-    /// name, level, empty client id with clean session 0), then the
-    /// profile's refusal rules as its monitors judge this CONNECT alone.
-    pub fn admit(&self, c: &Connect, raw: &[u8]) -> Admission {
+    /// How the platform answers `c`, which arrived over TLS when `tls`: the
+    /// MQTT 3.1.1 checks first (protocol name, level, empty client id with
+    /// clean session 0), then the profile's refusal rules as its monitors
+    /// judge this CONNECT alone (on a connection opened with that transport).
+    pub fn admit(&self, c: &Connect, raw: &[u8], tls: bool) -> Admission {
         if c.protocol_name != "MQTT" {
             return Admission::Close {
                 why: format!(
@@ -120,6 +121,14 @@ impl Platform {
         }
         let mut t = Transcript::new();
         let d = crate::wire::decode(raw);
+        t.push(
+            Duration::ZERO,
+            "connect",
+            crate::transcript::EventKind::Opened {
+                peer: "device".into(),
+                tls,
+            },
+        );
         t.push(
             Duration::ZERO,
             "connect",
