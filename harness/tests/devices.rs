@@ -385,6 +385,7 @@ async fn aliyun_devices_with_mosquitto_pub() {
         assert_eq!(s.exit, Some(0), "mosquitto_pub exits 0\n{}", s.summary());
         assert_pass(&s, "aliyun/device/connect-credentials");
         assert_pass(&s, "aliyun/device/property-post");
+        assert_eq!(s.status("aliyun.connect.username"), RuleStatus::Pass);
         assert_not_exercised(&s, "aliyun/device/property-set");
         assert_not_exercised(&s, "aliyun/device/rrpc");
         assert!(

@@ -48,6 +48,10 @@ pub fn monitors(profile: &Profile) -> Vec<Box<dyn Monitor>> {
         Box::new(MessageIds),
         Box::new(AttrGet),
         Box::new(AuthConsistent),
+        Box::new(Voucher {
+            username: profile.param("username").map(str::to_string),
+            password: profile.param("password").map(str::to_string),
+        }),
     ]
 }
 
@@ -671,6 +675,59 @@ impl Monitor for AuthConsistent {
                 }
             } else {
                 seen.push((ev, k));
+            }
+        }
+        out
+    }
+}
+
+/// `thingspanel.auth.consistent` against the voucher the platform holds:
+/// with `username` / `password` set, every CONNECT carries exactly them
+/// (the device's first connection is no excuse for another triple). This
+/// is what makes the platform of `serve` refuse a wrong voucher. Passwords
+/// are compared, never shown.
+pub struct Voucher {
+    username: Option<String>,
+    password: Option<String>,
+}
+
+impl Monitor for Voucher {
+    fn name(&self) -> &'static str {
+        "thingspanel.voucher"
+    }
+    fn rules(&self) -> &'static [&'static str] {
+        &["thingspanel.auth.consistent"]
+    }
+    fn check(&self, t: &Transcript) -> Vec<Finding> {
+        let mut out = Vec::new();
+        for c in ConnView::split(t) {
+            let Some((ev, k)) = c.connect() else {
+                continue;
+            };
+            let mut diffs = Vec::new();
+            if let Some(want) = &self.username {
+                if k.username.as_deref() != Some(want.as_str()) {
+                    diffs.push(format!(
+                        "user name {:?} (the voucher's is {want:?})",
+                        k.username.as_deref().unwrap_or("<none>")
+                    ));
+                }
+            }
+            if let Some(want) = &self.password {
+                if k.password.as_deref() != Some(want.as_bytes()) {
+                    diffs.push("a password other than the voucher's (values not shown)".into());
+                }
+            }
+            if !diffs.is_empty() {
+                out.push(Finding::new(
+                    "thingspanel.auth.consistent",
+                    Side::Client,
+                    ev.seq,
+                    format!(
+                        "this CONNECT has {}; the device must use its voucher on every connect",
+                        diffs.join(", ")
+                    ),
+                ));
             }
         }
         out

@@ -165,22 +165,37 @@ pub(super) async fn serve(ctx: Arc<Ctx>, n: usize, peer: SocketAddr, stream: Box
                 Ok(k) => {
                     link.last_byte = Instant::now();
                     framer.push(&buf[..k]);
-                    loop {
+                    // Every packet that arrived with this read is recorded
+                    // before the server answers any of them: the device
+                    // sent them all before it could see an answer (e.g. a
+                    // PUBLISH written together with its CONNECT, before
+                    // the CONNACK: onenet.connect.wait-connack).
+                    let mut frames = vec![];
+                    let unframeable = loop {
                         match framer.next_frame() {
-                            Ok(Some(frame)) => {
-                                link.on_packet(frame).await;
-                                if link.closing.is_some() {
-                                    break;
-                                }
-                            }
-                            Ok(None) => break,
-                            Err(e) => {
-                                let raw = framer.buffered().iter().take(64).copied().collect();
-                                link.record(EventKind::Garbage { dir: Dir::ClientToServer, raw, reason: e.to_string() });
-                                link.violation(format!("unframeable bytes from the device: {e}"));
-                                break;
-                            }
+                            Ok(Some(frame)) => frames.push(frame),
+                            Ok(None) => break None,
+                            Err(e) => break Some(e),
                         }
+                    };
+                    let frames: Vec<_> = frames
+                        .into_iter()
+                        .map(|raw| {
+                            let d = decode(&raw);
+                            link.record_received(&raw, &d);
+                            (raw, d)
+                        })
+                        .collect();
+                    for (frame, d) in frames {
+                        link.on_packet(frame, d).await;
+                        if link.closing.is_some() {
+                            break;
+                        }
+                    }
+                    if let (Some(e), None) = (unframeable, &link.closing) {
+                        let raw = framer.buffered().iter().take(64).copied().collect();
+                        link.record(EventKind::Garbage { dir: Dir::ClientToServer, raw, reason: e.to_string() });
+                        link.violation(format!("unframeable bytes from the device: {e}"));
                     }
                 }
                 Err(e) => link.closing = Some((ClosedBy::Client, format!("connection error: {e}"))),
@@ -282,30 +297,32 @@ impl Link {
         s.sessions.get_mut(&cid).map(f)
     }
 
-    async fn on_packet(&mut self, raw: Vec<u8>) {
+    /// Records a packet from the device (before it is acted on).
+    fn record_received(&mut self, raw: &[u8], d: &crate::wire::Decoded) {
         let now = Instant::now();
         self.last_rx = now;
-        let d = decode(&raw);
+        let mut s = self.ctx.lock();
+        s.last_activity = now;
+        if let Some(Packet::Connect(Connect {
+            password: Some(pw), ..
+        })) = &d.packet
         {
-            let mut s = self.ctx.lock();
-            s.last_activity = now;
-            if let Some(Packet::Connect(Connect {
-                password: Some(pw), ..
-            })) = &d.packet
-            {
-                s.credential(pw);
-            }
-            s.record(
-                &self.key,
-                EventKind::Packet {
-                    dir: Dir::ClientToServer,
-                    raw: raw.clone(),
-                    packet: d.packet.clone(),
-                    malformations: d.malformations.clone(),
-                    by_suite: false,
-                },
-            );
+            s.credential(pw);
         }
+        s.record(
+            &self.key,
+            EventKind::Packet {
+                dir: Dir::ClientToServer,
+                raw: raw.to_vec(),
+                packet: d.packet.clone(),
+                malformations: d.malformations.clone(),
+                by_suite: false,
+            },
+        );
+    }
+
+    /// Acts on a recorded packet from the device.
+    async fn on_packet(&mut self, raw: Vec<u8>, d: crate::wire::Decoded) {
         // Cases see the packet first (existing taps, then the ones it triggers).
         self.feed_taps(&raw).await;
         let first = self.connect.is_none();
@@ -422,7 +439,7 @@ impl Link {
         let clean = c.clean_session;
         self.keep_alive = c.keep_alive;
         self.connect = Some(c.clone());
-        match self.ctx.platform.admit(&c, raw) {
+        match self.ctx.platform.admit(&c, raw, self.ctx.tls) {
             Admission::Accept => {
                 let present = {
                     let mut s = self.ctx.lock();

@@ -91,10 +91,11 @@ pub fn for_profile(profile: &Profile) -> Platform {
 }
 
 impl Platform {
-    /// How the platform answers `c`: the MQTT 3.1.1 checks first (protocol
-    /// name, level, empty client id with clean session 0), then the
-    /// profile's refusal rules as its monitors judge this CONNECT alone.
-    pub fn admit(&self, c: &Connect, raw: &[u8]) -> Admission {
+    /// How the platform answers `c`, which arrived over TLS when `tls`: the
+    /// MQTT 3.1.1 checks first (protocol name, level, empty client id with
+    /// clean session 0), then the profile's refusal rules as its monitors
+    /// judge this CONNECT alone (on a connection opened with that transport).
+    pub fn admit(&self, c: &Connect, raw: &[u8], tls: bool) -> Admission {
         if c.protocol_name != "MQTT" {
             return Admission::Close {
                 why: format!(
@@ -120,6 +121,14 @@ impl Platform {
         }
         let mut t = Transcript::new();
         let d = crate::wire::decode(raw);
+        t.push(
+            Duration::ZERO,
+            "connect",
+            crate::transcript::EventKind::Opened {
+                peer: "device".into(),
+                tls,
+            },
+        );
         t.push(
             Duration::ZERO,
             "connect",
@@ -278,17 +287,17 @@ mod tests {
     fn onenet_admits_by_its_credential_rules() {
         let p = onenet();
         let (c, raw) = connect("1001", Some("2002"), Some("s3"), 4);
-        assert_eq!(p.admit(&c, &raw), Admission::Accept);
+        assert_eq!(p.admit(&c, &raw, false), Admission::Accept);
         let (c, raw) = connect("1001", Some("2002"), Some("wrong"), 4);
         assert!(matches!(
-            p.admit(&c, &raw),
+            p.admit(&c, &raw, false),
             Admission::Refuse { code: 4, .. }
         ));
         let (c, raw) = connect("1001", None, None, 4);
-        assert!(matches!(p.admit(&c, &raw), Admission::Close { .. }));
+        assert!(matches!(p.admit(&c, &raw, false), Admission::Close { .. }));
         let (c, raw) = connect("1001", Some("2002"), Some("s3"), 3);
         assert!(matches!(
-            p.admit(&c, &raw),
+            p.admit(&c, &raw, false),
             Admission::Refuse { code: 1, .. }
         ));
     }
@@ -297,7 +306,7 @@ mod tests {
     fn refusal_reasons_never_show_a_secret() {
         let p = onenet();
         let (c, raw) = connect("1001", Some("2002"), Some("wrong"), 4);
-        if let Admission::Refuse { why, .. } = p.admit(&c, &raw) {
+        if let Admission::Refuse { why, .. } = p.admit(&c, &raw, false) {
             assert!(!why.contains("s3"), "{why}");
         }
     }

@@ -189,7 +189,16 @@ impl Shared {
             EventKind::Packet { raw, .. } | EventKind::Garbage { raw, .. } => raw.len(),
             _ => 0,
         };
-        if self.t.events.len() >= self.max_events || self.recorded + size > self.max_bytes {
+        // Opens and closes are kept past the packet limit (up to twice
+        // it): who connected when stays known even after a flood.
+        let structural = matches!(kind, EventKind::Opened { .. } | EventKind::Closed { .. });
+        let full = self.t.events.len() >= self.max_events || self.recorded + size > self.max_bytes;
+        if full && structural && self.t.events.len() < self.max_events.saturating_mul(2) {
+            let at = self.start.elapsed();
+            self.t.push(at, conn, kind);
+            return;
+        }
+        if full {
             if !self.truncated {
                 self.truncated = true;
                 let at = self.start.elapsed();

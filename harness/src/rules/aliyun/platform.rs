@@ -1,6 +1,9 @@
 //! Alibaba Cloud IoT as a platform (`serve`): refuses a bad user name or
 //! sign with CONNACK 4 and a malformed client id with 2
-//! (aliyun.connack.codes, vendor-facts §2), refuses QoS 2 subscriptions
+//! (aliyun.connack.codes, vendor-facts §2), a client id whose securemode
+//! does not fit the transport (2 over plain TCP, 3 over TLS) with 2 as
+//! well (aliyun.connect.securemode-transport; the securemode is part of the
+//! client id, and which code Aliyun sends is not documented), refuses QoS 2 subscriptions
 //! with 0x80 (aliyun.qos), and answers Alink requests the device posts
 //! (`.../thing/event/property/post`, `.../thing/event/{id}/post`) on the
 //! `_reply` topic with the same id and code 200 (aliyun.alink.reply).
@@ -17,6 +20,7 @@ pub fn platform(profile: &Profile) -> Platform {
             ("aliyun.connect.clientid-format", Some(2)),
             ("aliyun.connect.username", Some(4)),
             ("aliyun.connect.password-sign", Some(4)),
+            ("aliyun.connect.securemode-transport", Some(2)),
         ],
         max_qos: 1,
         refuse_above_max: true,

@@ -618,3 +618,33 @@ fn clean_aliyun_session_has_no_findings() {
     b.closed("d", ClosedBy::Client);
     assert_eq!(crate::rules::run_monitors(&p, &b.t), vec![]);
 }
+
+#[test]
+fn the_platform_refuses_a_securemode_the_transport_does_not_fit() {
+    use crate::server::platform::Admission;
+    let mut p = Profile::named("aliyun").expect("profile");
+    for (k, v) in [
+        ("product_key", "pk"),
+        ("device_name", "device"),
+        ("device_secret", "secret"),
+    ] {
+        p.set(k, v).expect("param");
+    }
+    let platform = crate::server::platform::for_profile(&p);
+    let admit = |mode: &str, tls: bool| {
+        let mut c = good_connect();
+        c.client_id = CID.replace("securemode=3", &format!("securemode={mode}"));
+        let raw = crate::wire::encode(&Packet::Connect(c.clone()));
+        platform.admit(&c, &raw, tls)
+    };
+    assert_eq!(admit("3", false), Admission::Accept);
+    assert_eq!(admit("2", true), Admission::Accept);
+    assert!(matches!(
+        admit("2", false),
+        Admission::Refuse { code: 2, .. }
+    ));
+    assert!(matches!(
+        admit("3", true),
+        Admission::Refuse { code: 2, .. }
+    ));
+}

@@ -457,6 +457,57 @@ fn auth_consistent_kept() {
     assert_eq!(run(&AuthConsistent, &b.t), vec![]);
 }
 
+#[test]
+fn voucher_other_than_the_configured_one() {
+    let m = Voucher {
+        username: Some("u1".into()),
+        password: Some("p1".into()),
+    };
+    let mut b = Tb::new();
+    b.open("a");
+    b.c("a", connect_as("dev1", "u1", "p1"));
+    b.open("b");
+    let pw = b.c("b", connect_as("dev1", "u1", "p2"));
+    let found = m.check(&b.t);
+    assert_eq!(
+        found
+            .iter()
+            .map(|x| (x.rule.clone(), x.blame, x.event))
+            .collect::<Vec<_>>(),
+        vec![f("thingspanel.auth.consistent", Client, pw)]
+    );
+    assert!(!found[0].message.contains("p1") && !found[0].message.contains("p2"));
+    // Without a configured voucher nothing is compared.
+    let none = Voucher {
+        username: None,
+        password: None,
+    };
+    assert_eq!(run(&none, &b.t), vec![]);
+}
+
+#[test]
+fn the_platform_refuses_a_wrong_voucher() {
+    use crate::server::platform::Admission;
+    let mut p = Profile::named("thingspanel").expect("profile");
+    for (k, v) in [
+        ("device_number", "dev1"),
+        ("username", "u1"),
+        ("password", "p1"),
+    ] {
+        p.set(k, v).expect("param");
+    }
+    let platform = crate::server::platform::for_profile(&p);
+    let admit = |pw: &str| {
+        let Packet::Connect(c) = connect_as("dev1", "u1", pw) else {
+            unreachable!()
+        };
+        let raw = crate::wire::encode(&Packet::Connect(c.clone()));
+        platform.admit(&c, &raw, false)
+    };
+    assert_eq!(admit("p1"), Admission::Accept);
+    assert!(matches!(admit("p2"), Admission::Refuse { code: 4, .. }));
+}
+
 // --- the whole profile -------------------------------------------------------------------
 
 #[test]
