@@ -10,10 +10,12 @@
 //! A missing client program makes these tests fail when
 //! `CONFORMANCE_REQUIRE_TARGETS=1` (set by `.ci/run`), and skip otherwise.
 
-use conformance::case::{Case, Role};
+#[path = "support/devices.rs"]
+mod support;
+
 use conformance::engine::{DeviceListener, EngineConfig};
 use conformance::profile::Profile;
-use conformance::project::{load_cases, root};
+use conformance::project::root;
 use conformance::report::certificate::{self, RuleStatus};
 use conformance::report::model::RunReport;
 use conformance::report::{CaseResult, Verdict};
@@ -23,6 +25,7 @@ use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
+use support::{device_cases, have, profile};
 use tokio::process::Command;
 
 /// A device program and its arguments; `{port}` is replaced.
@@ -75,40 +78,6 @@ fn paho(mode: &str, args: &[&str]) -> Device {
         program: "python3",
         args: v,
     }
-}
-
-fn have(program: &str) -> bool {
-    if program == "python3" {
-        return std::process::Command::new("python3")
-            .args(["-c", "import paho.mqtt.client"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-    }
-    std::process::Command::new(program)
-        .arg("--help")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok()
-}
-
-fn device_cases(profile: &str) -> Vec<Case> {
-    let root = root();
-    load_cases(&root, &root.join("cases"))
-        .expect("cases load")
-        .into_iter()
-        .filter(|c| c.role == Role::Device && c.profile == profile)
-        .collect()
-}
-
-fn profile(name: &str, params: &[(&str, &str)]) -> Profile {
-    let mut p = Profile::named(name).expect("profile");
-    for (k, v) in params {
-        p.set(k, v).expect("param");
-    }
-    p
 }
 
 /// One certification session.

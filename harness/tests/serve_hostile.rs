@@ -7,16 +7,19 @@
 //! scripted TCP clients written in this file: **simulators** of broken
 //! or hostile devices, named as such.
 
-use conformance::case::{Case, Role};
+#[path = "support/devices.rs"]
+mod support;
+
+use conformance::case::Case;
 use conformance::engine::{DeviceListener, EngineConfig};
 use conformance::profile::Profile;
-use conformance::project::{load_cases, root};
 use conformance::report::{CaseResult, Verdict};
 use conformance::server::{certify, Ended, Options, Outcome};
 use conformance::transcript::EventKind;
 use conformance::wire::{encode, Connect, Packet, Publish};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
+use support::{device_cases, profile};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -28,24 +31,14 @@ const LIMIT: Duration = Duration::from_secs(40);
 const CONNECT_WAIT: Duration = Duration::from_secs(3);
 
 fn onenet() -> Profile {
-    let mut p = Profile::named("onenet").expect("onenet");
-    for (k, v) in [
-        ("device_id", "1001"),
-        ("product_id", "2002"),
-        ("auth_info", "authsecret"),
-    ] {
-        p.set(k, v).expect("param");
-    }
-    p
-}
-
-fn device_cases(profile: &str) -> Vec<Case> {
-    let root = root();
-    load_cases(&root, &root.join("cases"))
-        .expect("cases load")
-        .into_iter()
-        .filter(|c| c.role == Role::Device && c.profile == profile)
-        .collect()
+    profile(
+        "onenet",
+        &[
+            ("device_id", "1001"),
+            ("product_id", "2002"),
+            ("auth_info", "authsecret"),
+        ],
+    )
 }
 
 /// A CONNECT as the OneNET device 1001 (keep alive `keep_alive`).
@@ -171,6 +164,28 @@ fn opts() -> Options {
     }
 }
 
+/// A OneNET session (every device case) against the simulator that
+/// connects, sends `bytes` (`then` after a pause, when not empty) and
+/// drains until the suite closes.
+async fn onenet_sends(bytes: Vec<u8>, then: Vec<u8>) -> Run {
+    session(
+        onenet(),
+        device_cases("onenet"),
+        opts(),
+        LIMIT,
+        |a| async move {
+            let mut s = TcpStream::connect(a).await.expect("connect");
+            let _ = s.write_all(&bytes).await;
+            if !then.is_empty() {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                let _ = s.write_all(&then).await;
+            }
+            drain(&mut s, Duration::from_secs(15)).await;
+        },
+    )
+    .await
+}
+
 /// The session ended by itself within `limit`, its result is `error`
 /// with a reason naming `hint`, and no case passed on the hostile
 /// connection except the CONNECT check when a well-formed CONNECT came.
@@ -219,18 +234,7 @@ const WAITED: Duration = Duration::from_secs(8);
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn garbage_bytes() {
     // Simulator: a "device" that sends bytes that are not MQTT at all.
-    let run = session(
-        onenet(),
-        device_cases("onenet"),
-        opts(),
-        LIMIT,
-        |a| async move {
-            let mut s = TcpStream::connect(a).await.expect("connect");
-            let _ = s.write_all(&[0xff; 64]).await;
-            drain(&mut s, Duration::from_secs(10)).await;
-        },
-    )
-    .await;
+    let run = onenet_sends(vec![0xff; 64], vec![]).await;
     assert_refused(
         &run,
         "`device`: unframeable bytes from the device: remaining length continues past 4 bytes",
@@ -240,19 +244,8 @@ async fn garbage_bytes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn half_a_connect_then_silence() {
-    let run = session(
-        onenet(),
-        device_cases("onenet"),
-        opts(),
-        LIMIT,
-        |a| async move {
-            let mut s = TcpStream::connect(a).await.expect("connect");
-            let c = onenet_connect();
-            let _ = s.write_all(&c[..c.len() / 2]).await;
-            drain(&mut s, Duration::from_secs(15)).await;
-        },
-    )
-    .await;
+    let c = onenet_connect();
+    let run = onenet_sends(c[..c.len() / 2].to_vec(), vec![]).await;
     let half = onenet_connect().len() / 2;
     assert_refused(
         &run,
@@ -264,27 +257,17 @@ async fn half_a_connect_then_silence() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn half_a_publish_then_silence() {
-    let run = session(
-        onenet(),
-        device_cases("onenet"),
-        opts(),
-        LIMIT,
-        |a| async move {
-            let mut s = TcpStream::connect(a).await.expect("connect");
-            let _ = s.write_all(&onenet_connect()).await;
-            let p = encode(&Packet::Publish(Publish {
-                dup: false,
-                qos: 0,
-                retain: false,
-                topic: "$dp".into(),
-                packet_id: None,
-                payload: b"0123456789".to_vec(),
-            }));
-            let _ = s.write_all(&p[..p.len() / 2]).await;
-            drain(&mut s, Duration::from_secs(15)).await;
-        },
-    )
-    .await;
+    let p = encode(&Packet::Publish(Publish {
+        dup: false,
+        qos: 0,
+        retain: false,
+        topic: "$dp".into(),
+        packet_id: None,
+        payload: b"0123456789".to_vec(),
+    }));
+    let mut bytes = onenet_connect();
+    bytes.extend_from_slice(&p[..p.len() / 2]);
+    let run = onenet_sends(bytes, vec![]).await;
     // Keep alive 120 s: the stall in the packet ends it, not keep alive.
     assert_refused(
         &run,
@@ -446,17 +429,7 @@ async fn slowloris() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn never_sends_connect() {
-    let run = session(
-        onenet(),
-        device_cases("onenet"),
-        opts(),
-        LIMIT,
-        |a| async move {
-            let mut s = TcpStream::connect(a).await.expect("connect");
-            drain(&mut s, Duration::from_secs(15)).await;
-        },
-    )
-    .await;
+    let run = onenet_sends(vec![], vec![]).await;
     assert_refused(&run, "`device`: no CONNECT within 3s of connecting", WAITED);
     assert!(!run.session().reason.contains("unfinished"));
     assert!(run.took >= CONNECT_WAIT, "{:?}", run.took);
@@ -464,20 +437,7 @@ async fn never_sends_connect() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn second_connect() {
-    let run = session(
-        onenet(),
-        device_cases("onenet"),
-        opts(),
-        LIMIT,
-        |a| async move {
-            let mut s = TcpStream::connect(a).await.expect("connect");
-            let _ = s.write_all(&onenet_connect()).await;
-            tokio::time::sleep(Duration::from_millis(300)).await;
-            let _ = s.write_all(&onenet_connect()).await;
-            drain(&mut s, Duration::from_secs(15)).await;
-        },
-    )
-    .await;
+    let run = onenet_sends(onenet_connect(), onenet_connect()).await;
     assert_refused(
         &run,
         "`device`: a second CONNECT on the connection is a protocol violation (MQTT-3.1.0-2)",
@@ -491,20 +451,7 @@ async fn server_only_packets() {
         ("CONNACK", vec![0x20, 0x02, 0x00, 0x00]),
         ("SUBACK", vec![0x90, 0x03, 0x00, 0x01, 0x00]),
     ] {
-        let run = session(
-            onenet(),
-            device_cases("onenet"),
-            opts(),
-            LIMIT,
-            move |a| async move {
-                let mut s = TcpStream::connect(a).await.expect("connect");
-                let _ = s.write_all(&onenet_connect()).await;
-                tokio::time::sleep(Duration::from_millis(300)).await;
-                let _ = s.write_all(&packet).await;
-                drain(&mut s, Duration::from_secs(15)).await;
-            },
-        )
-        .await;
+        let run = onenet_sends(onenet_connect(), packet).await;
         assert_refused(
             &run,
             &format!("`device`: the device sent {name}, a packet only a server sends: protocol violation"),

@@ -18,6 +18,9 @@
 //! A missing paho-mqtt makes these tests fail when
 //! `CONFORMANCE_REQUIRE_TARGETS=1` (set by `.ci/run`), and skip otherwise.
 
+#[path = "support/devices.rs"]
+mod support;
+
 use conformance::case::{Case, Role};
 use conformance::engine::{DeviceListener, EngineConfig};
 use conformance::profile::Profile;
@@ -41,12 +44,7 @@ const RECONNECT_WINDOW: Duration = Duration::from_secs(30 + 5);
 const CONNECTED: &str = "12";
 
 fn have_paho() -> bool {
-    let ok = std::process::Command::new("python3")
-        .args(["-c", "import paho.mqtt.client"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
+    let ok = support::have("paho");
     if !ok {
         assert!(
             std::env::var("CONFORMANCE_REQUIRE_TARGETS").is_err(),

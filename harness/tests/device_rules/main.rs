@@ -28,10 +28,12 @@
 //! A missing client program makes these tests fail when
 //! `CONFORMANCE_REQUIRE_TARGETS=1` (set by `.ci/run`), and skip otherwise.
 
-use conformance::case::{Case, Role};
+#[path = "../support/devices.rs"]
+mod support;
+
 use conformance::engine::{DeviceListener, EngineConfig};
 use conformance::profile::Profile;
-use conformance::project::{load_cases, root};
+use conformance::project::root;
 use conformance::report::certificate::{self, RuleStatus};
 use conformance::report::model::RunReport;
 use conformance::report::Verdict;
@@ -46,6 +48,7 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
+use support::{device_cases, have, profile};
 use tokio::process::Command;
 
 /// D rules no row shows, with the reason (see the module documentation).
@@ -173,14 +176,6 @@ impl Scenario {
     }
 }
 
-fn profile(name: &str, params: &[(&str, &str)]) -> Profile {
-    let mut p = Profile::named(name).expect("profile");
-    for (k, v) in params {
-        p.set(k, v).expect("param");
-    }
-    p
-}
-
 /// `mosquitto_pub` / `mosquitto_sub` against the session (MQTT 3.1.1
 /// unless `args` has its own `-V`).
 fn mosq(program: &'static str, args: &[&str]) -> Device {
@@ -303,36 +298,6 @@ fn table() -> &'static [Scenario] {
 }
 
 // ------------------------------------------------------------------ running a row
-
-fn have(needs: &str) -> bool {
-    if needs == "paho" {
-        return std::process::Command::new("python3")
-            .args(["-c", "import paho.mqtt.client"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-    }
-    std::process::Command::new(needs)
-        .arg("--help")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok()
-}
-
-/// Every device case of `profile`, loaded once.
-fn device_cases(profile: &str) -> Vec<Case> {
-    static ALL: OnceLock<Vec<Case>> = OnceLock::new();
-    ALL.get_or_init(|| {
-        let root = root();
-        load_cases(&root, &root.join("cases")).expect("cases load")
-    })
-    .iter()
-    .filter(|c| c.role == Role::Device && c.profile == profile)
-    .cloned()
-    .collect()
-}
 
 /// Every rule the report blames: failures and findings of every result.
 fn blamed(report: &RunReport) -> BTreeSet<String> {
