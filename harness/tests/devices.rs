@@ -13,74 +13,16 @@
 #[path = "support/devices.rs"]
 mod support;
 
-use conformance::engine::{DeviceListener, EngineConfig};
 use conformance::profile::Profile;
-use conformance::project::root;
 use conformance::report::certificate::{self, RuleStatus};
 use conformance::report::model::RunReport;
 use conformance::report::{CaseResult, Verdict};
-use conformance::server::{certify, Options};
 use conformance::transcript::Side;
 use std::collections::BTreeSet;
-use std::net::SocketAddr;
-use std::process::Stdio;
-use std::time::{Duration, Instant};
-use support::{device_cases, have, profile};
-use tokio::process::Command;
+use std::time::Duration;
+use support::{have, paho, profile, pub_, run_session, sub_, Device, Setup};
 
-/// A device program and its arguments; `{port}` is replaced.
-struct Device {
-    program: &'static str,
-    args: Vec<String>,
-}
-
-fn pub_(args: &[&str]) -> Device {
-    Device {
-        program: "mosquitto_pub",
-        args: ["-h", "127.0.0.1", "-p", "{port}", "-V", "mqttv311"]
-            .iter()
-            .chain(args)
-            .map(|s| s.to_string())
-            .collect(),
-    }
-}
-
-fn sub_(args: &[&str]) -> Device {
-    Device {
-        program: "mosquitto_sub",
-        args: [
-            "-h",
-            "127.0.0.1",
-            "-p",
-            "{port}",
-            "-V",
-            "mqttv311",
-            "-W",
-            "10",
-        ]
-        .iter()
-        .chain(args)
-        .map(|s| s.to_string())
-        .collect(),
-    }
-}
-
-fn paho(mode: &str, args: &[&str]) -> Device {
-    let script = root().join("fixtures/devices/paho_device.py");
-    let mut v = vec![
-        script.display().to_string(),
-        mode.to_string(),
-        "127.0.0.1".into(),
-        "{port}".into(),
-    ];
-    v.extend(args.iter().map(|s| s.to_string()));
-    Device {
-        program: "python3",
-        args: v,
-    }
-}
-
-/// One certification session.
+/// One certification session and the profile it ran under.
 struct Session {
     report: RunReport,
     /// The device program's exit status (None: still running at the end, killed).
@@ -101,38 +43,17 @@ impl Session {
 
     /// Every rule the session blames: failures and findings of every result.
     fn blamed(&self) -> BTreeSet<String> {
-        self.report
-            .results
-            .iter()
-            .flat_map(|r| {
-                r.failures
-                    .iter()
-                    .flat_map(|f| f.rules.iter().cloned())
-                    .chain(r.findings.iter().map(|f| f.rule.clone()))
-            })
-            .collect()
+        support::blamed(&self.report)
     }
 
     fn summary(&self) -> String {
-        self.report
-            .results
-            .iter()
-            .map(|r| format!("  {} {}: {}", r.verdict.name(), r.id, r.reason))
-            .collect::<Vec<_>>()
-            .join("\n")
+        support::summary(&self.report)
     }
 
     /// The certificate's failed rules equal report.json's blamed rules.
     fn certificate_agrees(&self) {
-        let cert = certificate::build(&self.report, &self.profile, Side::Client);
-        let failed: BTreeSet<String> = cert
-            .rules
-            .iter()
-            .filter(|r| r.status == RuleStatus::Fail)
-            .map(|r| r.id.clone())
-            .collect();
         assert_eq!(
-            failed,
+            support::certificate_fails(&self.report, &self.profile),
             self.blamed(),
             "certificate vs report.json\n{}",
             self.summary()
@@ -160,64 +81,27 @@ async fn certify_with(
     features: &[&str],
     settle: Duration,
 ) -> Option<Session> {
-    if !have(dev.program) {
+    if !have(dev.needs) {
         assert!(
             std::env::var("CONFORMANCE_REQUIRE_TARGETS").is_err(),
             "{} is not installed (CONFORMANCE_REQUIRE_TARGETS=1)",
-            dev.program
+            dev.needs
         );
-        eprintln!("skipped: {} not installed", dev.program);
+        eprintln!("skipped: {} not installed", dev.needs);
         return None;
     }
-    let cases = device_cases(prof.name());
-    let listener = DeviceListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)), None)
-        .await
-        .expect("bind");
-    let port = listener.local_addr().port().to_string();
-    let args: Vec<String> = dev
-        .args
-        .iter()
-        .map(|a| a.replace("{port}", &port))
-        .collect();
-    let mut child = Command::new(dev.program)
-        .args(&args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn device");
-    let cfg = EngineConfig {
-        profile: prof.clone(),
-        accept_timeout: Duration::from_secs(15),
-        step_timeout: Duration::from_secs(10),
-        ..EngineConfig::default()
-    };
-    let opts = Options {
+    let setup = Setup {
+        profile: prof,
+        features,
         settle,
-        first_connect: Duration::from_secs(15),
-        duration: Some(Duration::from_secs(150)),
-        features: features.iter().map(|s| s.to_string()).collect(),
-        ..Options::default()
+        duration: Duration::from_secs(150),
+        tls: false,
     };
-    let t0 = Instant::now();
-    let outcome = tokio::time::timeout(
-        Duration::from_secs(200),
-        certify(&cases, &listener, "test-device", &cfg, &opts, None, &|_| {}),
-    )
-    .await
-    .expect("the session ends");
-    let took = t0.elapsed();
-    let exit = match child.try_wait() {
-        Ok(Some(s)) => s.code(),
-        _ => {
-            let _ = child.kill().await;
-            None
-        }
-    };
+    let run = run_session(&setup, &dev).await.expect("the session ends");
     let s = Session {
-        report: outcome.report,
-        exit,
-        took,
+        report: run.report,
+        exit: run.exit,
+        took: run.took,
         profile: prof.clone(),
     };
     s.certificate_agrees();

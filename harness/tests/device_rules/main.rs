@@ -31,25 +31,23 @@
 #[path = "../support/devices.rs"]
 mod support;
 
-use conformance::engine::{DeviceListener, EngineConfig};
 use conformance::profile::Profile;
 use conformance::project::root;
 use conformance::report::certificate::{self, RuleStatus};
 use conformance::report::model::RunReport;
 use conformance::report::Verdict;
 use conformance::rules::catalog::{Catalog, Role as RuleRole};
-use conformance::server::{certify, Options};
-use conformance::tls::{fixture, TlsServer};
+use conformance::tls::fixture;
 use conformance::transcript::Side;
 use conformance::wire::{encode, Packet, Publish};
 use std::collections::BTreeSet;
-use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::Stdio;
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant};
-use support::{device_cases, have, profile};
-use tokio::process::Command;
+use std::time::Duration;
+use support::profile;
+use support::{
+    blamed, certificate_fails, have, paho, pub_, run_session, sub_, summary, Device, Setup,
+};
 
 /// D rules no row shows, with the reason (see the module documentation).
 const NOT_SHOWN: &[(&str, &str)] = &[
@@ -74,16 +72,6 @@ const PROFILES: &[&str] = &["onenet", "aliyun", "thingspanel", "fbox", "tpsrv"];
 const PARALLEL: usize = 8;
 
 // ------------------------------------------------------------------ the table's vocabulary
-
-/// A device program and its arguments; `{port}` is replaced by the
-/// session's port (also inside `sh -c` scripts).
-#[derive(Clone, Debug)]
-struct Device {
-    program: &'static str,
-    args: Vec<String>,
-    /// What must be installed: `mosquitto_pub`, `mosquitto_sub` or `paho`.
-    needs: &'static str,
-}
 
 /// What a row expects.
 #[derive(Clone, Debug)]
@@ -176,35 +164,6 @@ impl Scenario {
     }
 }
 
-/// `mosquitto_pub` / `mosquitto_sub` against the session (MQTT 3.1.1
-/// unless `args` has its own `-V`).
-fn mosq(program: &'static str, args: &[&str]) -> Device {
-    let mut v: Vec<String> = ["-h", "127.0.0.1", "-p", "{port}"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-    if !args.contains(&"-V") {
-        v.extend(["-V".to_string(), "mqttv311".to_string()]);
-    }
-    if program == "mosquitto_sub" && !args.contains(&"-W") {
-        v.extend(["-W".to_string(), "10".to_string()]);
-    }
-    v.extend(args.iter().map(|s| s.to_string()));
-    Device {
-        program,
-        args: v,
-        needs: program,
-    }
-}
-
-fn pub_(args: &[&str]) -> Device {
-    mosq("mosquitto_pub", args)
-}
-
-fn sub_(args: &[&str]) -> Device {
-    mosq("mosquitto_sub", args)
-}
-
 /// `sh -c SCRIPT`: several runs of a real client in one session, one
 /// after the other. `MQTT` in the script stands for the client's
 /// connection options (`-h 127.0.0.1 -p {port} -V mqttv311`).
@@ -216,23 +175,6 @@ fn sh(needs: &'static str, script: &str) -> Device {
             script.replace("MQTT", "-h 127.0.0.1 -p {port} -V mqttv311"),
         ],
         needs,
-    }
-}
-
-/// A simulator of `fixtures/devices/paho_device.py` in `mode`.
-fn paho(mode: &str, args: &[&str]) -> Device {
-    let script = root().join("fixtures/devices/paho_device.py");
-    let mut v = vec![
-        script.display().to_string(),
-        mode.to_string(),
-        "127.0.0.1".into(),
-        "{port}".into(),
-    ];
-    v.extend(args.iter().map(|s| s.to_string()));
-    Device {
-        program: "python3",
-        args: v,
-        needs: "paho",
     }
 }
 
@@ -299,35 +241,6 @@ fn table() -> &'static [Scenario] {
 
 // ------------------------------------------------------------------ running a row
 
-/// Every rule the report blames: failures and findings of every result.
-fn blamed(report: &RunReport) -> BTreeSet<String> {
-    report
-        .results
-        .iter()
-        .flat_map(|r| {
-            r.failures
-                .iter()
-                .flat_map(|f| f.rules.iter().cloned())
-                .chain(r.findings.iter().map(|f| f.rule.clone()))
-        })
-        .collect()
-}
-
-fn summary(report: &RunReport) -> String {
-    report
-        .results
-        .iter()
-        .map(|r| {
-            let mut s = format!("  {} {}: {}", r.verdict.name(), r.id, r.reason);
-            for f in &r.findings {
-                s += &format!("\n      finding {}: {}", f.rule, f.message);
-            }
-            s
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
 /// True when a failed result, one of its failures or a finding mentions `hint`.
 fn mentions(report: &RunReport, hint: &str) -> bool {
     report
@@ -355,65 +268,18 @@ async fn check(s: Scenario) -> Result<String, String> {
         }
         return Ok(format!("skipped: {} not installed", s.device.needs));
     }
-    let upgrade = s.tls.then(|| {
-        TlsServer::from_options(
-            &fixture(&root(), "server.pem"),
-            &fixture(&root(), "server.key"),
-            None,
-            false,
-        )
-        .expect("server TLS config")
-        .upgrade()
-    });
-    let listener = DeviceListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)), upgrade)
-        .await
-        .expect("bind");
-    let port = listener.local_addr().port().to_string();
-    let args: Vec<String> = s
-        .device
-        .args
-        .iter()
-        .map(|a| a.replace("{port}", &port))
-        .collect();
-    let mut child = Command::new(s.device.program)
-        .args(&args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(|e| format!("spawn {}: {e}", s.device.program))?;
-    let cfg = EngineConfig {
-        profile: s.profile.clone(),
-        accept_timeout: Duration::from_secs(15),
-        step_timeout: Duration::from_secs(10),
-        ..EngineConfig::default()
-    };
-    let opts = Options {
+    let setup = Setup {
+        profile: &s.profile,
+        features: s.features,
         settle: s.settle,
-        first_connect: Duration::from_secs(15),
-        duration: Some(s.duration),
-        features: s.features.iter().map(|f| f.to_string()).collect(),
-        ..Options::default()
+        duration: s.duration,
+        tls: s.tls,
     };
-    let cases = device_cases(s.profile.name());
-    let t0 = Instant::now();
-    let outcome = tokio::time::timeout(
-        s.duration + Duration::from_secs(60),
-        certify(&cases, &listener, "test-device", &cfg, &opts, None, &|_| {}),
-    )
-    .await
-    .map_err(|_| "the session did not end".to_string())?;
-    let took = t0.elapsed();
-    let _ = child.kill().await;
-    let report = outcome.report;
+    let session = run_session(&setup, &s.device).await?;
+    let took = session.took;
+    let report = session.report;
     let cert = certificate::build(&report, &s.profile, Side::Client);
-    let failed: BTreeSet<String> = cert
-        .rules
-        .iter()
-        .filter(|r| r.status == RuleStatus::Fail)
-        .map(|r| r.id.clone())
-        .collect();
+    let failed = certificate_fails(&report, &s.profile);
     let got = blamed(&report);
     let why = |m: String| Err(format!("{m}\n{}", summary(&report)));
     if failed != got {
