@@ -13,12 +13,16 @@
 //! `CONFORMANCE_REQUIRE_TARGETS=1`. Every wait is bounded; children are
 //! killed when a limit passes.
 
+#[path = "support/serve_bin.rs"]
+mod serve_bin;
+
 use conformance::project::root;
 use conformance::target::{start, RunningTarget, TargetSpec};
 use conformance::tls::fixture;
-use std::io::{BufRead, BufReader, Read};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use serve_bin::{drain, read, run_bounded, tmpdir, wait_bounded};
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -26,13 +30,6 @@ const LIMIT: Duration = Duration::from_secs(20);
 
 fn pki(name: &str) -> String {
     fixture(&root(), name).display().to_string()
-}
-
-fn tmpdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("mqttc-tlscli-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).expect("temp dir");
-    d
 }
 
 /// Skips (false) when a real peer is missing, unless CI requires it.
@@ -58,50 +55,6 @@ fn have(program: &str) -> bool {
         .map(|_| ())
         .map_err(|e| format!("{program}: {e}"));
     available(program, found)
-}
-
-/// Waits for `child` until `limit`, killing it after; panics on a hang.
-fn wait_bounded(child: &mut Child, limit: Duration, what: &str) -> std::process::ExitStatus {
-    let end = Instant::now() + limit;
-    loop {
-        if let Ok(Some(s)) = child.try_wait() {
-            return s;
-        }
-        if Instant::now() >= end {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{what} did not finish within {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// Runs a client program to its end within `limit`.
-fn run_bounded(mut cmd: Command, limit: Duration) -> Output {
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn client");
-    let out = drain(child.stdout.take());
-    let err = drain(child.stderr.take());
-    let status = wait_bounded(&mut child, limit, "client");
-    Output {
-        status,
-        stdout: out.join().unwrap_or_default(),
-        stderr: err.join().unwrap_or_default(),
-    }
-}
-
-fn drain<R: Read + Send + 'static>(r: Option<R>) -> std::thread::JoinHandle<Vec<u8>> {
-    std::thread::spawn(move || {
-        let mut v = Vec::new();
-        if let Some(mut r) = r {
-            let _ = r.read_to_end(&mut v);
-        }
-        v
-    })
 }
 
 /// The suite's binary running `serve` or `proxy`, its stderr read line by line.
@@ -209,10 +162,6 @@ fn serve_args<'a>(out: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
     ]);
     v.extend(extra);
     v
-}
-
-fn read(p: &Path) -> String {
-    std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
 
 #[test]

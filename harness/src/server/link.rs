@@ -652,10 +652,12 @@ impl Link {
     /// Starts a case on this connection; `first` is the packet that
     /// triggered it (the case's first `expect` sees it).
     async fn start_tap(&mut self, p: Pending, first: Option<&[u8]>) {
-        let (mine, theirs) = tokio::io::duplex(1 << 20);
+        // Room for the largest packet framed: the triggering packet is
+        // written before the case starts reading, so it must never block.
+        let (mine, theirs) = tokio::io::duplex(self.ctx.max_packet + 64);
         let (mut r, mut w) = tokio::io::split(mine);
         if let Some(f) = first {
-            let _ = w.write_all(f).await;
+            let _ = tokio::time::timeout(Duration::from_secs(1), w.write_all(f)).await;
         }
         let id = self.next_tap;
         self.next_tap += 1;

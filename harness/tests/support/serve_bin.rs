@@ -76,7 +76,8 @@ pub fn run_bounded(mut cmd: Command, limit: Duration) -> Output {
     }
 }
 
-fn drain<R: Read + Send + 'static>(r: Option<R>) -> std::thread::JoinHandle<Vec<u8>> {
+/// Reads `r` to its end on a thread of its own.
+pub fn drain<R: Read + Send + 'static>(r: Option<R>) -> std::thread::JoinHandle<Vec<u8>> {
     std::thread::spawn(move || {
         let mut v = Vec::new();
         if let Some(mut r) = r {
