@@ -198,6 +198,77 @@ fn cmd_run(args: RunArgs) -> ExitCode {
             "warning: the target file's tls: map applies to tls:// targets; ignored for {target}"
         );
     }
+    if let Some(cmd) = target.strip_prefix("adapter:") {
+        let adapter = match conformance::engine::adapter::AdapterCommand::parse(cmd) {
+            Ok(a) => a,
+            Err(e) => {
+                eprintln!("error: target {target}: {e}");
+                return ExitCode::from(2);
+            }
+        };
+        let cases = match load_or_report(cases_dir) {
+            Ok(c) => c,
+            Err(code) => return code,
+        };
+        let cases: Vec<_> = cases
+            .into_iter()
+            .filter(|c| c.role == conformance::case::Role::Library)
+            .filter(|c| filter.as_deref().is_none_or(|f| glob_match(f, &c.id)))
+            .filter(|c| rule.as_deref().is_none_or(|r| c.rules.iter().any(|x| x == r)))
+            .collect();
+        if cases.is_empty() {
+            eprintln!("error: no library case matches (filter {filter:?}, rule {rule:?})");
+            return ExitCode::from(2);
+        }
+        let rt = match cli::runtime() {
+            Ok(rt) => rt,
+            Err(code) => return code,
+        };
+        return rt.block_on(async move {
+            let step_timeout = Duration::from_secs_f64(step_timeout.clamp(0.05, 3600.0));
+            let hello = match conformance::server::library::probe(&adapter, step_timeout.max(Duration::from_secs(10))).await {
+                Ok(h) => h,
+                Err(e) => {
+                    eprintln!("error: target {target}: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            eprintln!(
+                "target: {} through the adapter `{}` (operations: {}; features: {})",
+                hello.label(),
+                adapter.display(),
+                hello.operations.join(", "),
+                hello.features.join(", ")
+            );
+            let cfg = EngineConfig {
+                step_timeout,
+                max_packet: max_packet.clamp(16, 268_435_460),
+                ..EngineConfig::default()
+            };
+            let bar = ProgressBar::new(cases.len() as u64);
+            bar.set_style(
+                ProgressStyle::with_template("{bar:40.cyan/blue} {pos}/{len} {elapsed} {msg}")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            );
+            let progress = |r: &CaseResult| {
+                bar.set_message(format!("{} {}", r.verdict.name(), r.id));
+                bar.inc(1);
+            };
+            let name = conformance::server::library::report_name(&hello);
+            let report = conformance::server::library::run_report(
+                &cases,
+                &adapter,
+                &hello,
+                &name,
+                &cfg,
+                jobs.unwrap_or(4),
+                &progress,
+            )
+            .await;
+            bar.finish_and_clear();
+            finish_run(report, expected_file, out, strict, record)
+        });
+    }
     let spec = match TargetSpec::parse_with_tls(&target, &file_tls.client_pairs(true)) {
         Ok(s) => s,
         Err(e) => {
@@ -212,6 +283,7 @@ fn cmd_run(args: RunArgs) -> ExitCode {
     let cases: Vec<_> = cases
         .into_iter()
         .filter(|c| c.profile == profile)
+        .filter(|c| c.role != conformance::case::Role::Library)
         .filter(|c| filter.as_deref().is_none_or(|f| glob_match(f, &c.id)))
         .filter(|c| {
             rule.as_deref()
@@ -271,72 +343,84 @@ fn cmd_run(args: RunArgs) -> ExitCode {
         bar.finish_and_clear();
         drop(running);
 
-        let root = root();
-        let expected_path = expected_file
-            .unwrap_or_else(|| root.join("reports").join(&report.target).join("expected.yaml"));
-        let mut expected = Expected::load(&expected_path).unwrap_or_else(|e| {
-            eprintln!("warning: {e}");
-            Expected::default()
-        });
-        let unexpected = print_results(&report, &expected, strict);
-        let s = &report.summary;
-        println!(
-            "\n{} cases against {}: {} pass, {} fail, {} inconclusive, {} skipped, {} error in {:.1} s",
-            s.total,
-            report.target,
-            s.pass,
-            s.fail,
-            s.inconclusive,
-            s.skipped,
-            s.error,
-            report.duration_ms as f64 / 1000.0
-        );
-        let out = out.unwrap_or_else(|| root.join("reports").join("out").join(&report.target));
-        match write_all(&report, &out) {
-            Ok(files) => println!(
-                "reports: {}",
-                files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(", ")
-            ),
-            Err(e) => {
-                eprintln!("error: {e}");
-                return ExitCode::from(2);
-            }
-        }
-        if record {
-            for r in &report.results {
-                let rules = r.failures.iter().flat_map(|f| f.rules.clone()).chain(r.findings.iter().map(|f| f.rule.clone())).collect();
-                expected.record(&r.id, r.verdict, rules);
-            }
-            if let Some(dir) = expected_path.parent() {
-                let _ = std::fs::create_dir_all(dir);
-            }
-            return match std::fs::write(&expected_path, expected.render(&report.target)) {
-                Ok(()) => {
-                    println!(
-                        "recorded {} verdicts in {}; give every fail its rule ids and a note explaining it",
-                        report.results.len(),
-                        expected_path.display()
-                    );
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("error: cannot write {}: {e}", expected_path.display());
-                    ExitCode::from(2)
-                }
-            };
-        }
-        if unexpected.is_empty() {
-            ExitCode::SUCCESS
-        } else {
-            println!(
-                "{} unexpected result(s) (not recorded in {}): {}",
-                unexpected.len(),
-                expected_path.display(),
-                unexpected.join(", ")
-            );
-            ExitCode::from(1)
-        }
+        finish_run(report, expected_file, out, strict, record)
     })
+}
+
+/// Compares `report` with the recorded verdicts, prints the results,
+/// writes the reports and (with `record`) records the verdicts.
+fn finish_run(
+    report: conformance::report::RunReport,
+    expected_file: Option<PathBuf>,
+    out: Option<PathBuf>,
+    strict: bool,
+    record: bool,
+) -> ExitCode {
+    let root = root();
+    let expected_path = expected_file
+        .unwrap_or_else(|| root.join("reports").join(&report.target).join("expected.yaml"));
+    let mut expected = Expected::load(&expected_path).unwrap_or_else(|e| {
+        eprintln!("warning: {e}");
+        Expected::default()
+    });
+    let unexpected = print_results(&report, &expected, strict);
+    let s = &report.summary;
+    println!(
+        "\n{} cases against {}: {} pass, {} fail, {} inconclusive, {} skipped, {} error in {:.1} s",
+        s.total,
+        report.target,
+        s.pass,
+        s.fail,
+        s.inconclusive,
+        s.skipped,
+        s.error,
+        report.duration_ms as f64 / 1000.0
+    );
+    let out = out.unwrap_or_else(|| root.join("reports").join("out").join(&report.target));
+    match write_all(&report, &out) {
+        Ok(files) => println!(
+            "reports: {}",
+            files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(", ")
+        ),
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    }
+    if record {
+        for r in &report.results {
+            let rules = r.failures.iter().flat_map(|f| f.rules.clone()).chain(r.findings.iter().map(|f| f.rule.clone())).collect();
+            expected.record(&r.id, r.verdict, rules);
+        }
+        if let Some(dir) = expected_path.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        return match std::fs::write(&expected_path, expected.render(&report.target)) {
+            Ok(()) => {
+                println!(
+                    "recorded {} verdicts in {}; give every fail its rule ids and a note explaining it",
+                    report.results.len(),
+                    expected_path.display()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: cannot write {}: {e}", expected_path.display());
+                ExitCode::from(2)
+            }
+        };
+    }
+    if unexpected.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        println!(
+            "{} unexpected result(s) (not recorded in {}): {}",
+            unexpected.len(),
+            expected_path.display(),
+            unexpected.join(", ")
+        );
+        ExitCode::from(1)
+    }
 }
 
 /// Prints one line per case and returns the ids whose result is unexpected:

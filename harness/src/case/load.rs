@@ -3,7 +3,9 @@
 use super::matcher::Expect;
 use super::spec::PacketSpec;
 use super::vars::{references, Vars};
-use super::{parse_duration, Action, Case, CaseError, ConnectStep, Loc, Role, Step, Trigger};
+use super::{
+    parse_duration, Action, Case, CaseError, ConnectStep, Loc, Role, Step, TellSpec, Trigger,
+};
 use crate::wire::PacketType;
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -78,6 +80,7 @@ struct RawStep {
     drop: Option<Spanned<Value>>,
     accept: Option<Spanned<Value>>,
     fault: Option<Spanned<String>>,
+    tell: Option<Spanned<Value>>,
 }
 
 struct Ctx<'a> {
@@ -259,6 +262,10 @@ pub fn load_str(path: &str, src: &str, opts: &LoadOptions) -> Result<Case, CaseE
         // A device case runs on the device's connection its trigger came on.
         conns.push("device".into());
     }
+    if role == Role::Library {
+        // A library case runs on the connections the library opens.
+        conns.push("client".into());
+    }
     let all = raw.steps.iter().map(|s| (s, false));
     let all = all.chain(raw.finally.iter().map(|s| (s, true)));
     for (i, (s, is_finally)) in all.enumerate() {
@@ -336,6 +343,27 @@ fn device_keys(
     raw: &RawCase,
     known: &[String],
 ) -> Result<(Trigger, Option<String>, Vec<String>), CaseError> {
+    if role == Role::Library {
+        if let Some(at) = raw
+            .trigger
+            .as_ref()
+            .map(|t| &t.referenced)
+            .or(raw.feature.as_ref().map(|f| &f.referenced))
+        {
+            return cx.err(
+                at,
+                "`trigger:` and `feature:` are for device-role cases; a library case starts with its first step",
+            );
+        }
+        let answers = known_words(
+            cx,
+            &raw.answers,
+            crate::case::ANSWERS,
+            "unknown answer",
+            "the case can take over",
+        )?;
+        return Ok((Trigger::Connect, None, answers));
+    }
     if role != Role::Device {
         let given = raw
             .trigger
@@ -624,6 +652,13 @@ fn check_role(
         (Role::Broker | Role::Library, Action::Accept { .. }) => {
             Some("`accept:` is for device-role cases (`role: device`)")
         }
+        (Role::Library, Action::Open { .. } | Action::Connect(_) | Action::Disconnect { .. }) => Some(
+            "a library case plays the server: `tell:` the library to connect or disconnect (e.g. `tell: { connect: {} }`)",
+        ),
+        (Role::Library, Action::Fault(_)) => Some("`fault:` is for broker-role cases"),
+        (Role::Broker | Role::Device, Action::Tell(_)) => {
+            Some("`tell:` is for library-role cases (`role: library`), which drive a library through its adapter")
+        }
         _ => None,
     };
     match bad {
@@ -677,6 +712,7 @@ fn compile_step(
         ("drop", r.drop.is_some()),
         ("accept", r.accept.is_some()),
         ("fault", r.fault.is_some()),
+        ("tell", r.tell.is_some()),
     ]
     .iter()
     .filter(|(_, p)| *p)
@@ -686,7 +722,7 @@ fn compile_step(
         return cx.err(
             at,
             format!(
-                "step {index} must have exactly one action (open, connect, accept, send, expect, wait, disconnect, drop, fault); found {}",
+                "step {index} must have exactly one action (open, connect, accept, send, expect, wait, disconnect, drop, fault, tell); found {}",
                 if present.is_empty() { "none".to_string() } else { present.join(", ") }
             ),
         );
@@ -831,6 +867,9 @@ fn compile_step(
             .or_else(|_| cx.err(&v.referenced, "drop: expected a connection name"))?;
         check_on(&Some(name.clone()))?;
         Action::Drop { name }
+    } else if let Some(v) = &r.tell {
+        check_vars(&v.value, &v.referenced, known)?;
+        Action::Tell(TellSpec::parse(&v.value).or_else(|e| cx.err(&v.referenced, format!("tell: {e}")))?)
     } else if let Some(f) = &r.fault {
         Action::Fault(
             crate::target::fault::Fault::parse(&f.value)
@@ -849,6 +888,11 @@ fn compile_step(
             at,
             format!("step {index}: no connection yet; start with `connect:` or `open:` (broker role) or `accept:` (device role)"),
         );
+    }
+    if let Action::Expect(e) = &action {
+        if e.is_event() && r.on.is_some() {
+            return cx.err(at, format!("step {index}: library events belong to no connection; drop `on:`"));
+        }
     }
     if !r.capture.is_empty() && !matches!(action, Action::Expect(_)) {
         return cx.err(at, "`capture:` only works on an `expect` step");

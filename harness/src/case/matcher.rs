@@ -72,7 +72,27 @@ pub enum Expect {
     /// No packet matching the inner expectation arrives within the step's
     /// time (other packets may arrive and stay queued).
     No(Box<Expect>),
+    /// Library cases: an event from the adapter (`{ event: message, topic:
+    /// ..., payload: ... }`); events that do not match stay queued.
+    Event {
+        /// Event name (one of [`EVENTS`]).
+        name: String,
+        /// (field name, matcher) over the event's JSON fields.
+        fields: Vec<(String, Matcher)>,
+    },
 }
+
+/// Adapter events a library case can expect (see `adapters/PROTOCOL.md`).
+pub const EVENTS: &[&str] = &[
+    "connack",
+    "published",
+    "subscribed",
+    "unsubscribed",
+    "message",
+    "disconnected",
+    "error",
+    "unsupported",
+];
 
 /// Field names a decoded packet of each type has (for matching), beyond `flags` and `malformed`.
 pub fn expect_fields(t: PacketType) -> &'static [&'static str] {
@@ -372,6 +392,18 @@ impl Expect {
                     )),
                 },
             },
+            Value::Object(m) if m.contains_key("event") => {
+                let name = m
+                    .get("event")
+                    .and_then(Value::as_str)
+                    .filter(|n| EVENTS.contains(n))
+                    .ok_or_else(|| format!("event: expected one of {}", EVENTS.join(", ")))?;
+                let mut fields = Vec::new();
+                for (k, v) in m.iter().filter(|(k, _)| *k != "event") {
+                    fields.push((k.clone(), Matcher::parse(v).map_err(|e| format!("{k}: {e}"))?));
+                }
+                Ok(Expect::Event { name: name.to_string(), fields })
+            }
             Value::Object(m) if m.len() == 1 => {
                 let (k, inner) = m.iter().next().ok_or("empty expectation")?;
                 match k.as_str() {
@@ -379,9 +411,13 @@ impl Expect {
                         let s = inner.as_str().ok_or("bytes: expected hex text")?;
                         super::hex::parse_pattern(s).map(Expect::Bytes).map_err(|e| format!("bytes: {e}"))
                     }
-                    "one_of" => Ok(Expect::OneOf(
-                        inner.as_array().ok_or("one_of: expected a list")?.iter().map(Expect::parse).collect::<Result<_, _>>()?,
-                    )),
+                    "one_of" => {
+                        let es: Vec<Expect> = inner.as_array().ok_or("one_of: expected a list")?.iter().map(Expect::parse).collect::<Result<_, _>>()?;
+                        if es.iter().any(Expect::is_event) {
+                            return Err("one_of: adapter events cannot be mixed into `one_of`; expect them in steps of their own".into());
+                        }
+                        Ok(Expect::OneOf(es))
+                    }
                     "no" => {
                         let e = Expect::parse(inner).map_err(|e| format!("no: {e}"))?;
                         if e.accepts_close() || e.accepts_nothing() || matches!(e, Expect::No(_)) {
@@ -433,6 +469,7 @@ impl Expect {
                 Err(_) => Ok(()),
             },
             Expect::Nothing => Err("expected no packet".into()),
+            Expect::Event { name, .. } => Err(format!("expected the adapter event `{name}`, not a packet")),
             Expect::Bytes(p) => p.check(raw),
             Expect::Packet {
                 ptype: want,
@@ -567,6 +604,49 @@ impl Expect {
                 .collect::<Vec<_>>()
                 .join(" or "),
             Expect::No(e) => format!("no {}", e.describe()),
+            Expect::Event { name, fields } => {
+                if fields.is_empty() {
+                    format!("library event `{name}`")
+                } else {
+                    format!(
+                        "library event `{name}` {{{}}}",
+                        fields
+                            .iter()
+                            .map(|(k, m)| format!("{k}: {}", m.describe()))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                }
+            }
+        }
+    }
+
+    /// An adapter event expectation (or its negation).
+    pub fn is_event(&self) -> bool {
+        match self {
+            Expect::Event { .. } => true,
+            Expect::No(e) => e.is_event(),
+            _ => false,
+        }
+    }
+
+    /// Does an adapter event satisfy this (event) expectation?
+    pub fn check_event(&self, event: &Value, vars: &Vars) -> Result<(), String> {
+        let Expect::Event { name, fields } = self else {
+            return Err("expected a packet, not an adapter event".into());
+        };
+        let got = event.get("event").and_then(Value::as_str).unwrap_or("?");
+        if got != name {
+            return Err(format!("expected event `{name}`, got `{got}`"));
+        }
+        let errs: Vec<String> = fields
+            .iter()
+            .filter_map(|(k, m)| m.check(event.get(k), vars).err().map(|e| format!("{k}: {e}")))
+            .collect();
+        if errs.is_empty() {
+            Ok(())
+        } else {
+            Err(errs.join("; "))
         }
     }
 }

@@ -224,6 +224,86 @@ pub enum Action {
     },
     /// Pause, resume, kill or restart the broker (targets claiming `faults`).
     Fault(crate::target::fault::Fault),
+    /// Library role: tell the adapter to make the library do something
+    /// (a request of the adapter protocol, `adapters/PROTOCOL.md`).
+    Tell(TellSpec),
+}
+
+/// Operations a library case can `tell:` the adapter.
+pub const TELL_OPS: &[&str] = &["connect", "publish", "subscribe", "unsubscribe", "disconnect"];
+
+/// A request to a library's adapter, as written in the case (strings may
+/// hold `${vars}`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TellSpec {
+    /// The operation (one of [`TELL_OPS`]).
+    pub op: String,
+    /// The request's fields as written.
+    pub fields: serde_json::Map<String, serde_json::Value>,
+}
+
+impl TellSpec {
+    /// Fields each operation accepts.
+    pub fn allowed(op: &str) -> &'static [&'static str] {
+        match op {
+            "connect" => &[
+                "client_id",
+                "clean_session",
+                "keep_alive",
+                "username",
+                "password",
+                "will",
+                "timeout",
+            ],
+            "publish" => &["topic", "payload", "payload_hex", "qos", "retain"],
+            "subscribe" => &["topics"],
+            "unsubscribe" => &["filters"],
+            _ => &[],
+        }
+    }
+
+    /// Parses `tell: disconnect` or `tell: { publish: { ... } }`.
+    pub fn parse(v: &serde_json::Value) -> Result<TellSpec, String> {
+        use serde_json::Value;
+        let (op, fields) = match v {
+            Value::String(op) => (op.clone(), serde_json::Map::new()),
+            Value::Object(m) if m.len() == 1 => {
+                let Some((op, inner)) = m.iter().next() else {
+                    return Err("empty map".into());
+                };
+                let fields = match inner {
+                    Value::Null => serde_json::Map::new(),
+                    Value::Object(f) => f.clone(),
+                    other => return Err(format!("{op}: expected a map of fields, got {other}")),
+                };
+                (op.clone(), fields)
+            }
+            _ => {
+                return Err(
+                    "expected an operation, e.g. `tell: disconnect` or `tell: { publish: { topic: t, qos: 1 } }`"
+                        .into(),
+                )
+            }
+        };
+        if !TELL_OPS.contains(&op.as_str()) {
+            return Err(format!(
+                "unknown operation `{op}`; expected one of: {}",
+                TELL_OPS.join(", ")
+            ));
+        }
+        let allowed = Self::allowed(&op);
+        if let Some(k) = fields.keys().find(|k| !allowed.contains(&k.as_str())) {
+            return Err(format!(
+                "unknown field `{k}` for {op}; expected one of: {}",
+                if allowed.is_empty() {
+                    "(none)".to_string()
+                } else {
+                    allowed.join(", ")
+                }
+            ));
+        }
+        Ok(TellSpec { op, fields })
+    }
 }
 
 impl Action {
@@ -239,6 +319,7 @@ impl Action {
             Action::Drop { .. } => "drop",
             Action::Accept { .. } => "accept",
             Action::Fault(_) => "fault",
+            Action::Tell(_) => "tell",
         }
     }
 }

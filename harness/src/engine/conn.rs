@@ -47,6 +47,13 @@ pub enum Incoming {
         /// Why.
         reason: String,
     },
+    /// A library case's adapter said something (or went away).
+    Adapter {
+        /// When.
+        at: Instant,
+        /// What.
+        item: super::adapter::AdapterItem,
+    },
     /// The peer closed the connection (EOF) or it was reset.
     Closed {
         /// Connection name.

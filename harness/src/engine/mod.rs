@@ -2,6 +2,7 @@
 //! transcript, applies expectations and monitors, and gives a verdict.
 //! It never formats output; report views do that.
 
+pub mod adapter;
 mod batch;
 pub mod blame;
 mod cleanup;
@@ -12,7 +13,8 @@ mod session;
 pub use batch::run_all;
 pub use conn::{boxed_tcp, BoxStream, Conn, Incoming, Stream};
 pub use listen::{Arrival, DeviceListener, Upgrade};
-pub use session::{run_case, run_device_case};
+pub use session::{run_case, run_device_case, run_library_case, LibraryEnd};
+pub(crate) use session::{judge_findings, profile_for as profile_for_case};
 
 use std::time::Duration;
 

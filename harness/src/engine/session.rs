@@ -1,6 +1,7 @@
 //! Running one case: connections, steps, expectations, verdict.
 
 mod expect;
+mod library;
 
 use super::blame::{blame, Observation};
 use super::conn::{Conn, Incoming};
@@ -54,6 +55,21 @@ enum Endpoint<'a> {
     Dial(SocketAddr),
     /// The suite waits for the device under test.
     Listen(&'a DeviceListener),
+    /// The suite plays the server a library connects to, told what to do
+    /// through its adapter.
+    Library(&'a LibraryEnd<'a>),
+}
+
+/// A library case's ends: the server's listener (fed with the library's
+/// connections in order), the adapter to start, and the time origin the
+/// case's transcript shares with the server's.
+pub struct LibraryEnd<'a> {
+    /// Connections the library opens (taps of the suite's server).
+    pub listener: &'a DeviceListener,
+    /// How to start the adapter.
+    pub adapter: &'a super::adapter::AdapterCommand,
+    /// Event times count from here.
+    pub origin: Instant,
 }
 
 struct Session<'a> {
@@ -90,6 +106,12 @@ struct Session<'a> {
     /// The last CONNECT the suite sent (the clean-up connection reuses its
     /// credentials).
     last_connect: Option<crate::wire::Connect>,
+    /// Library cases: the running adapter.
+    adapter: Option<super::adapter::Adapter>,
+    /// Library cases: adapter events not yet consumed by an expectation.
+    events: VecDeque<Value>,
+    /// Library cases: why the adapter is gone (it exited or broke the protocol).
+    adapter_gone: Option<String>,
 }
 
 /// Runs broker-role `case` against the broker at `addr` and returns its result.
@@ -130,6 +152,27 @@ async fn dial(
         return result;
     }
     run_with(case, Endpoint::Dial(addr), target, cfg, lock).await
+}
+
+/// Runs library-role `case`: starts its adapter, tells it what the case
+/// says, and sees the library's connections through `end.listener` (taps
+/// of the suite's server, which answers as a conformant server).
+pub async fn run_library_case(
+    case: &Case,
+    end: &LibraryEnd<'_>,
+    target: &str,
+    cfg: &EngineConfig,
+) -> CaseResult {
+    if case.role != Role::Library {
+        let mut result = super::pending_result(case, target);
+        result.verdict = Verdict::Skipped;
+        result.reason = format!(
+            "role `{}` is not run against a library adapter (library cases only)",
+            case.role.name()
+        );
+        return result;
+    }
+    run_with(case, Endpoint::Library(end), target, cfg, false).await
 }
 
 /// Runs device-role `case`: the suite plays the platform and waits for the
@@ -173,7 +216,7 @@ async fn run_with(
     let mut result = super::pending_result(case, target);
     let suite = match endpoint {
         Endpoint::Dial(_) => Side::Client,
-        Endpoint::Listen(_) => Side::Server,
+        Endpoint::Listen(_) | Endpoint::Library(_) => Side::Server,
     };
     let profile = profile_for(case, cfg);
     if let Some(missing) = profile
@@ -196,7 +239,12 @@ async fn run_with(
         );
         return result;
     }
-    if let Some(missing) = case.requires.iter().find(|r| !cfg.capabilities.contains(r)) {
+    if let Some(missing) = case
+        .requires
+        .iter()
+        .find(|r| !cfg.capabilities.contains(r))
+        .filter(|_| !matches!(endpoint, Endpoint::Library(_)))
+    {
         result.verdict = Verdict::Skipped;
         result.reason = format!("target does not claim capability `{missing}`");
         return result;
@@ -234,6 +282,31 @@ async fn run_with(
     let started_steps = Instant::now();
 
     let (tx, rx) = mpsc::channel(256);
+    // A library case starts its adapter first: what it supports decides
+    // whether the case runs at all.
+    let mut adapter = None;
+    if let Endpoint::Library(end) = &endpoint {
+        match super::adapter::Adapter::start(end.adapter, tx.clone(), cfg.step_timeout.max(Duration::from_secs(10))).await {
+            Ok(a) => {
+                if let Some(why) = unsupported(case, &a.hello) {
+                    a.stop(Duration::from_secs(1)).await;
+                    result.verdict = Verdict::Skipped;
+                    result.reason = why;
+                    return result;
+                }
+                adapter = Some(a);
+            }
+            Err(e) => {
+                result.verdict = Verdict::Error;
+                result.reason = format!("adapter: {e}");
+                return result;
+            }
+        }
+    }
+    let origin = match &endpoint {
+        Endpoint::Library(end) => end.origin,
+        _ => started_steps,
+    };
     let unique = unique_for(&cfg.nonce, &case.id);
     let mut vars = Vars::new();
     for (k, v) in profile.vars() {
@@ -247,7 +320,7 @@ async fn run_with(
         cfg,
         endpoint,
         suite,
-        start: started_steps,
+        start: origin,
         case_deadline: started_steps + case.timeout,
         t: Transcript::new(),
         conns: HashMap::new(),
@@ -262,7 +335,23 @@ async fn run_with(
         taint: None,
         retained: Default::default(),
         last_connect: None,
+        adapter,
+        events: VecDeque::new(),
+        adapter_gone: None,
     };
+    if let Some(a) = &s.adapter {
+        let text = format!(
+            "library: adapter `{}` started: {} (operations: {}; features: {})",
+            match &s.endpoint {
+                Endpoint::Library(end) => end.adapter.display(),
+                _ => String::new(),
+            },
+            a.hello.label(),
+            a.hello.operations.join(", "),
+            a.hello.features.join(", ")
+        );
+        s.note("client", text);
+    }
     // Case variables may refer to built-ins and to each other: resolve in passes.
     let mut pending: Vec<(String, String)> = case.vars.clone();
     for _ in 0..=pending.len() {
@@ -375,6 +464,13 @@ async fn run_with(
             }
         }
     }
+    // Drain what the adapter said last, then stop it.
+    while let Ok(inc) = s.rx.try_recv() {
+        s.record(inc);
+    }
+    if let Some(a) = s.adapter.take() {
+        a.stop(Duration::from_secs(1)).await;
+    }
     s.close_all("case ended");
     s.clear_retained().await;
     if let Some(i) = s.instance.take() {
@@ -394,12 +490,35 @@ async fn run_with(
     } else {
         vec![]
     };
-    // A monitor's finding is an observation of its own: it fails the case
-    // even when a step could not be judged (a set-up step failed).
+    judge_findings(&mut result, findings, s.taint.as_deref());
+    // Nothing the report shows may carry a credential of the profile.
+    result.reason = profile.redact(&result.reason);
+    for f in &mut result.failures {
+        f.expected = profile.redact(&f.expected);
+        f.actual = profile.redact(&f.actual);
+    }
+    for f in &mut result.findings {
+        f.message = profile.redact(&f.message);
+    }
+    s.t.redact_secrets(&profile.secret_values());
+    result.transcript = s.t;
+    result.duration_ms = started.elapsed().as_millis() as u64;
+    result
+}
+
+/// Adds the monitors' `findings` (on the side under test) to `result`. A
+/// finding is an observation of its own: it fails the case even when a
+/// step could not be judged (a set-up step failed); with a `taint` (a
+/// fault injected) it makes the case inconclusive instead.
+pub(crate) fn judge_findings(
+    result: &mut CaseResult,
+    findings: Vec<crate::rules::Finding>,
+    taint: Option<&str>,
+) {
     if matches!(result.verdict, Verdict::Pass | Verdict::Inconclusive) {
         if let Some(f) = findings.first() {
             let earlier = std::mem::take(&mut result.reason);
-            if let Some(taint) = &s.taint {
+            if let Some(taint) = taint {
                 result.verdict = Verdict::Inconclusive;
                 result.reason = format!(
                     "monitor {}: {} (event #{}); no verdict on the broker: {taint}",
@@ -415,19 +534,23 @@ async fn run_with(
         }
     }
     result.findings = findings;
-    // Nothing the report shows may carry a credential of the profile.
-    result.reason = profile.redact(&result.reason);
-    for f in &mut result.failures {
-        f.expected = profile.redact(&f.expected);
-        f.actual = profile.redact(&f.actual);
+}
+
+/// Why a library case cannot run with this adapter (an operation it does
+/// not implement, a feature the library lacks), or `None`.
+fn unsupported(case: &Case, hello: &super::adapter::Hello) -> Option<String> {
+    let has = |w: &str| hello.operations.iter().chain(&hello.features).any(|x| x == w);
+    if let Some(r) = case.requires.iter().find(|r| !has(r)) {
+        return Some(format!("{} does not have `{r}` (its adapter's hello does not list it)", hello.label()));
     }
-    for f in &mut result.findings {
-        f.message = profile.redact(&f.message);
-    }
-    s.t.redact_secrets(&profile.secret_values());
-    result.transcript = s.t;
-    result.duration_ms = started.elapsed().as_millis() as u64;
-    result
+    case.steps.iter().find_map(|st| match &st.action {
+        Action::Tell(t) if !hello.operations.contains(&t.op) => Some(format!(
+            "the adapter for {} does not support the operation `{}`",
+            hello.label(),
+            t.op
+        )),
+        _ => None,
+    })
 }
 
 /// `ClosedBy` for a close done by `side`.
@@ -529,7 +652,17 @@ impl Session<'_> {
                 self.accept("device", deadline).await?;
             }
         }
+        // A library case takes the library's next connection when a step
+        // needs one and the last one is closed (the library reconnected).
+        if let Endpoint::Library(_) = self.endpoint {
+            self.follow_library(step).await?;
+        }
         match &step.action {
+            Action::Tell(t) => self.tell(t).await,
+            Action::Expect(e) if e.is_event() => {
+                let deadline = self.step_deadline(step, self.cfg.step_timeout);
+                self.expect_event(e, deadline, &step.capture).await
+            }
             Action::Open { name } => self.open(name).await.map(|_| ()),
             Action::Accept { name } => {
                 let deadline = self.step_deadline(step, self.cfg.accept_timeout);
@@ -796,6 +929,7 @@ impl Session<'_> {
         let tls = match self.endpoint {
             Endpoint::Dial(_) => self.cfg.dialer.is_some(),
             Endpoint::Listen(l) => l.tls(),
+            Endpoint::Library(end) => end.listener.tls(),
         };
         let n = self.opens.entry(name.to_string()).or_insert(0);
         *n += 1;
@@ -953,6 +1087,10 @@ impl Session<'_> {
     }
 
     fn record(&mut self, inc: Incoming) {
+        let inc = match inc {
+            Incoming::Adapter { at, item } => return self.record_adapter(at, item),
+            other => other,
+        };
         if let Incoming::Packet { raw, .. } | Incoming::Garbage { raw, .. } = &inc {
             self.recorded_bytes = self.recorded_bytes.saturating_add(raw.len());
         }
@@ -963,6 +1101,7 @@ impl Session<'_> {
                 Incoming::Packet { conn, .. }
                 | Incoming::Garbage { conn, .. }
                 | Incoming::Closed { conn, .. } => conn.clone(),
+                Incoming::Adapter { .. } => return,
             };
             if let Some(st) = self.conns.get_mut(&conn) {
                 if let Some(c) = st.conn.take() {
@@ -1047,6 +1186,7 @@ impl Session<'_> {
                     );
                 }
             }
+            Incoming::Adapter { .. } => {}
             Incoming::Closed { conn, at, reason } => {
                 let at = self.at(at);
                 if let Some(st) = self.conns.get_mut(&conn) {

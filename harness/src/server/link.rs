@@ -42,6 +42,10 @@ pub(super) struct Ctx {
     pub connect_wait: Duration,
     /// Connections arrive over TLS.
     pub tls: bool,
+    /// A library case: every connection is tapped for it from its first
+    /// byte, is named `client` (`client#2`, ...), and closes when the case
+    /// drops its tap (the case's `drop:` closes the library's connection).
+    pub library: Option<Pending>,
 }
 
 impl Ctx {
@@ -106,10 +110,15 @@ impl Drop for Link {
 pub(super) async fn serve(ctx: Arc<Ctx>, n: usize, peer: SocketAddr, stream: BoxStream) {
     let (mut r, w) = tokio::io::split(stream);
     let (cmd_tx, mut cmd_rx) = mpsc::channel(64);
-    let key = if n == 1 {
-        "device".to_string()
+    let base = if ctx.library.is_some() {
+        "client"
     } else {
-        format!("device#{n}")
+        "device"
+    };
+    let key = if n == 1 {
+        base.to_string()
+    } else {
+        format!("{base}#{n}")
     };
     {
         // `open` and `busy` were counted by the session when it took the
@@ -145,6 +154,14 @@ pub(super) async fn serve(ctx: Arc<Ctx>, n: usize, peer: SocketAddr, stream: Box
         busy: true,
         last_byte: now,
     };
+    if let Some(p) = &ctx.library {
+        let p = Pending {
+            idx: p.idx,
+            case: p.case.clone(),
+            vars: p.vars.clone(),
+        };
+        link.start_tap(p, None).await;
+    }
     let mut framer = crate::wire::Framer::new(ctx.max_packet);
     let mut buf = vec![0u8; 16 * 1024];
     while link.closing.is_none() {
@@ -571,7 +588,15 @@ impl Link {
                 }
                 let _ = tap;
             }
-            Cmd::TapEnded(id) => self.taps.retain(|t| t.id != id),
+            Cmd::TapEnded(id) => {
+                self.taps.retain(|t| t.id != id);
+                if self.ctx.library.is_some() && self.closing.is_none() {
+                    self.closing = Some((
+                        ClosedBy::Server,
+                        "the case closed the connection (`drop:`)".into(),
+                    ));
+                }
+            }
             Cmd::TakenOver => {
                 self.closing = Some((
                     ClosedBy::Server,

@@ -20,6 +20,7 @@
 //! has been quiet for `settle`, at `duration`, or when `stop` fires
 //! (Ctrl-C); what was seen so far is reported.
 
+pub mod library;
 mod link;
 pub mod platform;
 mod state;
@@ -165,6 +166,7 @@ pub async fn certify(
         max_packet: cfg.max_packet,
         connect_wait: cfg.step_timeout.min(Duration::from_secs(30)),
         tls: listener.tls(),
+        library: None,
     });
     let case_cfg = EngineConfig {
         monitors: false,

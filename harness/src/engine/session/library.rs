@@ -1,0 +1,308 @@
+//! Library cases: telling the adapter, waiting for its events, and
+//! following the library's connections to the suite's server.
+
+use super::{Endpoint, Observation, Session, StepEnd};
+use crate::case::{Action, Expect, Step, TellSpec};
+use crate::engine::adapter::AdapterItem;
+use crate::engine::client_id_for;
+use serde_json::{Map, Value};
+use std::time::{Duration, Instant};
+
+/// Most adapter events queued at once; more is a flood (the adapter's part ends).
+const MAX_EVENTS: usize = 10_000;
+
+fn short(v: &Value) -> String {
+    let s = v.to_string();
+    if s.len() > 240 {
+        format!("{}...", &s[..s.floor_char_boundary(240)])
+    } else {
+        s
+    }
+}
+
+impl Session<'_> {
+    /// The key transcript notes about the library go on.
+    fn library_key(&self) -> String {
+        self.order
+            .last()
+            .map(|n| self.key(n))
+            .unwrap_or_else(|| "client".into())
+    }
+
+    /// Records what the adapter said.
+    pub(super) fn record_adapter(&mut self, at: Instant, item: AdapterItem) {
+        let key = self.library_key();
+        let at = self.at(at);
+        let text = match item {
+            AdapterItem::Event(v) => {
+                let text = format!("library -> {}", short(&v));
+                if self.events.len() >= MAX_EVENTS {
+                    if self.adapter_gone.is_none() {
+                        self.adapter_gone = Some(format!(
+                            "the adapter sent more than {MAX_EVENTS} events no step consumed"
+                        ));
+                    }
+                } else {
+                    self.events.push_back(v);
+                }
+                text
+            }
+            AdapterItem::Gone(why) => {
+                let tail = self
+                    .adapter
+                    .as_ref()
+                    .map(|a| a.stderr_tail())
+                    .unwrap_or_default();
+                let why = format!("{why}{tail}");
+                let text = format!("library: {why}");
+                self.adapter_gone.get_or_insert(why);
+                text
+            }
+        };
+        self.t.push(at, &key, crate::transcript::EventKind::Note { text });
+    }
+
+    /// Before a step that needs the library's connection: when there is
+    /// none yet, or the last one closed and the step awaits a packet (not
+    /// the close itself), takes the library's next connection.
+    pub(super) async fn follow_library(&mut self, step: &Step) -> Result<(), StepEnd> {
+        let Endpoint::Library(end) = self.endpoint else {
+            return Ok(());
+        };
+        let positive = match &step.action {
+            Action::Expect(e) if e.is_event() => return Ok(()),
+            Action::Expect(e) => {
+                !(e.accepts_close() || e.accepts_nothing() || matches!(e, Expect::No(_)))
+            }
+            Action::Send(_) | Action::SendBytes { .. } | Action::Drop { .. } => true,
+            _ => return Ok(()),
+        };
+        let current = self.order.last().map(|n| self.key(n));
+        let closed = match &current {
+            None => true,
+            Some(k) => self.conns.get(k).is_none_or(|c| c.closed.is_some()),
+        };
+        if !(current.is_none() || closed && positive) {
+            return Ok(());
+        }
+        let deadline = self.step_deadline(step, self.cfg.step_timeout);
+        loop {
+            // Record what came meanwhile (the adapter may have reported an
+            // error instead of connecting).
+            while let Ok(inc) = self.rx.try_recv() {
+                self.record(inc);
+            }
+            let wait = deadline.min(Instant::now() + Duration::from_millis(50));
+            if let Some(a) = end.listener.next(wait).await {
+                return match a.stream {
+                    Ok(stream) => {
+                        self.attach("client", stream, a.peer);
+                        Ok(())
+                    }
+                    Err(e) => Err(StepEnd::Error(e)),
+                };
+            }
+            if Instant::now() >= deadline {
+                let waited = step.within.unwrap_or(self.cfg.step_timeout);
+                let actual = match current {
+                    None => format!(
+                        "the library opened no connection to {} within {:.1}s",
+                        end.listener.local_addr(),
+                        waited.as_secs_f64()
+                    ),
+                    Some(_) => format!(
+                        "the library's connection closed and it opened no new one within {:.1}s",
+                        waited.as_secs_f64()
+                    ),
+                };
+                return match &step.action {
+                    Action::Expect(e) => Err(StepEnd::Fail {
+                        expected: e.describe(),
+                        actual,
+                        obs: Observation::Missing,
+                    }),
+                    _ => Err(StepEnd::Inconclusive(actual)),
+                };
+            }
+        }
+    }
+
+    /// `tell:` sends a request to the adapter. `connect` gets the server's
+    /// address, and defaults for what the case leaves out.
+    pub(super) async fn tell(&mut self, t: &TellSpec) -> Result<(), StepEnd> {
+        let Endpoint::Library(end) = self.endpoint else {
+            return Err(StepEnd::Error("`tell:` needs a library adapter".into()));
+        };
+        if let Some(g) = &self.adapter_gone {
+            return Err(StepEnd::Error(format!("the adapter is gone: {g}")));
+        }
+        let mut req = Map::new();
+        req.insert("op".into(), Value::from(t.op.clone()));
+        for (k, v) in &t.fields {
+            req.insert(k.clone(), self.expand_value(v).map_err(StepEnd::Error)?);
+        }
+        match t.op.as_str() {
+            "connect" => {
+                let addr = end.listener.local_addr();
+                req.insert("host".into(), Value::from(addr.ip().to_string()));
+                req.insert("port".into(), Value::from(addr.port()));
+                let unique = self.vars.get("unique").unwrap_or_default().to_string();
+                let cid = client_id_for(&unique, "client");
+                req.entry("client_id").or_insert_with(|| Value::from(cid));
+                req.entry("clean_session").or_insert(Value::Bool(true));
+                req.entry("keep_alive").or_insert(Value::from(60));
+                req.entry("username").or_insert(Value::Null);
+                req.entry("password").or_insert(Value::Null);
+                req.entry("will").or_insert(Value::Null);
+                req.entry("tls").or_insert(Value::Null);
+                req.entry("timeout")
+                    .or_insert(Value::from(self.cfg.step_timeout.as_secs_f64()));
+            }
+            "publish" => {
+                req.entry("qos").or_insert(Value::from(0));
+                req.entry("retain").or_insert(Value::Bool(false));
+                if !req.contains_key("payload_hex") {
+                    req.entry("payload").or_insert(Value::from(""));
+                }
+            }
+            "subscribe" => {
+                let items = req.get("topics").and_then(Value::as_array).cloned().unwrap_or_default();
+                let topics: Vec<Value> = items
+                    .into_iter()
+                    .map(|i| match i {
+                        Value::Array(pair) => serde_json::json!({
+                            "filter": pair.first().cloned().unwrap_or(Value::Null),
+                            "qos": pair.get(1).cloned().unwrap_or(Value::from(0)),
+                        }),
+                        Value::String(f) => serde_json::json!({"filter": f, "qos": 0}),
+                        other => other,
+                    })
+                    .collect();
+                req.insert("topics".into(), Value::Array(topics));
+            }
+            "unsubscribe" => {
+                req.entry("filters").or_insert(Value::Array(vec![]));
+            }
+            _ => {}
+        }
+        let wait = self.cfg.step_timeout;
+        let Some(a) = self.adapter.as_mut() else {
+            return Err(StepEnd::Error("the adapter is not running".into()));
+        };
+        let sent = a.tell(Value::Object(req), wait).await.map_err(StepEnd::Error)?;
+        let key = self.library_key();
+        self.note(&key, format!("library <- {}", short(&sent)));
+        Ok(())
+    }
+
+    /// Strings of `v` with variables expanded.
+    fn expand_value(&self, v: &Value) -> Result<Value, String> {
+        Ok(match v {
+            Value::String(s) => Value::String(self.vars.expand(s)?),
+            Value::Array(a) => Value::Array(
+                a.iter()
+                    .map(|x| self.expand_value(x))
+                    .collect::<Result<_, _>>()?,
+            ),
+            Value::Object(m) => Value::Object(
+                m.iter()
+                    .map(|(k, x)| Ok((k.clone(), self.expand_value(x)?)))
+                    .collect::<Result<_, String>>()?,
+            ),
+            other => other.clone(),
+        })
+    }
+
+    fn pending_events(&self) -> String {
+        const SHOWN: usize = 6;
+        let mut parts: Vec<String> = self.events.iter().take(SHOWN).map(short).collect();
+        if self.events.len() > SHOWN {
+            parts.push(format!("{} more events", self.events.len() - SHOWN));
+        }
+        if parts.is_empty() {
+            "no library event".into()
+        } else {
+            format!("library events: {}", parts.join(", "))
+        }
+    }
+
+    /// Waits for an adapter event matching `e` (or, for `no:`, for its
+    /// absence) until `deadline`. Events that do not match stay queued.
+    pub(super) async fn expect_event(
+        &mut self,
+        e: &Expect,
+        deadline: Instant,
+        capture: &[(String, String)],
+    ) -> Result<(), StepEnd> {
+        let (inner, negate) = match e {
+            Expect::No(i) => (i.as_ref(), true),
+            other => (other, false),
+        };
+        loop {
+            let hit = self
+                .events
+                .iter()
+                .position(|ev| inner.check_event(ev, &self.vars).is_ok());
+            if let Some(i) = hit {
+                if negate {
+                    return Err(StepEnd::Fail {
+                        expected: e.describe(),
+                        actual: format!("library event {}", short(&self.events[i])),
+                        obs: Observation::Unexpected,
+                    });
+                }
+                let Some(ev) = self.events.remove(i) else {
+                    continue;
+                };
+                for (var, field) in capture {
+                    match ev.get(field) {
+                        Some(Value::String(s)) => self.vars.set(var, s.clone()),
+                        Some(Value::Null) | None => {
+                            return Err(StepEnd::Error(format!(
+                                "capture: the event has no field `{field}`"
+                            )))
+                        }
+                        Some(other) => self.vars.set(var, other.to_string()),
+                    }
+                }
+                return Ok(());
+            }
+            if let Some(g) = &self.adapter_gone {
+                return Err(StepEnd::Error(format!("the adapter is gone: {g}")));
+            }
+            if Instant::now() >= deadline {
+                if negate {
+                    return Ok(());
+                }
+                // The awaited event with other fields, else nothing like it.
+                let near = self.events.iter().find_map(|ev| {
+                    let Expect::Event { name, fields } = inner else {
+                        return None;
+                    };
+                    if ev.get("event").and_then(Value::as_str) != Some(name) {
+                        return None;
+                    }
+                    let bad: Vec<String> = fields
+                        .iter()
+                        .filter(|(k, m)| m.check(ev.get(k), &self.vars).is_err())
+                        .map(|(k, _)| k.clone())
+                        .collect();
+                    Some((short(ev), bad))
+                });
+                return Err(match near {
+                    Some((actual, bad)) if !bad.is_empty() => StepEnd::Fail {
+                        expected: e.describe(),
+                        actual: format!("library event {actual}"),
+                        obs: Observation::Fields(bad),
+                    },
+                    _ => StepEnd::Fail {
+                        expected: e.describe(),
+                        actual: self.pending_events(),
+                        obs: Observation::Missing,
+                    },
+                });
+            }
+            self.pump(deadline).await;
+        }
+    }
+}
