@@ -210,13 +210,23 @@ pub fn load_str(path: &str, src: &str, opts: &LoadOptions) -> Result<Case, CaseE
             "a case must cite at least one rule id in `rules:`",
         );
     }
-    let requires = known_words(
-        &cx,
-        &raw.requires,
-        crate::target::CAPABILITIES,
-        "unknown capability",
-        "known",
-    )?;
+    let requires = if role == Role::Library {
+        known_words(
+            &cx,
+            &raw.requires,
+            crate::case::LIBRARY_FEATURES,
+            "unknown library feature",
+            "known (the adapter's hello lists what a library has)",
+        )?
+    } else {
+        known_words(
+            &cx,
+            &raw.requires,
+            crate::target::CAPABILITIES,
+            "unknown capability",
+            "known",
+        )?
+    };
     let timeout = match &raw.timeout {
         None => DEFAULT_TIMEOUT,
         Some(t) => parse_duration(&t.value).or_else(|e| cx.err(&t.referenced, e))?,
@@ -491,11 +501,16 @@ fn check_attribution(
             ),
         );
     }
+    let event_fields: Vec<&str> = match expect {
+        Expect::Event { fields, .. } => fields.iter().map(|(k, _)| k.as_str()).collect(),
+        _ => vec![],
+    };
     let fields: Vec<&str> = expect
         .packet_types()
         .into_iter()
         .flat_map(|t| super::matcher::expect_fields(t).iter().copied())
         .chain(["flags", "malformed"])
+        .chain(event_fields)
         .collect();
     for (k, rs) in &raw.blame {
         if !OBSERVATIONS.contains(&k.as_str()) && !fields.contains(&k.as_str()) {

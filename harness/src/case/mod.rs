@@ -229,6 +229,26 @@ pub enum Action {
     Tell(TellSpec),
 }
 
+/// What a library case can `require:`: the adapter protocol's operations
+/// and library features (`adapters/PROTOCOL.md`).
+pub const LIBRARY_FEATURES: &[&str] = &[
+    "connect",
+    "publish",
+    "subscribe",
+    "unsubscribe",
+    "disconnect",
+    "qos1",
+    "qos2",
+    "will",
+    "username",
+    "password",
+    "clean_session_0",
+    "empty_client_id",
+    "tls",
+    "keep_alive",
+    "binary_payload",
+];
+
 /// Operations a library case can `tell:` the adapter.
 pub const TELL_OPS: &[&str] = &["connect", "publish", "subscribe", "unsubscribe", "disconnect"];
 

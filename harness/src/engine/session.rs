@@ -29,6 +29,10 @@ struct Received {
     raw: Vec<u8>,
     view: Value,
     summary: String,
+    /// When it arrived. In library cases a packet that came before the
+    /// suite's last stimulus (`send`, `tell`) cannot be the library's
+    /// reaction to it: `closed`, `nothing` and `no:` look past it.
+    at: Instant,
 }
 
 #[derive(Default)]
@@ -112,6 +116,8 @@ struct Session<'a> {
     events: VecDeque<Value>,
     /// Library cases: why the adapter is gone (it exited or broke the protocol).
     adapter_gone: Option<String>,
+    /// Library cases: when the suite last gave a stimulus (`send`, `tell`).
+    stimulus: Option<Instant>,
 }
 
 /// Runs broker-role `case` against the broker at `addr` and returns its result.
@@ -338,6 +344,7 @@ async fn run_with(
         adapter,
         events: VecDeque::new(),
         adapter_gone: None,
+        stimulus: None,
     };
     if let Some(a) = &s.adapter {
         let text = format!(
@@ -655,7 +662,12 @@ impl Session<'_> {
         // A library case takes the library's next connection when a step
         // needs one and the last one is closed (the library reconnected).
         if let Endpoint::Library(_) = self.endpoint {
-            self.follow_library(step).await?;
+            if !self.follow_library(step).await? {
+                return Ok(());
+            }
+            if matches!(step.action, Action::Send(_) | Action::SendBytes { .. }) {
+                self.mark_stale();
+            }
         }
         match &step.action {
             Action::Tell(t) => self.tell(t).await,
@@ -1075,6 +1087,42 @@ impl Session<'_> {
         if now >= until {
             return false;
         }
+        // A library case takes the library's new connection as soon as it
+        // comes (when its last one is gone), so its packets are seen when
+        // they arrive.
+        if let Endpoint::Library(end) = self.endpoint {
+            let current = self.order.last().map(|n| self.key(n));
+            let free = current
+                .as_ref()
+                .is_none_or(|k| self.conns.get(k).is_none_or(|c| c.closed.is_some()));
+            if free {
+                tokio::select! {
+                    inc = self.rx.recv() => {
+                        if let Some(inc) = inc {
+                            self.record(inc);
+                        }
+                        return true;
+                    }
+                    a = end.listener.next(until) => {
+                        return match a {
+                            Some(a) => {
+                                match a.stream {
+                                    Ok(stream) => {
+                                        self.attach("client", stream, a.peer);
+                                    }
+                                    Err(e) => {
+                                        let key = self.library_key();
+                                        self.note(&key, format!("a connection of the library failed: {e}"));
+                                    }
+                                }
+                                true
+                            }
+                            None => false,
+                        };
+                    }
+                }
+            }
+        }
         match tokio::time::timeout(until - now, self.rx.recv()).await {
             Ok(Some(inc)) => {
                 self.record(inc);
@@ -1121,6 +1169,7 @@ impl Session<'_> {
                 raw,
                 decoded,
             } => {
+                let arrived = at;
                 let at = self.at(at);
                 let view = packet_view(
                     decoded.packet.as_ref(),
@@ -1150,6 +1199,7 @@ impl Session<'_> {
                         raw,
                         view,
                         summary,
+                        at: arrived,
                     });
                 }
             }

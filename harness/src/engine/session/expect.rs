@@ -62,10 +62,13 @@ impl Session<'_> {
                 .conns
                 .get(name)
                 .ok_or_else(|| StepEnd::Error(format!("no connection `{name}`")))?;
+            let mark = self.stimulus;
+            let stale = |r: &super::Received| mark.is_some_and(|m| r.at < m);
             if let Some(r) = st.inbox.iter().find(|r| {
-                inner
-                    .check_packet(r.ptype, &r.raw, &r.view, &self.vars)
-                    .is_ok()
+                !stale(r)
+                    && inner
+                        .check_packet(r.ptype, &r.raw, &r.view, &self.vars)
+                        .is_ok()
             }) {
                 return Err(StepEnd::Fail {
                     expected: format!("no {}", inner.describe()),
@@ -97,6 +100,8 @@ impl Session<'_> {
             return self.expect_none(name, inner, deadline).await;
         }
         let waited_from = Instant::now();
+        let mark = self.stimulus;
+        let stale = |r: &super::Received| mark.is_some_and(|m| r.at < m);
         loop {
             let st = self
                 .conns
@@ -122,7 +127,7 @@ impl Session<'_> {
                                 obs: fields.map_or(Observation::Unexpected, Observation::Fields),
                             });
                         }
-                        if harmless || e.accepts_nothing() || e.accepts_close() {
+                        if harmless || stale(r) || e.accepts_nothing() || e.accepts_close() {
                             continue;
                         }
                         // The awaited packet with a wrong field is the
@@ -157,7 +162,7 @@ impl Session<'_> {
             let significant = st
                 .inbox
                 .iter()
-                .any(|r| r.ptype != Some(PacketType::Pingresp));
+                .any(|r| r.ptype != Some(PacketType::Pingresp) && !stale(r));
             // 2. Closed?
             if let Some(why) = st.closed.clone() {
                 if e.accepts_close() && !significant {

@@ -22,7 +22,7 @@ fn short(v: &Value) -> String {
 
 impl Session<'_> {
     /// The key transcript notes about the library go on.
-    fn library_key(&self) -> String {
+    pub(super) fn library_key(&self) -> String {
         self.order
             .last()
             .map(|n| self.key(n))
@@ -65,17 +65,20 @@ impl Session<'_> {
     /// Before a step that needs the library's connection: when there is
     /// none yet, or the last one closed and the step awaits a packet (not
     /// the close itself), takes the library's next connection.
-    pub(super) async fn follow_library(&mut self, step: &Step) -> Result<(), StepEnd> {
+    ///
+    /// Returns `false` when a step awaiting silence or an absence finds no
+    /// connection at all by its deadline: nothing came, so it holds.
+    pub(super) async fn follow_library(&mut self, step: &Step) -> Result<bool, StepEnd> {
         let Endpoint::Library(end) = self.endpoint else {
-            return Ok(());
+            return Ok(true);
         };
         let positive = match &step.action {
-            Action::Expect(e) if e.is_event() => return Ok(()),
+            Action::Expect(e) if e.is_event() => return Ok(true),
             Action::Expect(e) => {
                 !(e.accepts_close() || e.accepts_nothing() || matches!(e, Expect::No(_)))
             }
             Action::Send(_) | Action::SendBytes { .. } | Action::Drop { .. } => true,
-            _ => return Ok(()),
+            _ => return Ok(true),
         };
         let current = self.order.last().map(|n| self.key(n));
         let closed = match &current {
@@ -83,7 +86,7 @@ impl Session<'_> {
             Some(k) => self.conns.get(k).is_none_or(|c| c.closed.is_some()),
         };
         if !(current.is_none() || closed && positive) {
-            return Ok(());
+            return Ok(true);
         }
         let deadline = self.step_deadline(step, self.cfg.step_timeout);
         loop {
@@ -97,7 +100,7 @@ impl Session<'_> {
                 return match a.stream {
                     Ok(stream) => {
                         self.attach("client", stream, a.peer);
-                        Ok(())
+                        Ok(true)
                     }
                     Err(e) => Err(StepEnd::Error(e)),
                 };
@@ -116,6 +119,11 @@ impl Session<'_> {
                     ),
                 };
                 return match &step.action {
+                    Action::Expect(e) if current.is_none() && (e.accepts_nothing() || matches!(e, Expect::No(_))) => {
+                        let key = self.library_key();
+                        self.note(&key, format!("step {}: the library opened no connection: nothing came", step.index));
+                        Ok(false)
+                    }
                     Action::Expect(e) => Err(StepEnd::Fail {
                         expected: e.describe(),
                         actual,
@@ -127,6 +135,12 @@ impl Session<'_> {
         }
     }
 
+    /// Library cases: what the library sent so far came before the
+    /// stimulus the suite is about to give.
+    pub(super) fn mark_stale(&mut self) {
+        self.stimulus = Some(Instant::now());
+    }
+
     /// `tell:` sends a request to the adapter. `connect` gets the server's
     /// address, and defaults for what the case leaves out.
     pub(super) async fn tell(&mut self, t: &TellSpec) -> Result<(), StepEnd> {
@@ -136,6 +150,7 @@ impl Session<'_> {
         if let Some(g) = &self.adapter_gone {
             return Err(StepEnd::Error(format!("the adapter is gone: {g}")));
         }
+        self.mark_stale();
         let mut req = Map::new();
         req.insert("op".into(), Value::from(t.op.clone()));
         for (k, v) in &t.fields {
