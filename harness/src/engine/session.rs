@@ -666,7 +666,7 @@ impl Session<'_> {
                 return Ok(());
             }
             if matches!(step.action, Action::Send(_) | Action::SendBytes { .. }) {
-                self.mark_stale();
+                self.mark_stale().await;
             }
         }
         match &step.action {

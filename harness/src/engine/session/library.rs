@@ -11,6 +11,9 @@ use std::time::{Duration, Instant};
 /// Most adapter events queued at once; more is a flood (the adapter's part ends).
 const MAX_EVENTS: usize = 10_000;
 
+/// How long the suite lets what already came in be read before a stimulus.
+const SETTLE: Duration = Duration::from_millis(20);
+
 fn short(v: &Value) -> String {
     let s = v.to_string();
     if s.len() > 240 {
@@ -136,8 +139,12 @@ impl Session<'_> {
     }
 
     /// Library cases: what the library sent so far came before the
-    /// stimulus the suite is about to give.
-    pub(super) fn mark_stale(&mut self) {
+    /// stimulus the suite is about to give. A connection the library
+    /// opened meanwhile is taken first and its reader given a moment
+    /// ([`SETTLE`]) to catch up, so its earlier packets count as earlier.
+    pub(super) async fn mark_stale(&mut self) {
+        let until = Instant::now() + SETTLE;
+        while self.pump(until).await {}
         self.stimulus = Some(Instant::now());
     }
 
@@ -150,7 +157,7 @@ impl Session<'_> {
         if let Some(g) = &self.adapter_gone {
             return Err(StepEnd::Error(format!("the adapter is gone: {g}")));
         }
-        self.mark_stale();
+        self.mark_stale().await;
         let mut req = Map::new();
         req.insert("op".into(), Value::from(t.op.clone()));
         for (k, v) in &t.fields {
