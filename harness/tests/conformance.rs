@@ -257,7 +257,7 @@ fn main() {
     let broker_cases: Arc<Vec<Case>> = Arc::new(
         cases
             .iter()
-            .filter(|c| c.profile == "mqtt311")
+            .filter(|c| c.profile == "mqtt311" && c.role == conformance::case::Role::Broker)
             .cloned()
             .collect(),
     );
@@ -403,7 +403,7 @@ fn cross_target_trials(slots: &[Arc<TargetSlot>], cases: &[Case]) -> Vec<Trial> 
         let container_only = ["faults", "persistence"];
         let comparable: Vec<String> = cases
             .iter()
-            .filter(|c| c.profile == "mqtt311")
+            .filter(|c| c.profile == "mqtt311" && c.role == conformance::case::Role::Broker)
             .filter(|c| {
                 !c.requires
                     .iter()

@@ -92,7 +92,16 @@ struct Link {
     busy: bool,
     /// When the device last sent a byte.
     last_byte: Instant,
+    /// Library cases: when the client sent DISCONNECT. The server then
+    /// waits [`AFTER_DISCONNECT`] for the client to close, acting on
+    /// nothing more, so what the client does after its DISCONNECT is seen
+    /// (MQTT-3.14.4-1, -2).
+    disconnected: Option<Instant>,
 }
+
+/// How long the server of a library case waits for the client to close
+/// after its DISCONNECT.
+const AFTER_DISCONNECT: Duration = Duration::from_secs(2);
 
 impl Drop for Link {
     /// Gives back what the session counted for the connection (`open`,
@@ -153,6 +162,7 @@ pub(super) async fn serve(ctx: Arc<Ctx>, n: usize, peer: SocketAddr, stream: Box
         fault: false,
         busy: true,
         last_byte: now,
+        disconnected: None,
     };
     if let Some(p) = &ctx.library {
         let p = Pending {
@@ -230,6 +240,16 @@ pub(super) async fn serve(ctx: Arc<Ctx>, n: usize, peer: SocketAddr, stream: Box
                     link.record(EventKind::Garbage { dir: Dir::ClientToServer, raw, reason });
                     format!(" ({} bytes of an unfinished packet received)", rest.len())
                 };
+                if link.disconnected.is_some() {
+                    link.closing = Some((
+                        ClosedBy::Server,
+                        format!(
+                            "the client did not close the connection within {:.0}s of its DISCONNECT (MQTT-3.14.4-1)",
+                            AFTER_DISCONNECT.as_secs_f64()
+                        ),
+                    ));
+                    continue;
+                }
                 let stalled = Instant::now() >= link.last_byte + ctx.connect_wait;
                 let why = if link.connect.is_none() {
                     format!("no CONNECT within {:.0}s of connecting{partial}", ctx.connect_wait.as_secs_f64())
@@ -271,6 +291,9 @@ impl Link {
     /// with an unfinished packet (`partial`), also the CONNECT wait after
     /// the device's last byte.
     fn deadline(&self, partial: bool) -> Instant {
+        if let Some(at) = self.disconnected {
+            return at + AFTER_DISCONNECT;
+        }
         if self.connect.is_none() {
             return self.opened + self.ctx.connect_wait;
         }
@@ -342,6 +365,10 @@ impl Link {
     async fn on_packet(&mut self, raw: Vec<u8>, d: crate::wire::Decoded) {
         // Cases see the packet first (existing taps, then the ones it triggers).
         self.feed_taps(&raw).await;
+        if self.disconnected.is_some() {
+            self.note("the client sent this after its DISCONNECT: the server does not act on it");
+            return;
+        }
         let first = self.connect.is_none();
         let view = packet_view(d.packet.as_ref(), d.flags, &d.malformations);
         let is_connect = matches!(d.packet, Some(Packet::Connect(_)));
@@ -379,6 +406,9 @@ impl Link {
                 self.violation(format!(
                     "the device sent {name}, a packet only a server sends: protocol violation"
                 ))
+            }
+            Packet::Disconnect if self.ctx.library.is_some() => {
+                self.disconnected = Some(Instant::now());
             }
             Packet::Disconnect => {
                 self.closing = Some((ClosedBy::Client, "device sent DISCONNECT".into()));
