@@ -19,7 +19,7 @@ import paho.mqtt.client as mqtt
 
 OPERATIONS = ["connect", "publish", "subscribe", "unsubscribe", "disconnect"]
 FEATURES = ["qos1", "qos2", "will", "username", "password", "clean_session_0",
-            "empty_client_id", "keep_alive", "binary_payload"]
+            "empty_client_id", "keep_alive", "binary_payload", "strings_with_nul"]
 # paho v2 reports a 3.1.1 CONNACK return code as an MQTT 5 reason code; map back by name.
 CONNACK_CODES = {"Success": 0, "Unsupported protocol version": 1, "Client identifier not valid": 2,
                  "Server unavailable": 3, "Bad user name or password": 4, "Not authorized": 5}

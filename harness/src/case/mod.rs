@@ -247,6 +247,7 @@ pub const LIBRARY_FEATURES: &[&str] = &[
     "tls",
     "keep_alive",
     "binary_payload",
+    "strings_with_nul",
 ];
 
 /// Operations a library case can `tell:` the adapter.
