@@ -532,7 +532,7 @@ async fn main() {
         "version": LIBRARY_VERSION, "language": "rust",
         "operations": ["connect", "publish", "subscribe", "unsubscribe", "disconnect"],
         "features": ["qos1", "qos2", "will", "username", "password", "clean_session_0",
-                     "empty_client_id", "keep_alive", "binary_payload"]}),
+                     "empty_client_id", "keep_alive", "binary_payload", "strings_with_nul"]}),
     );
     let mut adapter = Adapter {
         shared: Arc::default(),

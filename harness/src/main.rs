@@ -226,7 +226,7 @@ fn cmd_run(args: RunArgs) -> ExitCode {
         };
         return rt.block_on(async move {
             let step_timeout = Duration::from_secs_f64(step_timeout.clamp(0.05, 3600.0));
-            let hello = match conformance::server::library::probe(&adapter, step_timeout.max(Duration::from_secs(10))).await {
+            let hello = match conformance::server::library::probe(&adapter, step_timeout.max(Duration::from_secs(5))).await {
                 Ok(h) => h,
                 Err(e) => {
                     eprintln!("error: target {target}: {e}");

@@ -118,6 +118,14 @@ struct Session<'a> {
     adapter_gone: Option<String>,
     /// Library cases: when the suite last gave a stimulus (`send`, `tell`).
     stimulus: Option<Instant>,
+    /// Library cases: the last request told (id, operation) and how many
+    /// events the adapter sent since.
+    last_tell: Option<(u64, String)>,
+    events_since_tell: usize,
+    /// Library cases: the adapter's `error` answer to the last request.
+    refused: Option<String>,
+    /// Library cases: events the adapter sent so far.
+    adapter_events: usize,
 }
 
 /// Runs broker-role `case` against the broker at `addr` and returns its result.
@@ -292,7 +300,7 @@ async fn run_with(
     // whether the case runs at all.
     let mut adapter = None;
     if let Endpoint::Library(end) = &endpoint {
-        match super::adapter::Adapter::start(end.adapter, tx.clone(), cfg.step_timeout.max(Duration::from_secs(10))).await {
+        match super::adapter::Adapter::start(end.adapter, tx.clone(), cfg.step_timeout.max(Duration::from_secs(5))).await {
             Ok(a) => {
                 if let Some(why) = unsupported(case, &a.hello) {
                     a.stop(Duration::from_secs(1)).await;
@@ -345,6 +353,10 @@ async fn run_with(
         events: VecDeque::new(),
         adapter_gone: None,
         stimulus: None,
+        last_tell: None,
+        events_since_tell: 0,
+        refused: None,
+        adapter_events: 0,
     };
     if let Some(a) = &s.adapter {
         let text = format!(
@@ -426,9 +438,10 @@ async fn run_with(
                         result.reason = format!(
                             "{here}: expected {expected}; got {actual} ({}); the step proves no rule the {} is bound by, so nothing is judged",
                             obs.name(),
-                            match suite {
-                                Side::Client => "broker",
-                                Side::Server => "device",
+                            match (suite, case.role) {
+                                (Side::Client, _) => "broker",
+                                (Side::Server, Role::Library) => "library",
+                                (Side::Server, _) => "device",
                             }
                         );
                     } else {
@@ -726,8 +739,10 @@ impl Session<'_> {
                         within.as_secs_f64()
                     ),
                 );
-                self.expect(&key, e, deadline, step.strict, &step.capture)
-                    .await
+                let got = self
+                    .expect(&key, e, deadline, step.strict, &step.capture)
+                    .await;
+                self.library_refused(e, got)
             }
             Action::Wait(d) => {
                 if let Some(last) = self.order.last().cloned() {

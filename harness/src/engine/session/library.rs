@@ -8,11 +8,48 @@ use crate::engine::client_id_for;
 use serde_json::{Map, Value};
 use std::time::{Duration, Instant};
 
-/// Most adapter events queued at once; more is a flood (the adapter's part ends).
-const MAX_EVENTS: usize = 10_000;
+/// Most adapter events (of any kind) one case takes; more is a flood and
+/// ends the adapter's part (a case needs a few dozen).
+const MAX_EVENTS: usize = 2_000;
 
 /// How long the suite lets what already came in be read before a stimulus.
 const SETTLE: Duration = Duration::from_millis(20);
+
+impl Session<'_> {
+    /// A packet the library was told to send never came because the
+    /// library refused the request (the adapter answered `error`): there
+    /// is nothing to judge, whatever rule the step names.
+    pub(super) fn library_refused(
+        &self,
+        e: &Expect,
+        got: Result<(), StepEnd>,
+    ) -> Result<(), StepEnd> {
+        let (Some(why), Some((id, op))) = (&self.refused, &self.last_tell) else {
+            return got;
+        };
+        match got {
+            Err(StepEnd::Fail {
+                obs: Observation::Missing,
+                ..
+            }) if !e.is_event() && !matches!(e, Expect::No(_)) => Err(StepEnd::Inconclusive(format!(
+                "the library refused request {id} (`{op}`): {why}; the packet it would send cannot be judged"
+            ))),
+            other => other,
+        }
+    }
+}
+
+/// The event that answers a request (`adapters/PROTOCOL.md`).
+fn answer_of(op: &str) -> Option<&'static str> {
+    Some(match op {
+        "connect" => "connack",
+        "publish" => "published",
+        "subscribe" => "subscribed",
+        "unsubscribe" => "unsubscribed",
+        "disconnect" => "disconnected",
+        _ => return None,
+    })
+}
 
 fn short(v: &Value) -> String {
     let s = v.to_string();
@@ -39,14 +76,28 @@ impl Session<'_> {
         let text = match item {
             AdapterItem::Event(v) => {
                 let text = format!("library -> {}", short(&v));
-                if self.events.len() >= MAX_EVENTS {
+                self.adapter_events += 1;
+                if self.adapter_events > MAX_EVENTS {
                     if self.adapter_gone.is_none() {
                         self.adapter_gone = Some(format!(
-                            "the adapter sent more than {MAX_EVENTS} events no step consumed"
+                            "the adapter flooded the suite: more than {MAX_EVENTS} events in one case"
                         ));
+                        let text = format!("library: {}", self.adapter_gone.as_deref().unwrap_or_default());
+                        self.t.push(at, &key, crate::transcript::EventKind::Note { text });
                     }
-                } else {
-                    self.events.push_back(v);
+                    return;
+                }
+                // `log` events are kept in the transcript only.
+                if v.get("event").and_then(Value::as_str) != Some("log") {
+                    self.events.push_back(v.clone());
+                }
+                self.events_since_tell += 1;
+                let answers_last = self.last_tell.as_ref().is_some_and(|(id, _)| {
+                    v.get("id").and_then(Value::as_u64) == Some(*id)
+                });
+                if answers_last && v.get("event").and_then(Value::as_str) == Some("error") {
+                    let why = v.get("message").and_then(Value::as_str).unwrap_or("no message");
+                    self.refused = Some(why.chars().take(300).collect());
                 }
                 text
             }
@@ -212,6 +263,10 @@ impl Session<'_> {
             return Err(StepEnd::Error("the adapter is not running".into()));
         };
         let sent = a.tell(Value::Object(req), wait).await.map_err(StepEnd::Error)?;
+        let id = sent.get("id").and_then(Value::as_u64).unwrap_or(0);
+        self.last_tell = Some((id, t.op.clone()));
+        self.events_since_tell = 0;
+        self.refused = None;
         let key = self.library_key();
         self.note(&key, format!("library <- {}", short(&sent)));
         Ok(())
@@ -311,6 +366,17 @@ impl Session<'_> {
                         .collect();
                     Some((short(ev), bad))
                 });
+                // The awaited answer to the last request, and not a word
+                // from the adapter since: the adapter, not the library,
+                // failed.
+                if let (Expect::Event { name, .. }, Some((id, op))) = (inner, &self.last_tell) {
+                    if self.events_since_tell == 0 && answer_of(op) == Some(name.as_str()) {
+                        let tail = self.adapter.as_ref().map(|a| a.stderr_tail()).unwrap_or_default();
+                        return Err(StepEnd::Error(format!(
+                            "the adapter did not answer request {id} (`{op}`): no event at all before the step's deadline{tail}"
+                        )));
+                    }
+                }
                 return Err(match near {
                     Some((actual, bad)) if !bad.is_empty() => StepEnd::Fail {
                         expected: e.describe(),
