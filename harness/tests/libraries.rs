@@ -54,7 +54,8 @@ async fn check(name: &str, adapter: AdapterCommand) {
         std::fs::write(&path, expected.render(name)).expect("write expected");
         return;
     }
-    let mut bad = vec![];
+    let (checked, mut bad) = libraries::schema_violations(&results);
+    assert!(checked > 100, "{name}: only {checked} protocol lines checked against the schema");
     for r in &results {
         let rules = blamed(r);
         match expected.entries.get(&r.id) {

@@ -101,6 +101,8 @@ async fn every_client_case_passes_on_the_conformant_simulator() {
         .map(|r| format!("{}: {} {}", r.id, r.verdict.name(), r.reason))
         .collect();
     assert!(bad.is_empty(), "the conformant simulator must pass every client case:\n{}", bad.join("\n"));
+    let (checked, wrong) = libraries::schema_violations(&results);
+    assert!(checked > 100 && wrong.is_empty(), "{checked} lines checked; against adapters/adapter.schema.json:\n{}", wrong.join("\n"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

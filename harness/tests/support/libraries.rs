@@ -70,3 +70,36 @@ pub fn blamed(r: &CaseResult) -> Vec<String> {
 pub async fn run(cases: &[Case], adapter: &AdapterCommand, jobs: usize) -> Vec<CaseResult> {
     conformance::server::library::run_all(cases, adapter, "test", &config(), jobs, &|_| {}).await
 }
+
+/// Every request the suite sent and every event the adapter sent in
+/// `results` (the transcript's `library <- ` / `library -> ` notes, those
+/// not shortened for display) that `adapters/adapter.schema.json` refuses.
+pub fn schema_violations(results: &[CaseResult]) -> (usize, Vec<String>) {
+    let text = std::fs::read_to_string(root().join("adapters/adapter.schema.json")).expect("schema file");
+    let schema: serde_json::Value = serde_json::from_str(&text).expect("schema JSON");
+    let v = jsonschema::draft202012::new(&schema).expect("schema compiles");
+    let mut checked = 0;
+    let mut bad = vec![];
+    for r in results {
+        for e in &r.transcript.events {
+            let conformance::transcript::EventKind::Note { text } = &e.kind else {
+                continue;
+            };
+            let Some(line) = text
+                .strip_prefix("library <- ")
+                .or_else(|| text.strip_prefix("library -> "))
+            else {
+                continue;
+            };
+            let Ok(value) = serde_json::from_str::<serde_json::Value>(line) else {
+                continue; // shortened for display
+            };
+            checked += 1;
+            let first = v.iter_errors(&value).next().map(|e| e.to_string());
+            if let Some(err) = first {
+                bad.push(format!("{}: {line}: {err}", r.id));
+            }
+        }
+    }
+    (checked, bad)
+}
