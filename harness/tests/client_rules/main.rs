@@ -149,3 +149,48 @@ async fn every_client_case_fails_on_a_simulator_that_breaks_its_rule() {
     bad.sort();
     assert!(bad.is_empty(), "{} row(s) wrong:\n{}", bad.len(), bad.join("\n"));
 }
+
+/// `cases/mqtt311/client/README.md` lists every client-bound MQTT 3.1.1
+/// statement of the catalog, with exactly the cases citing it, or a reason
+/// (`not observable ...`, `not run yet ...`) when none does.
+#[test]
+fn the_client_coverage_table_is_complete_and_true() {
+    use conformance::transcript::Side;
+    let text = std::fs::read_to_string(conformance::project::root().join("cases/mqtt311/client/README.md"))
+        .expect("client README");
+    let mut table = std::collections::BTreeMap::new();
+    for line in text.lines().filter(|l| l.starts_with("| MQTT-")) {
+        let cols: Vec<&str> = line.split('|').map(str::trim).collect();
+        table.insert(cols[1].to_string(), cols[3].to_string());
+    }
+    let cases = library_cases();
+    let mut bad = vec![];
+    for r in conformance::rules::Catalog::builtin().iter() {
+        if r.profile != "mqtt311" || !r.binds_side(Side::Client) || !r.id.starts_with("MQTT-") {
+            continue;
+        }
+        let citing: Vec<String> = cases
+            .iter()
+            .filter(|c| c.rules.contains(&r.id))
+            .map(|c| format!("`{}`", c.id.trim_start_matches("mqtt311/client/")))
+            .collect();
+        match table.get(&r.id) {
+            None => bad.push(format!("{}: not in the table", r.id)),
+            Some(cell) if citing.is_empty() => {
+                if !(cell.starts_with("not observable") || cell.starts_with("not run yet")) {
+                    bad.push(format!("{}: no case cites it and the table gives no reason: {cell}", r.id));
+                }
+            }
+            Some(cell) => {
+                let mut listed: Vec<&str> = cell.split(", ").collect();
+                listed.sort();
+                let mut want: Vec<&str> = citing.iter().map(String::as_str).collect();
+                want.sort();
+                if listed != want {
+                    bad.push(format!("{}: table lists {listed:?}, cases citing it: {want:?}", r.id));
+                }
+            }
+        }
+    }
+    assert!(bad.is_empty(), "cases/mqtt311/client/README.md is out of date:\n{}", bad.join("\n"));
+}
