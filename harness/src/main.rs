@@ -214,7 +214,10 @@ fn cmd_run(args: RunArgs) -> ExitCode {
             .into_iter()
             .filter(|c| c.role == conformance::case::Role::Library)
             .filter(|c| filter.as_deref().is_none_or(|f| glob_match(f, &c.id)))
-            .filter(|c| rule.as_deref().is_none_or(|r| c.rules.iter().any(|x| x == r)))
+            .filter(|c| {
+                rule.as_deref()
+                    .is_none_or(|r| c.rules.iter().any(|x| x == r))
+            })
             .collect();
         if cases.is_empty() {
             eprintln!("error: no library case matches (filter {filter:?}, rule {rule:?})");
@@ -226,7 +229,12 @@ fn cmd_run(args: RunArgs) -> ExitCode {
         };
         return rt.block_on(async move {
             let step_timeout = Duration::from_secs_f64(step_timeout.clamp(0.05, 3600.0));
-            let hello = match conformance::server::library::probe(&adapter, step_timeout.max(Duration::from_secs(5))).await {
+            let hello = match conformance::server::library::probe(
+                &adapter,
+                step_timeout.max(Duration::from_secs(5)),
+            )
+            .await
+            {
                 Ok(h) => h,
                 Err(e) => {
                     eprintln!("error: target {target}: {e}");
@@ -357,8 +365,11 @@ fn finish_run(
     record: bool,
 ) -> ExitCode {
     let root = root();
-    let expected_path = expected_file
-        .unwrap_or_else(|| root.join("reports").join(&report.target).join("expected.yaml"));
+    let expected_path = expected_file.unwrap_or_else(|| {
+        root.join("reports")
+            .join(&report.target)
+            .join("expected.yaml")
+    });
     let mut expected = Expected::load(&expected_path).unwrap_or_else(|e| {
         eprintln!("warning: {e}");
         Expected::default()
@@ -380,7 +391,11 @@ fn finish_run(
     match write_all(&report, &out) {
         Ok(files) => println!(
             "reports: {}",
-            files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(", ")
+            files
+                .iter()
+                .map(|f| f.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
         Err(e) => {
             eprintln!("error: {e}");
@@ -389,7 +404,12 @@ fn finish_run(
     }
     if record {
         for r in &report.results {
-            let rules = r.failures.iter().flat_map(|f| f.rules.clone()).chain(r.findings.iter().map(|f| f.rule.clone())).collect();
+            let rules = r
+                .failures
+                .iter()
+                .flat_map(|f| f.rules.clone())
+                .chain(r.findings.iter().map(|f| f.rule.clone()))
+                .collect();
             expected.record(&r.id, r.verdict, rules);
         }
         if let Some(dir) = expected_path.parent() {

@@ -16,7 +16,10 @@ fn hostile(mode: &str) -> AdapterCommand {
     AdapterCommand {
         program: "python3".into(),
         args: vec![
-            root().join("fixtures/clients/hostile_adapter.py").display().to_string(),
+            root()
+                .join("fixtures/clients/hostile_adapter.py")
+                .display()
+                .to_string(),
             mode.into(),
         ],
     }
@@ -25,7 +28,10 @@ fn hostile(mode: &str) -> AdapterCommand {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn hostile_adapters_end_in_error_with_the_reason() {
     if !python_has("json") {
-        assert!(std::env::var("CONFORMANCE_REQUIRE_TARGETS").is_err(), "python3 is required");
+        assert!(
+            std::env::var("CONFORMANCE_REQUIRE_TARGETS").is_err(),
+            "python3 is required"
+        );
         return;
     }
     let case = library_cases()
@@ -53,14 +59,16 @@ async fn hostile_adapters_end_in_error_with_the_reason() {
         let cfg = cfg.clone();
         set.spawn(async move {
             let t = Instant::now();
-            let r = conformance::server::library::run_case(&case, &hostile(mode), "hostile", &cfg).await;
+            let r = conformance::server::library::run_case(&case, &hostile(mode), "hostile", &cfg)
+                .await;
             (mode, want, r, t.elapsed())
         });
     }
     let mut bad = vec![];
     while let Some(done) = set.join_next().await {
         let (mode, want, r, took) = done.expect("no panic");
-        if r.verdict != Verdict::Error || !r.reason.contains(want) || took > Duration::from_secs(20) {
+        if r.verdict != Verdict::Error || !r.reason.contains(want) || took > Duration::from_secs(20)
+        {
             bad.push(format!(
                 "{mode}: expected error saying `{want}` within 20 s; got {} after {took:?}: {}",
                 r.verdict.name(),
@@ -76,7 +84,12 @@ async fn hostile_adapters_end_in_error_with_the_reason() {
 async fn a_missing_adapter_program_is_an_error_not_a_panic() {
     let case = library_cases().into_iter().next().expect("case");
     let adapter = AdapterCommand::parse("/nonexistent/adapter --x").expect("parse");
-    let r = conformance::server::library::run_case(&case, &adapter, "none", &libraries::config()).await;
+    let r =
+        conformance::server::library::run_case(&case, &adapter, "none", &libraries::config()).await;
     assert_eq!(r.verdict, Verdict::Error, "{}", r.reason);
-    assert!(r.reason.contains("cannot start the adapter"), "{}", r.reason);
+    assert!(
+        r.reason.contains("cannot start the adapter"),
+        "{}",
+        r.reason
+    );
 }

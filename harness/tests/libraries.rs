@@ -25,7 +25,10 @@ fn required() -> bool {
 }
 
 fn unavailable(name: &str, why: &str) {
-    assert!(!required(), "{name}: {why} (CONFORMANCE_REQUIRE_TARGETS is set)");
+    assert!(
+        !required(),
+        "{name}: {why} (CONFORMANCE_REQUIRE_TARGETS is set)"
+    );
     eprintln!("skipped {name}: {why}");
 }
 
@@ -49,17 +52,26 @@ async fn check(name: &str, adapter: AdapterCommand) {
         for r in &results {
             expected.record(&r.id, r.verdict, blamed(r));
         }
-        expected.entries.retain(|id, _| results.iter().any(|r| &r.id == id));
+        expected
+            .entries
+            .retain(|id, _| results.iter().any(|r| &r.id == id));
         std::fs::create_dir_all(path.parent().expect("dir")).expect("mkdir");
         std::fs::write(&path, expected.render(name)).expect("write expected");
         return;
     }
     let (checked, mut bad) = libraries::schema_violations(&results);
-    assert!(checked > 100, "{name}: only {checked} protocol lines checked against the schema");
+    assert!(
+        checked > 100,
+        "{name}: only {checked} protocol lines checked against the schema"
+    );
     for r in &results {
         let rules = blamed(r);
         match expected.entries.get(&r.id) {
-            None => bad.push(format!("{}: no recorded verdict (now {})", r.id, r.verdict.name())),
+            None => bad.push(format!(
+                "{}: no recorded verdict (now {})",
+                r.id,
+                r.verdict.name()
+            )),
             Some(e) if !e.accepts(r.verdict) => bad.push(format!(
                 "{}: verdict changed: recorded {}, now {}: {}",
                 r.id,
@@ -67,20 +79,30 @@ async fn check(name: &str, adapter: AdapterCommand) {
                 r.verdict.name(),
                 r.reason
             )),
-            Some(e) if r.verdict == Verdict::Fail && e.verdict == Verdict::Fail && {
-                let mut rec = e.rules.clone();
-                rec.sort();
-                rec.dedup();
-                rec != rules
-            } => bad.push(format!(
-                "{}: blamed rules changed: recorded [{}], now [{}]: {}",
-                r.id,
-                e.rules.join(", "),
-                rules.join(", "),
-                r.reason
-            )),
-            Some(e) if e.verdict != Verdict::Pass && e.note.as_deref().is_none_or(str::is_empty) => {
-                bad.push(format!("{}: recorded {} without a note explaining it", r.id, e.verdict.name()))
+            Some(e)
+                if r.verdict == Verdict::Fail && e.verdict == Verdict::Fail && {
+                    let mut rec = e.rules.clone();
+                    rec.sort();
+                    rec.dedup();
+                    rec != rules
+                } =>
+            {
+                bad.push(format!(
+                    "{}: blamed rules changed: recorded [{}], now [{}]: {}",
+                    r.id,
+                    e.rules.join(", "),
+                    rules.join(", "),
+                    r.reason
+                ))
+            }
+            Some(e)
+                if e.verdict != Verdict::Pass && e.note.as_deref().is_none_or(str::is_empty) =>
+            {
+                bad.push(format!(
+                    "{}: recorded {} without a note explaining it",
+                    r.id,
+                    e.verdict.name()
+                ))
             }
             Some(_) => {}
         }
@@ -102,11 +124,17 @@ async fn check(name: &str, adapter: AdapterCommand) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn paho_mqtt() {
     if !python_has("paho.mqtt.client") {
-        return unavailable("paho-mqtt", "the Python package paho-mqtt is not installed (pip install paho-mqtt==2.2.0)");
+        return unavailable(
+            "paho-mqtt",
+            "the Python package paho-mqtt is not installed (pip install paho-mqtt==2.2.0)",
+        );
     }
     let adapter = AdapterCommand {
         program: "python3".into(),
-        args: vec![root().join("adapters/paho-mqtt/adapter.py").display().to_string()],
+        args: vec![root()
+            .join("adapters/paho-mqtt/adapter.py")
+            .display()
+            .to_string()],
     };
     check("paho-mqtt", adapter).await;
 }

@@ -884,7 +884,9 @@ fn compile_step(
         Action::Drop { name }
     } else if let Some(v) = &r.tell {
         check_vars(&v.value, &v.referenced, known)?;
-        Action::Tell(TellSpec::parse(&v.value).or_else(|e| cx.err(&v.referenced, format!("tell: {e}")))?)
+        Action::Tell(
+            TellSpec::parse(&v.value).or_else(|e| cx.err(&v.referenced, format!("tell: {e}")))?,
+        )
     } else if let Some(f) = &r.fault {
         Action::Fault(
             crate::target::fault::Fault::parse(&f.value)
@@ -906,7 +908,10 @@ fn compile_step(
     }
     if let Action::Expect(e) = &action {
         if e.is_event() && r.on.is_some() {
-            return cx.err(at, format!("step {index}: library events belong to no connection; drop `on:`"));
+            return cx.err(
+                at,
+                format!("step {index}: library events belong to no connection; drop `on:`"),
+            );
         }
     }
     if !r.capture.is_empty() && !matches!(action, Action::Expect(_)) {

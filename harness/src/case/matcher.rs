@@ -469,7 +469,9 @@ impl Expect {
                 Err(_) => Ok(()),
             },
             Expect::Nothing => Err("expected no packet".into()),
-            Expect::Event { name, .. } => Err(format!("expected the adapter event `{name}`, not a packet")),
+            Expect::Event { name, .. } => {
+                Err(format!("expected the adapter event `{name}`, not a packet"))
+            }
             Expect::Bytes(p) => p.check(raw),
             Expect::Packet {
                 ptype: want,
@@ -641,7 +643,11 @@ impl Expect {
         }
         let errs: Vec<String> = fields
             .iter()
-            .filter_map(|(k, m)| m.check(event.get(k), vars).err().map(|e| format!("{k}: {e}")))
+            .filter_map(|(k, m)| {
+                m.check(event.get(k), vars)
+                    .err()
+                    .map(|e| format!("{k}: {e}"))
+            })
             .collect();
         if errs.is_empty() {
             Ok(())

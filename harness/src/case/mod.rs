@@ -251,7 +251,13 @@ pub const LIBRARY_FEATURES: &[&str] = &[
 ];
 
 /// Operations a library case can `tell:` the adapter.
-pub const TELL_OPS: &[&str] = &["connect", "publish", "subscribe", "unsubscribe", "disconnect"];
+pub const TELL_OPS: &[&str] = &[
+    "connect",
+    "publish",
+    "subscribe",
+    "unsubscribe",
+    "disconnect",
+];
 
 /// A request to a library's adapter, as written in the case (strings may
 /// hold `${vars}`).

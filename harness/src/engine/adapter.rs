@@ -117,17 +117,29 @@ pub struct Hello {
 impl Hello {
     fn parse(v: &Value) -> Result<Hello, String> {
         if v.get("event").and_then(Value::as_str) != Some("hello") {
-            return Err(format!("the first line must be a `hello` event; got {}", short(v)));
+            return Err(format!(
+                "the first line must be a `hello` event; got {}",
+                short(v)
+            ));
         }
         match v.get("protocol").and_then(Value::as_u64) {
             Some(PROTOCOL) => {}
-            Some(p) => return Err(format!("the adapter speaks protocol {p}; this suite speaks {PROTOCOL}")),
+            Some(p) => {
+                return Err(format!(
+                    "the adapter speaks protocol {p}; this suite speaks {PROTOCOL}"
+                ))
+            }
             None => return Err("`hello` has no `protocol` number".into()),
         }
         let words = |k: &str| -> Vec<String> {
             v.get(k)
                 .and_then(Value::as_array)
-                .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_string)
+                        .collect()
+                })
                 .unwrap_or_default()
         };
         let text = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_string();
@@ -145,7 +157,9 @@ impl Hello {
 
     /// `library version`.
     pub fn label(&self) -> String {
-        format!("{} {}", self.library, self.version).trim().to_string()
+        format!("{} {}", self.library, self.version)
+            .trim()
+            .to_string()
     }
 }
 
@@ -179,16 +193,13 @@ impl Drop for Adapter {
 }
 
 fn short(v: &Value) -> String {
-    let s = v.to_string();
-    if s.len() > 200 {
-        format!("{}...", &s[..s.floor_char_boundary(200)])
-    } else {
-        s
-    }
+    clip(&v.to_string(), 200)
 }
 
 /// Reads one `\n`-terminated line of at most `MAX_LINE` bytes; `None` at EOF.
-async fn read_line<R: tokio::io::AsyncBufRead + Unpin>(r: &mut R) -> Result<Option<String>, String> {
+async fn read_line<R: tokio::io::AsyncBufRead + Unpin>(
+    r: &mut R,
+) -> Result<Option<String>, String> {
     let mut buf = Vec::new();
     let mut limited = r.take(MAX_LINE as u64 + 1);
     let n = limited
@@ -199,7 +210,9 @@ async fn read_line<R: tokio::io::AsyncBufRead + Unpin>(r: &mut R) -> Result<Opti
         return Ok(None);
     }
     if buf.len() > MAX_LINE {
-        return Err(format!("the adapter printed a line longer than {MAX_LINE} bytes"));
+        return Err(format!(
+            "the adapter printed a line longer than {MAX_LINE} bytes"
+        ));
     }
     String::from_utf8(buf)
         .map(|s| Some(s.trim_end_matches(['\n', '\r']).to_string()))
@@ -234,9 +247,7 @@ impl Adapter {
                 if q.len() >= STDERR_LINES {
                     q.pop_front();
                 }
-                let mut line = line;
-                line.truncate(line.floor_char_boundary(300));
-                q.push_back(line);
+                q.push_back(clip(&line, 300));
             }
         });
         let mut out = BufReader::new(stdout);
@@ -247,7 +258,12 @@ impl Adapter {
             Ok(Err(e)) => Err(e),
             Ok(Ok(None)) => Err("the adapter exited before its `hello`".to_string()),
             Ok(Ok(Some(line))) => serde_json::from_str::<Value>(&line)
-                .map_err(|e| format!("the adapter's first line is not JSON ({e}): {}", clip(&line)))
+                .map_err(|e| {
+                    format!(
+                        "the adapter's first line is not JSON ({e}): {}",
+                        clip(&line, 160)
+                    )
+                })
                 .and_then(|v| Hello::parse(&v)),
         };
         let hello = match hello {
@@ -262,7 +278,9 @@ impl Adapter {
         let reader = tokio::spawn(async move {
             loop {
                 let item = match read_line(&mut out).await {
-                    Ok(None) => AdapterItem::Gone("the adapter closed its output (it exited)".into()),
+                    Ok(None) => {
+                        AdapterItem::Gone("the adapter closed its output (it exited)".into())
+                    }
                     Err(e) => AdapterItem::Gone(e),
                     Ok(Some(line)) if line.trim().is_empty() => continue,
                     Ok(Some(line)) => match serde_json::from_str::<Value>(&line) {
@@ -271,11 +289,11 @@ impl Adapter {
                         }
                         Ok(_) => AdapterItem::Gone(format!(
                             "the adapter printed an object without `event`: {}",
-                            clip(&line)
+                            clip(&line, 160)
                         )),
                         Err(e) => AdapterItem::Gone(format!(
                             "the adapter printed a line that is not JSON ({e}): {}",
-                            clip(&line)
+                            clip(&line, 160)
                         )),
                     },
                 };
@@ -328,7 +346,10 @@ impl Adapter {
         .await;
         match sent {
             Ok(Ok(())) => Ok(request),
-            Ok(Err(e)) => Err(format!("cannot write to the adapter: {e}{}", self.stderr_tail())),
+            Ok(Err(e)) => Err(format!(
+                "cannot write to the adapter: {e}{}",
+                self.stderr_tail()
+            )),
             Err(_) => Err(format!(
                 "the adapter did not read its input within {wait:?}{}",
                 self.stderr_tail()
@@ -347,7 +368,10 @@ impl Adapter {
             .await;
             drop(stdin);
         }
-        if tokio::time::timeout(grace, self.child.wait()).await.is_err() {
+        if tokio::time::timeout(grace, self.child.wait())
+            .await
+            .is_err()
+        {
             let _ = self.child.start_kill();
             let _ = tokio::time::timeout(Duration::from_secs(1), self.child.wait()).await;
         }
@@ -366,12 +390,17 @@ fn stderr_tail(s: &Arc<Mutex<VecDeque<String>>>) -> String {
     }
 }
 
-fn clip(line: &str) -> String {
-    if line.len() > 160 {
-        format!("{}...", &line[..line.floor_char_boundary(160)])
-    } else {
-        line.to_string()
+/// `text` cut to at most `max` bytes (at a character boundary), with `...`
+/// when cut.
+pub fn clip(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_string();
     }
+    let mut cut = max;
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}...", &text[..cut])
 }
 
 #[cfg(test)]

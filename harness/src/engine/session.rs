@@ -300,7 +300,13 @@ async fn run_with(
     // whether the case runs at all.
     let mut adapter = None;
     if let Endpoint::Library(end) = &endpoint {
-        match super::adapter::Adapter::start(end.adapter, tx.clone(), cfg.step_timeout.max(Duration::from_secs(5))).await {
+        match super::adapter::Adapter::start(
+            end.adapter,
+            tx.clone(),
+            cfg.step_timeout.max(Duration::from_secs(5)),
+        )
+        .await
+        {
             Ok(a) => {
                 if let Some(why) = unsupported(case, &a.hello) {
                     a.stop(Duration::from_secs(1)).await;
@@ -559,9 +565,18 @@ pub(crate) fn judge_findings(
 /// Why a library case cannot run with this adapter (an operation it does
 /// not implement, a feature the library lacks), or `None`.
 fn unsupported(case: &Case, hello: &super::adapter::Hello) -> Option<String> {
-    let has = |w: &str| hello.operations.iter().chain(&hello.features).any(|x| x == w);
+    let has = |w: &str| {
+        hello
+            .operations
+            .iter()
+            .chain(&hello.features)
+            .any(|x| x == w)
+    };
     if let Some(r) = case.requires.iter().find(|r| !has(r)) {
-        return Some(format!("{} does not have `{r}` (its adapter's hello does not list it)", hello.label()));
+        return Some(format!(
+            "{} does not have `{r}` (its adapter's hello does not list it)",
+            hello.label()
+        ));
     }
     case.steps.iter().find_map(|st| match &st.action {
         Action::Tell(t) if !hello.operations.contains(&t.op) => Some(format!(

@@ -19,10 +19,22 @@ const ROWS: &[(&str, &str, &str)] = &[
     ("connect/first-packet", "connect-not-first", "MQTT-3.1.0-1"),
     ("connect/first-packet", "bad-utf8-client-id", "MQTT-3.1.3-4"),
     ("connect/will", "will-qos3", "MQTT-3.1.2-14"),
-    ("connect/anonymous", "username-without-flag", "MQTT-3.1.2-18"),
-    ("connect/credentials", "username-flag-no-field", "MQTT-3.1.2-19"),
+    (
+        "connect/anonymous",
+        "username-without-flag",
+        "MQTT-3.1.2-18",
+    ),
+    (
+        "connect/credentials",
+        "username-flag-no-field",
+        "MQTT-3.1.2-19",
+    ),
     ("connect/no-will", "will-bits-no-flag", "MQTT-3.1.2-13"),
-    ("connect/password-without-username", "password-no-username", "MQTT-3.1.2-22"),
+    (
+        "connect/password-without-username",
+        "password-no-username",
+        "MQTT-3.1.2-22",
+    ),
     ("connect/empty-client-id", "empty-id-clean0", "MQTT-3.1.3-7"),
     ("keepalive/pingreq", "no-pingreq", "MQTT-3.1.2-23"),
     ("publish/qos0", "qos0-dup", "MQTT-3.3.1-2"),
@@ -33,20 +45,60 @@ const ROWS: &[(&str, &str, &str)] = &[
     ("publish/qos2", "pubrel-flags", "MQTT-3.6.1-1"),
     ("publish/qos2", "pubrel-wrong-id", "MQTT-2.3.1-6"),
     ("publish/qos2", "resend-after-pubrel", "MQTT-4.3.3-1"),
-    ("publish/packet-ids-unique", "reuse-packet-id", "MQTT-2.3.1-2"),
-    ("publish/wildcard-topic-refused", "publish-wildcard", "MQTT-3.3.2-2"),
-    ("publish/hash-topic-refused", "publish-wildcard", "MQTT-4.7.1-1"),
-    ("publish/empty-topic-refused", "publish-empty-topic", "MQTT-4.7.3-1"),
-    ("publish/nul-topic-refused", "publish-nul-topic", "MQTT-4.7.3-2"),
+    (
+        "publish/packet-ids-unique",
+        "reuse-packet-id",
+        "MQTT-2.3.1-2",
+    ),
+    (
+        "publish/wildcard-topic-refused",
+        "publish-wildcard",
+        "MQTT-3.3.2-2",
+    ),
+    (
+        "publish/hash-topic-refused",
+        "publish-wildcard",
+        "MQTT-4.7.1-1",
+    ),
+    (
+        "publish/empty-topic-refused",
+        "publish-empty-topic",
+        "MQTT-4.7.3-1",
+    ),
+    (
+        "publish/nul-topic-refused",
+        "publish-nul-topic",
+        "MQTT-4.7.3-2",
+    ),
     ("publish/pubrel-order", "pubrel-reverse", "MQTT-4.6.0-4"),
     ("subscribe/subscribe", "subscribe-flags", "MQTT-3.8.1-1"),
     ("subscribe/subscribe", "packet-id-zero", "MQTT-2.3.1-1"),
-    ("subscribe/hash-filter-refused", "bad-filter", "MQTT-4.7.1-2"),
-    ("subscribe/plus-filter-refused", "bad-filter", "MQTT-4.7.1-3"),
-    ("subscribe/empty-filter-refused", "bad-filter", "MQTT-4.7.3-1"),
+    (
+        "subscribe/hash-filter-refused",
+        "bad-filter",
+        "MQTT-4.7.1-2",
+    ),
+    (
+        "subscribe/plus-filter-refused",
+        "bad-filter",
+        "MQTT-4.7.1-3",
+    ),
+    (
+        "subscribe/empty-filter-refused",
+        "bad-filter",
+        "MQTT-4.7.3-1",
+    ),
     ("subscribe/empty-refused", "empty-subscribe", "MQTT-3.8.3-3"),
-    ("subscribe/unsubscribe", "unsubscribe-flags", "MQTT-3.10.1-1"),
-    ("subscribe/unsubscribe-empty-refused", "empty-unsubscribe", "MQTT-3.10.3-2"),
+    (
+        "subscribe/unsubscribe",
+        "unsubscribe-flags",
+        "MQTT-3.10.1-1",
+    ),
+    (
+        "subscribe/unsubscribe-empty-refused",
+        "empty-unsubscribe",
+        "MQTT-3.10.3-2",
+    ),
     ("receive/qos1", "no-puback", "MQTT-4.3.2-2"),
     ("receive/qos1", "puback-wrong-id", "MQTT-2.3.1-6"),
     ("receive/qos2", "no-pubrec", "MQTT-4.3.3-2"),
@@ -59,21 +111,69 @@ const ROWS: &[(&str, &str, &str)] = &[
     ("session/resend-publish", "resend-no-dup", "MQTT-3.3.1-1"),
     ("session/resend-publish", "resend-new-id", "MQTT-2.3.1-3"),
     ("session/resend-order", "resend-reorder", "MQTT-4.6.0-1"),
-    ("session/resend-pubrel", "resend-publish-not-pubrel", "MQTT-4.3.3-1"),
+    (
+        "session/resend-pubrel",
+        "resend-publish-not-pubrel",
+        "MQTT-4.3.3-1",
+    ),
     ("session/clean-discards", "keep-on-clean", "MQTT-3.1.2-6"),
-    ("disconnect/disconnect", "send-after-disconnect", "MQTT-3.14.4-2"),
-    ("disconnect/disconnect", "no-close-after-disconnect", "MQTT-3.14.4-1"),
-    ("malformed/connack-reserved-flags", "accept-malformed", "MQTT-2.2.2-2"),
-    ("malformed/connack-remaining-length", "accept-malformed", "MQTT-4.8.0-1"),
-    ("malformed/suback-invalid-code", "accept-malformed", "MQTT-4.8.0-1"),
-    ("malformed/remaining-length-5-bytes", "accept-malformed", "MQTT-4.8.0-1"),
-    ("malformed/publish-wildcard-topic", "accept-malformed", "MQTT-3.3.2-2"),
+    (
+        "disconnect/disconnect",
+        "send-after-disconnect",
+        "MQTT-3.14.4-2",
+    ),
+    (
+        "disconnect/disconnect",
+        "no-close-after-disconnect",
+        "MQTT-3.14.4-1",
+    ),
+    (
+        "malformed/connack-reserved-flags",
+        "accept-malformed",
+        "MQTT-2.2.2-2",
+    ),
+    (
+        "malformed/connack-remaining-length",
+        "accept-malformed",
+        "MQTT-4.8.0-1",
+    ),
+    (
+        "malformed/suback-invalid-code",
+        "accept-malformed",
+        "MQTT-4.8.0-1",
+    ),
+    (
+        "malformed/remaining-length-5-bytes",
+        "accept-malformed",
+        "MQTT-4.8.0-1",
+    ),
+    (
+        "malformed/publish-wildcard-topic",
+        "accept-malformed",
+        "MQTT-3.3.2-2",
+    ),
     ("malformed/publish-qos3", "accept-malformed", "MQTT-3.3.1-4"),
-    ("malformed/publish-invalid-utf8", "accept-malformed", "MQTT-1.5.3-1"),
+    (
+        "malformed/publish-invalid-utf8",
+        "accept-malformed",
+        "MQTT-1.5.3-1",
+    ),
     ("malformed/publish-nul", "accept-malformed", "MQTT-1.5.3-2"),
-    ("malformed/publish-packet-id-zero", "accept-malformed", "MQTT-2.3.1-1"),
-    ("malformed/pubrel-bad-flags", "accept-malformed", "MQTT-3.6.1-1"),
-    ("malformed/reserved-packet-type", "accept-malformed", "MQTT-4.8.0-1"),
+    (
+        "malformed/publish-packet-id-zero",
+        "accept-malformed",
+        "MQTT-2.3.1-1",
+    ),
+    (
+        "malformed/pubrel-bad-flags",
+        "accept-malformed",
+        "MQTT-3.6.1-1",
+    ),
+    (
+        "malformed/reserved-packet-type",
+        "accept-malformed",
+        "MQTT-4.8.0-1",
+    ),
 ];
 
 fn skip() -> bool {
@@ -100,9 +200,17 @@ async fn every_client_case_passes_on_the_conformant_simulator() {
         .filter(|r| r.verdict != Verdict::Pass)
         .map(|r| format!("{}: {} {}", r.id, r.verdict.name(), r.reason))
         .collect();
-    assert!(bad.is_empty(), "the conformant simulator must pass every client case:\n{}", bad.join("\n"));
+    assert!(
+        bad.is_empty(),
+        "the conformant simulator must pass every client case:\n{}",
+        bad.join("\n")
+    );
     let (checked, wrong) = libraries::schema_violations(&results);
-    assert!(checked > 100 && wrong.is_empty(), "{checked} lines checked; against adapters/adapter.schema.json:\n{}", wrong.join("\n"));
+    assert!(
+        checked > 100 && wrong.is_empty(),
+        "{checked} lines checked; against adapters/adapter.schema.json:\n{}",
+        wrong.join("\n")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -117,7 +225,10 @@ async fn every_client_case_fails_on_a_simulator_that_breaks_its_rule() {
         .map(|c| c.id.trim_start_matches("mqtt311/client/"))
         .filter(|id| !ROWS.iter().any(|(c, _, _)| c == id))
         .collect();
-    assert!(missing.is_empty(), "client cases without a breaking row: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "client cases without a breaking row: {missing:?}"
+    );
     let mut set = tokio::task::JoinSet::new();
     let sem = std::sync::Arc::new(tokio::sync::Semaphore::new(6));
     for (i, (id, mode, rule)) in ROWS.iter().enumerate() {
@@ -147,7 +258,12 @@ async fn every_client_case_fails_on_a_simulator_that_breaks_its_rule() {
         }
     }
     bad.sort();
-    assert!(bad.is_empty(), "{} row(s) wrong:\n{}", bad.len(), bad.join("\n"));
+    assert!(
+        bad.is_empty(),
+        "{} row(s) wrong:\n{}",
+        bad.len(),
+        bad.join("\n")
+    );
 }
 
 /// `cases/mqtt311/client/README.md` lists every client-bound MQTT 3.1.1
@@ -156,8 +272,10 @@ async fn every_client_case_fails_on_a_simulator_that_breaks_its_rule() {
 #[test]
 fn the_client_coverage_table_is_complete_and_true() {
     use conformance::transcript::Side;
-    let text = std::fs::read_to_string(conformance::project::root().join("cases/mqtt311/client/README.md"))
-        .expect("client README");
+    let text = std::fs::read_to_string(
+        conformance::project::root().join("cases/mqtt311/client/README.md"),
+    )
+    .expect("client README");
     let mut table = std::collections::BTreeMap::new();
     for line in text.lines().filter(|l| l.starts_with("| MQTT-")) {
         let cols: Vec<&str> = line.split('|').map(str::trim).collect();
@@ -178,7 +296,10 @@ fn the_client_coverage_table_is_complete_and_true() {
             None => bad.push(format!("{}: not in the table", r.id)),
             Some(cell) if citing.is_empty() => {
                 if !(cell.starts_with("not observable") || cell.starts_with("not run yet")) {
-                    bad.push(format!("{}: no case cites it and the table gives no reason: {cell}", r.id));
+                    bad.push(format!(
+                        "{}: no case cites it and the table gives no reason: {cell}",
+                        r.id
+                    ));
                 }
             }
             Some(cell) => {
@@ -187,10 +308,17 @@ fn the_client_coverage_table_is_complete_and_true() {
                 let mut want: Vec<&str> = citing.iter().map(String::as_str).collect();
                 want.sort();
                 if listed != want {
-                    bad.push(format!("{}: table lists {listed:?}, cases citing it: {want:?}", r.id));
+                    bad.push(format!(
+                        "{}: table lists {listed:?}, cases citing it: {want:?}",
+                        r.id
+                    ));
                 }
             }
         }
     }
-    assert!(bad.is_empty(), "cases/mqtt311/client/README.md is out of date:\n{}", bad.join("\n"));
+    assert!(
+        bad.is_empty(),
+        "cases/mqtt311/client/README.md is out of date:\n{}",
+        bad.join("\n")
+    );
 }

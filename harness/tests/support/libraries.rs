@@ -75,7 +75,8 @@ pub async fn run(cases: &[Case], adapter: &AdapterCommand, jobs: usize) -> Vec<C
 /// `results` (the transcript's `library <- ` / `library -> ` notes, those
 /// not shortened for display) that `adapters/adapter.schema.json` refuses.
 pub fn schema_violations(results: &[CaseResult]) -> (usize, Vec<String>) {
-    let text = std::fs::read_to_string(root().join("adapters/adapter.schema.json")).expect("schema file");
+    let text =
+        std::fs::read_to_string(root().join("adapters/adapter.schema.json")).expect("schema file");
     let schema: serde_json::Value = serde_json::from_str(&text).expect("schema JSON");
     let v = jsonschema::draft202012::new(&schema).expect("schema compiles");
     let mut checked = 0;

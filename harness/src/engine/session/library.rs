@@ -52,12 +52,7 @@ fn answer_of(op: &str) -> Option<&'static str> {
 }
 
 fn short(v: &Value) -> String {
-    let s = v.to_string();
-    if s.len() > 240 {
-        format!("{}...", &s[..s.floor_char_boundary(240)])
-    } else {
-        s
-    }
+    crate::engine::adapter::clip(&v.to_string(), 240)
 }
 
 impl Session<'_> {
@@ -82,8 +77,12 @@ impl Session<'_> {
                         self.adapter_gone = Some(format!(
                             "the adapter flooded the suite: more than {MAX_EVENTS} events in one case"
                         ));
-                        let text = format!("library: {}", self.adapter_gone.as_deref().unwrap_or_default());
-                        self.t.push(at, &key, crate::transcript::EventKind::Note { text });
+                        let text = format!(
+                            "library: {}",
+                            self.adapter_gone.as_deref().unwrap_or_default()
+                        );
+                        self.t
+                            .push(at, &key, crate::transcript::EventKind::Note { text });
                     }
                     return;
                 }
@@ -92,11 +91,15 @@ impl Session<'_> {
                     self.events.push_back(v.clone());
                 }
                 self.events_since_tell += 1;
-                let answers_last = self.last_tell.as_ref().is_some_and(|(id, _)| {
-                    v.get("id").and_then(Value::as_u64) == Some(*id)
-                });
+                let answers_last = self
+                    .last_tell
+                    .as_ref()
+                    .is_some_and(|(id, _)| v.get("id").and_then(Value::as_u64) == Some(*id));
                 if answers_last && v.get("event").and_then(Value::as_str) == Some("error") {
-                    let why = v.get("message").and_then(Value::as_str).unwrap_or("no message");
+                    let why = v
+                        .get("message")
+                        .and_then(Value::as_str)
+                        .unwrap_or("no message");
                     self.refused = Some(why.chars().take(300).collect());
                 }
                 text
@@ -113,7 +116,8 @@ impl Session<'_> {
                 text
             }
         };
-        self.t.push(at, &key, crate::transcript::EventKind::Note { text });
+        self.t
+            .push(at, &key, crate::transcript::EventKind::Note { text });
     }
 
     /// Before a step that needs the library's connection: when there is
@@ -173,9 +177,18 @@ impl Session<'_> {
                     ),
                 };
                 return match &step.action {
-                    Action::Expect(e) if current.is_none() && (e.accepts_nothing() || matches!(e, Expect::No(_))) => {
+                    Action::Expect(e)
+                        if current.is_none()
+                            && (e.accepts_nothing() || matches!(e, Expect::No(_))) =>
+                    {
                         let key = self.library_key();
-                        self.note(&key, format!("step {}: the library opened no connection: nothing came", step.index));
+                        self.note(
+                            &key,
+                            format!(
+                                "step {}: the library opened no connection: nothing came",
+                                step.index
+                            ),
+                        );
                         Ok(false)
                     }
                     Action::Expect(e) => Err(StepEnd::Fail {
@@ -239,7 +252,11 @@ impl Session<'_> {
                 }
             }
             "subscribe" => {
-                let items = req.get("topics").and_then(Value::as_array).cloned().unwrap_or_default();
+                let items = req
+                    .get("topics")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default();
                 let topics: Vec<Value> = items
                     .into_iter()
                     .map(|i| match i {
@@ -262,7 +279,10 @@ impl Session<'_> {
         let Some(a) = self.adapter.as_mut() else {
             return Err(StepEnd::Error("the adapter is not running".into()));
         };
-        let sent = a.tell(Value::Object(req), wait).await.map_err(StepEnd::Error)?;
+        let sent = a
+            .tell(Value::Object(req), wait)
+            .await
+            .map_err(StepEnd::Error)?;
         let id = sent.get("id").and_then(Value::as_u64).unwrap_or(0);
         self.last_tell = Some((id, t.op.clone()));
         self.events_since_tell = 0;
@@ -371,7 +391,11 @@ impl Session<'_> {
                 // failed.
                 if let (Expect::Event { name, .. }, Some((id, op))) = (inner, &self.last_tell) {
                     if self.events_since_tell == 0 && answer_of(op) == Some(name.as_str()) {
-                        let tail = self.adapter.as_ref().map(|a| a.stderr_tail()).unwrap_or_default();
+                        let tail = self
+                            .adapter
+                            .as_ref()
+                            .map(|a| a.stderr_tail())
+                            .unwrap_or_default();
                         return Err(StepEnd::Error(format!(
                             "the adapter did not answer request {id} (`{op}`): no event at all before the step's deadline{tail}"
                         )));
