@@ -179,7 +179,7 @@ fn load_device_cases(
     };
     let cases: Vec<Case> = cases
         .into_iter()
-        .filter(|c| c.role == Role::Device && c.profile == profile)
+        .filter(|c| (c.role == Role::Device || c.devices) && c.profile == profile)
         .filter(|c| filter.is_none_or(|f| glob_match(f, &c.id)))
         .collect();
     if cases.is_empty() {

@@ -52,6 +52,7 @@ struct RawCase {
     feature: Option<Spanned<String>>,
     #[serde(default)]
     answers: Vec<Spanned<String>>,
+    devices: Option<Spanned<bool>>,
     steps: Vec<Spanned<RawStep>>,
     #[serde(default)]
     finally: Vec<Spanned<RawStep>>,
@@ -318,6 +319,31 @@ pub fn load_str(path: &str, src: &str, opts: &LoadOptions) -> Result<Case, CaseE
     let (broad, resources) = shared_names(&raw.vars, &steps, &finally);
     let exclusive = exclusive.or(broad);
     let (trigger, feature, answers) = device_keys(&cx, role, &raw, &known)?;
+    let devices = match &raw.devices {
+        Some(d) if role != Role::Library => {
+            return cx.err(
+                &d.referenced,
+                "`devices:` is for library cases (`role: library`) that also certify devices under `serve`",
+            )
+        }
+        Some(d) if d.value => {
+            // Under serve nothing can instruct the device: only `connect`
+            // and `subscribe` requests may be passed over.
+            if let Some(st) = steps.iter().find(|st| {
+                matches!(&st.action, Action::Tell(t) if t.op != "connect" && t.op != "subscribe")
+            }) {
+                return cx.err(
+                    &d.referenced,
+                    format!(
+                        "`devices: true`, but step {} tells the library to do something a device cannot be told (only `connect` and `subscribe` requests are passed over under `serve`)",
+                        st.index
+                    ),
+                );
+            }
+            true
+        }
+        _ => false,
+    };
 
     Ok(Case {
         id,
@@ -337,6 +363,7 @@ pub fn load_str(path: &str, src: &str, opts: &LoadOptions) -> Result<Case, CaseE
         trigger,
         feature,
         answers,
+        devices,
         loc: Loc {
             file: path.to_string(),
             line: raw.id.referenced.line(),

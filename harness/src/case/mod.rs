@@ -106,6 +106,12 @@ pub struct Case {
     /// itself while it runs, e.g. `pingresp` to test a device's reaction to
     /// a missing PINGRESP (see [`ANSWERS`]).
     pub answers: Vec<String>,
+    /// Library cases: `devices: true` says the case also certifies a device
+    /// under `serve` (profile mqtt311), where nothing can instruct the
+    /// client: its `tell:` steps and adapter-event expectations are passed
+    /// over and it starts at the device's CONNECT. Such a case runs alone
+    /// on a connection of the device (it usually ends it).
+    pub devices: bool,
     /// Where the case was read from.
     pub loc: Loc,
 }

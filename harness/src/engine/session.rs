@@ -197,7 +197,7 @@ pub async fn run_device_case(
     target: &str,
     cfg: &EngineConfig,
 ) -> CaseResult {
-    if case.role != Role::Device {
+    if case.role != Role::Device && !case.devices {
         let mut result = super::pending_result(case, target);
         result.verdict = Verdict::Skipped;
         result.reason = format!(
@@ -693,8 +693,28 @@ impl Session<'_> {
             if !self.follow_library(step).await? {
                 return Ok(());
             }
-            if matches!(step.action, Action::Send(_) | Action::SendBytes { .. }) {
-                self.mark_stale().await;
+        }
+        // What the client sent before a stimulus is not its reaction to it
+        // (library cases, also when they certify a device).
+        if self.case.role == Role::Library
+            && matches!(step.action, Action::Send(_) | Action::SendBytes { .. })
+        {
+            self.mark_stale().await;
+        }
+        // A library case certifying a device (`devices: true`): nothing
+        // instructs the device, and it has no adapter.
+        if let Endpoint::Listen(_) = self.endpoint {
+            let skipped = match &step.action {
+                Action::Tell(t) => Some(format!("tell {} (a device acts on its own)", t.op)),
+                Action::Expect(e) if e.is_event() => {
+                    Some(format!("expect {} (a device has no adapter)", e.describe()))
+                }
+                _ => None,
+            };
+            if let Some(what) = skipped {
+                let key = self.library_key();
+                self.note(&key, format!("step {}: passed over: {what}", step.index));
+                return Ok(());
             }
         }
         match &step.action {

@@ -59,6 +59,8 @@ impl Ctx {
 struct Tap {
     id: u64,
     answers: Vec<String>,
+    /// A client case certifying the device (`devices: true`).
+    solo: bool,
     w: WriteHalf<DuplexStream>,
     reader: JoinHandle<()>,
 }
@@ -97,6 +99,9 @@ struct Link {
     /// nothing more, so what the client does after its DISCONNECT is seen
     /// (MQTT-3.14.4-1, -2).
     disconnected: Option<Instant>,
+    /// A library case certifying the device (`devices: true`) runs on this
+    /// connection: it runs alone (it usually ends the connection).
+    solo: bool,
 }
 
 /// How long the server of a library case waits for the client to close
@@ -163,6 +168,7 @@ pub(super) async fn serve(ctx: Arc<Ctx>, n: usize, peer: SocketAddr, stream: Box
         busy: true,
         last_byte: now,
         disconnected: None,
+        solo: false,
     };
     if let Some(p) = &ctx.library {
         let p = Pending {
@@ -373,13 +379,28 @@ impl Link {
         let view = packet_view(d.packet.as_ref(), d.flags, &d.malformations);
         let is_connect = matches!(d.packet, Some(Packet::Connect(_)));
         if first && is_connect || !first && !is_connect {
-            let claimed = self.ctx.lock().claim(|p| match &p.case.trigger {
-                Trigger::Connect => first,
-                Trigger::Packet(e) => e.check_packet(d.packet_type, &raw, &view, &p.vars).is_ok(),
-                _ => false,
+            let claimed = self.ctx.lock().claim(|p| {
+                !p.case.devices
+                    && match &p.case.trigger {
+                        Trigger::Connect => first,
+                        Trigger::Packet(e) => {
+                            e.check_packet(d.packet_type, &raw, &view, &p.vars).is_ok()
+                        }
+                        _ => false,
+                    }
             });
             for p in claimed {
                 self.start_tap(p, Some(&raw)).await;
+            }
+            // One client case per connection: each takes over answers or
+            // sends what ends the connection; the next waits for the
+            // device's next connection.
+            if first && is_connect && !self.solo {
+                let solo = self.ctx.lock().claim_first(|p| p.case.devices);
+                if let Some(p) = solo {
+                    self.solo = true;
+                    self.start_tap(p, Some(&raw)).await;
+                }
             }
         }
         if !d.malformations.is_empty() || d.packet.is_none() {
@@ -619,7 +640,15 @@ impl Link {
                 let _ = tap;
             }
             Cmd::TapEnded(id) => {
+                let solo = self.taps.iter().any(|t| t.id == id && t.solo);
                 self.taps.retain(|t| t.id != id);
+                if solo && self.closing.is_none() {
+                    // The next client case runs on the device's next connection.
+                    self.closing = Some((
+                        ClosedBy::Server,
+                        "the client case on this connection ended: the next one runs on the device's next connection".into(),
+                    ));
+                }
                 if self.ctx.library.is_some() && self.closing.is_none() {
                     self.closing = Some((
                         ClosedBy::Server,
@@ -762,6 +791,7 @@ impl Link {
         self.taps.push(Tap {
             id,
             answers,
+            solo: p.case.devices && self.ctx.library.is_none(),
             w,
             reader,
         });

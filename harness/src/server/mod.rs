@@ -411,7 +411,7 @@ fn close_open(s: &mut Shared) {
 fn runnable(case: &Case, cfg: &EngineConfig) -> Result<(), Box<CaseResult>> {
     let mut r = crate::engine::pending_result(case, "serve");
     r.verdict = Verdict::Skipped;
-    if case.role != Role::Device {
+    if case.role != Role::Device && !case.devices {
         r.reason = format!("role `{}` is not served by `serve`", case.role.name());
         return Err(Box::new(r));
     }

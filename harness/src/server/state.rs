@@ -221,6 +221,13 @@ impl Shared {
     }
 
     /// Takes the waiting cases `hit` accepts (they count as running).
+    /// Takes the first waiting case `hit` accepts (in case order).
+    pub fn claim_first(&mut self, hit: impl Fn(&Pending) -> bool) -> Option<Pending> {
+        let i = self.pending.iter().position(hit)?;
+        self.running += 1;
+        Some(self.pending.remove(i))
+    }
+
     pub fn claim(&mut self, hit: impl Fn(&Pending) -> bool) -> Vec<Pending> {
         let (take, keep): (Vec<Pending>, Vec<Pending>) = std::mem::take(&mut self.pending)
             .into_iter()

@@ -45,7 +45,7 @@ pub fn device_cases(profile: &str) -> Vec<Case> {
         load_cases(&root, &root.join("cases")).expect("cases load")
     })
     .iter()
-    .filter(|c| c.role == Role::Device && c.profile == profile)
+    .filter(|c| (c.role == Role::Device || c.devices) && c.profile == profile)
     .cloned()
     .collect()
 }
