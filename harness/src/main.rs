@@ -146,6 +146,32 @@ fn load_or_report(dir: Option<PathBuf>) -> Result<Vec<conformance::case::Case>, 
     }
 }
 
+/// The cases under `dir` that `keep` accepts and that match `filter` (a
+/// glob or substring of the id) and cite `rule`.
+fn select_cases(
+    dir: Option<PathBuf>,
+    filter: Option<&str>,
+    rule: Option<&str>,
+    keep: impl Fn(&conformance::case::Case) -> bool,
+) -> Result<Vec<conformance::case::Case>, ExitCode> {
+    Ok(load_or_report(dir)?
+        .into_iter()
+        .filter(|c| keep(c))
+        .filter(|c| filter.is_none_or(|f| glob_match(f, &c.id)))
+        .filter(|c| rule.is_none_or(|r| c.rules.iter().any(|x| x == r)))
+        .collect())
+}
+
+/// A progress bar over `n` cases.
+fn case_bar(n: usize) -> ProgressBar {
+    let bar = ProgressBar::new(n as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{bar:40.cyan/blue} {pos}/{len} {elapsed} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar
+}
+
 fn cmd_run(args: RunArgs) -> ExitCode {
     let RunArgs {
         target,
@@ -206,19 +232,12 @@ fn cmd_run(args: RunArgs) -> ExitCode {
                 return ExitCode::from(2);
             }
         };
-        let cases = match load_or_report(cases_dir) {
+        let cases = match select_cases(cases_dir, filter.as_deref(), rule.as_deref(), |c| {
+            c.role == conformance::case::Role::Library
+        }) {
             Ok(c) => c,
             Err(code) => return code,
         };
-        let cases: Vec<_> = cases
-            .into_iter()
-            .filter(|c| c.role == conformance::case::Role::Library)
-            .filter(|c| filter.as_deref().is_none_or(|f| glob_match(f, &c.id)))
-            .filter(|c| {
-                rule.as_deref()
-                    .is_none_or(|r| c.rules.iter().any(|x| x == r))
-            })
-            .collect();
         if cases.is_empty() {
             eprintln!("error: no library case matches (filter {filter:?}, rule {rule:?})");
             return ExitCode::from(2);
@@ -253,11 +272,7 @@ fn cmd_run(args: RunArgs) -> ExitCode {
                 max_packet: max_packet.clamp(16, 268_435_460),
                 ..EngineConfig::default()
             };
-            let bar = ProgressBar::new(cases.len() as u64);
-            bar.set_style(
-                ProgressStyle::with_template("{bar:40.cyan/blue} {pos}/{len} {elapsed} {msg}")
-                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
-            );
+            let bar = case_bar(cases.len());
             let progress = |r: &CaseResult| {
                 bar.set_message(format!("{} {}", r.verdict.name(), r.id));
                 bar.inc(1);
@@ -284,20 +299,12 @@ fn cmd_run(args: RunArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let cases = match load_or_report(cases_dir) {
+    let cases = match select_cases(cases_dir, filter.as_deref(), rule.as_deref(), |c| {
+        c.profile == profile && c.role != conformance::case::Role::Library
+    }) {
         Ok(c) => c,
         Err(code) => return code,
     };
-    let cases: Vec<_> = cases
-        .into_iter()
-        .filter(|c| c.profile == profile)
-        .filter(|c| c.role != conformance::case::Role::Library)
-        .filter(|c| filter.as_deref().is_none_or(|f| glob_match(f, &c.id)))
-        .filter(|c| {
-            rule.as_deref()
-                .is_none_or(|r| c.rules.iter().any(|x| x == r))
-        })
-        .collect();
     if cases.is_empty() {
         eprintln!("error: no case matches (profile {profile}, filter {filter:?}, rule {rule:?})");
         return ExitCode::from(2);
@@ -338,11 +345,7 @@ fn cmd_run(args: RunArgs) -> ExitCode {
             dialer: running.tls.as_ref().map(|t| t.upgrade()),
             ..EngineConfig::default()
         };
-        let bar = ProgressBar::new(cases.len() as u64);
-        bar.set_style(
-            ProgressStyle::with_template("{bar:40.cyan/blue} {pos}/{len} {elapsed} {msg}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
-        );
+        let bar = case_bar(cases.len());
         let progress = |r: &CaseResult| {
             bar.set_message(format!("{} {}", r.verdict.name(), r.id));
             bar.inc(1);

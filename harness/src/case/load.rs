@@ -392,14 +392,7 @@ fn device_keys(
                 "`trigger:` and `feature:` are for device-role cases; a library case starts with its first step",
             );
         }
-        let answers = known_words(
-            cx,
-            &raw.answers,
-            crate::case::ANSWERS,
-            "unknown answer",
-            "the case can take over",
-        )?;
-        return Ok((Trigger::Connect, None, answers));
+        return Ok((Trigger::Connect, None, answers(cx, raw)?));
     }
     if role != Role::Device {
         let given = raw
@@ -453,14 +446,18 @@ fn device_keys(
         }
         f => f.as_ref().map(|f| f.value.clone()),
     };
-    let answers = known_words(
+    Ok((trigger, feature, answers(cx, raw)?))
+}
+
+/// The case's `answers:` (each one the case can take over).
+fn answers(cx: &Ctx, raw: &RawCase) -> Result<Vec<String>, CaseError> {
+    known_words(
         cx,
         &raw.answers,
         crate::case::ANSWERS,
         "unknown answer",
         "the case can take over",
-    )?;
-    Ok((trigger, feature, answers))
+    )
 }
 
 /// The words of `items`, each one of `known`; else an error at the

@@ -308,7 +308,7 @@ async fn run_with(
         .await
         {
             Ok(a) => {
-                if let Some(why) = unsupported(case, &a.hello) {
+                if let Some(why) = library::unsupported(case, &a.hello) {
                     a.stop(Duration::from_secs(1)).await;
                     result.verdict = Verdict::Skipped;
                     result.reason = why;
@@ -560,32 +560,6 @@ pub(crate) fn judge_findings(
         }
     }
     result.findings = findings;
-}
-
-/// Why a library case cannot run with this adapter (an operation it does
-/// not implement, a feature the library lacks), or `None`.
-fn unsupported(case: &Case, hello: &super::adapter::Hello) -> Option<String> {
-    let has = |w: &str| {
-        hello
-            .operations
-            .iter()
-            .chain(&hello.features)
-            .any(|x| x == w)
-    };
-    if let Some(r) = case.requires.iter().find(|r| !has(r)) {
-        return Some(format!(
-            "{} does not have `{r}` (its adapter's hello does not list it)",
-            hello.label()
-        ));
-    }
-    case.steps.iter().find_map(|st| match &st.action {
-        Action::Tell(t) if !hello.operations.contains(&t.op) => Some(format!(
-            "the adapter for {} does not support the operation `{}`",
-            hello.label(),
-            t.op
-        )),
-        _ => None,
-    })
 }
 
 /// `ClosedBy` for a close done by `side`.
@@ -1137,41 +1111,8 @@ impl Session<'_> {
         if now >= until {
             return false;
         }
-        // A library case takes the library's new connection as soon as it
-        // comes (when its last one is gone), so its packets are seen when
-        // they arrive.
-        if let Endpoint::Library(end) = self.endpoint {
-            let current = self.order.last().map(|n| self.key(n));
-            let free = current
-                .as_ref()
-                .is_none_or(|k| self.conns.get(k).is_none_or(|c| c.closed.is_some()));
-            if free {
-                tokio::select! {
-                    inc = self.rx.recv() => {
-                        if let Some(inc) = inc {
-                            self.record(inc);
-                        }
-                        return true;
-                    }
-                    a = end.listener.next(until) => {
-                        return match a {
-                            Some(a) => {
-                                match a.stream {
-                                    Ok(stream) => {
-                                        self.attach("client", stream, a.peer);
-                                    }
-                                    Err(e) => {
-                                        let key = self.library_key();
-                                        self.note(&key, format!("a connection of the library failed: {e}"));
-                                    }
-                                }
-                                true
-                            }
-                            None => false,
-                        };
-                    }
-                }
-            }
+        if let Some(got) = self.pump_library(until).await {
+            return got;
         }
         match tokio::time::timeout(until - now, self.rx.recv()).await {
             Ok(Some(inc)) => {

@@ -2,7 +2,7 @@
 //! following the library's connections to the suite's server.
 
 use super::{Endpoint, Observation, Session, StepEnd};
-use crate::case::{Action, Expect, Step, TellSpec};
+use crate::case::{Action, Case, Expect, Step, TellSpec};
 use crate::engine::adapter::AdapterItem;
 use crate::engine::client_id_for;
 use serde_json::{Map, Value};
@@ -39,6 +39,32 @@ impl Session<'_> {
     }
 }
 
+/// Why a library case cannot run with this adapter (an operation it does
+/// not implement, a feature the library lacks), or `None`.
+pub(super) fn unsupported(case: &Case, hello: &crate::engine::adapter::Hello) -> Option<String> {
+    let has = |w: &str| {
+        hello
+            .operations
+            .iter()
+            .chain(&hello.features)
+            .any(|x| x == w)
+    };
+    if let Some(r) = case.requires.iter().find(|r| !has(r)) {
+        return Some(format!(
+            "{} does not have `{r}` (its adapter's hello does not list it)",
+            hello.label()
+        ));
+    }
+    case.steps.iter().find_map(|st| match &st.action {
+        Action::Tell(t) if !hello.operations.contains(&t.op) => Some(format!(
+            "the adapter for {} does not support the operation `{}`",
+            hello.label(),
+            t.op
+        )),
+        _ => None,
+    })
+}
+
 /// The event that answers a request (`adapters/PROTOCOL.md`).
 fn answer_of(op: &str) -> Option<&'static str> {
     Some(match op {
@@ -56,6 +82,46 @@ fn short(v: &Value) -> String {
 }
 
 impl Session<'_> {
+    /// One wait of [`Session::pump`] in a library case: takes the
+    /// library's new connection as soon as it comes (when its last one is
+    /// gone), so its packets are seen when they arrive. `None` when there
+    /// is no such wait to make (another endpoint, or a connection open).
+    pub(super) async fn pump_library(&mut self, until: Instant) -> Option<bool> {
+        let Endpoint::Library(end) = self.endpoint else {
+            return None;
+        };
+        let current = self.order.last().map(|n| self.key(n));
+        let free = current
+            .as_ref()
+            .is_none_or(|k| self.conns.get(k).is_none_or(|c| c.closed.is_some()));
+        if !free {
+            return None;
+        }
+        tokio::select! {
+            inc = self.rx.recv() => {
+                if let Some(inc) = inc {
+                    self.record(inc);
+                }
+                Some(true)
+            }
+            a = end.listener.next(until) => {
+                let Some(a) = a else {
+                    return Some(false);
+                };
+                match a.stream {
+                    Ok(stream) => {
+                        self.attach("client", stream, a.peer);
+                    }
+                    Err(e) => {
+                        let key = self.library_key();
+                        self.note(&key, format!("a connection of the library failed: {e}"));
+                    }
+                }
+                Some(true)
+            }
+        }
+    }
+
     /// The key transcript notes about the library go on.
     pub(super) fn library_key(&self) -> String {
         self.order
