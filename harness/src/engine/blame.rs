@@ -137,6 +137,39 @@ fn only_id(fields: &[String]) -> bool {
     fields.iter().all(|f| f == "packet_id")
 }
 
+/// Adds the monitors' `findings` (on the side under test) to `result`. A
+/// finding is an observation of its own: it fails the case even when a
+/// step could not be judged (a set-up step failed); with a `taint` (a
+/// fault injected) it makes the case inconclusive instead.
+pub(crate) fn judge_findings(
+    result: &mut crate::report::CaseResult,
+    findings: Vec<crate::rules::Finding>,
+    taint: Option<&str>,
+) {
+    if matches!(
+        result.verdict,
+        crate::report::Verdict::Pass | crate::report::Verdict::Inconclusive
+    ) {
+        if let Some(f) = findings.first() {
+            let earlier = std::mem::take(&mut result.reason);
+            if let Some(taint) = taint {
+                result.verdict = crate::report::Verdict::Inconclusive;
+                result.reason = format!(
+                    "monitor {}: {} (event #{}); no verdict on the broker: {taint}",
+                    f.rule, f.message, f.event
+                );
+            } else {
+                result.verdict = crate::report::Verdict::Fail;
+                result.reason = format!("monitor {}: {} (event #{})", f.rule, f.message, f.event);
+            }
+            if !earlier.is_empty() {
+                result.reason = format!("{}; before that: {earlier}", result.reason);
+            }
+        }
+    }
+    result.findings = findings;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,9 +11,10 @@ pub mod listen;
 mod session;
 
 pub use batch::run_all;
+pub(crate) use blame::judge_findings;
 pub use conn::{boxed_tcp, BoxStream, Conn, Incoming, Stream};
 pub use listen::{Arrival, DeviceListener, Upgrade};
-pub(crate) use session::{judge_findings, profile_for as profile_for_case};
+pub(crate) use session::profile_for as profile_for_case;
 pub use session::{run_case, run_device_case, run_library_case, LibraryEnd};
 
 use std::time::Duration;

@@ -300,25 +300,11 @@ async fn run_with(
     // whether the case runs at all.
     let mut adapter = None;
     if let Endpoint::Library(end) = &endpoint {
-        match super::adapter::Adapter::start(
-            end.adapter,
-            tx.clone(),
-            cfg.step_timeout.max(Duration::from_secs(5)),
-        )
-        .await
-        {
-            Ok(a) => {
-                if let Some(why) = library::unsupported(case, &a.hello) {
-                    a.stop(Duration::from_secs(1)).await;
-                    result.verdict = Verdict::Skipped;
-                    result.reason = why;
-                    return result;
-                }
-                adapter = Some(a);
-            }
-            Err(e) => {
-                result.verdict = Verdict::Error;
-                result.reason = format!("adapter: {e}");
+        match library::start_adapter(case, end, tx.clone(), cfg).await {
+            Ok(a) => adapter = Some(a),
+            Err((verdict, reason)) => {
+                result.verdict = verdict;
+                result.reason = reason;
                 return result;
             }
         }
@@ -364,19 +350,7 @@ async fn run_with(
         refused: None,
         adapter_events: 0,
     };
-    if let Some(a) = &s.adapter {
-        let text = format!(
-            "library: adapter `{}` started: {} (operations: {}; features: {})",
-            match &s.endpoint {
-                Endpoint::Library(end) => end.adapter.display(),
-                _ => String::new(),
-            },
-            a.hello.label(),
-            a.hello.operations.join(", "),
-            a.hello.features.join(", ")
-        );
-        s.note("client", text);
-    }
+    s.note_adapter();
     // Case variables may refer to built-ins and to each other: resolve in passes.
     let mut pending: Vec<(String, String)> = case.vars.clone();
     for _ in 0..=pending.len() {
@@ -516,7 +490,7 @@ async fn run_with(
     } else {
         vec![]
     };
-    judge_findings(&mut result, findings, s.taint.as_deref());
+    super::blame::judge_findings(&mut result, findings, s.taint.as_deref());
     // Nothing the report shows may carry a credential of the profile.
     result.reason = profile.redact(&result.reason);
     for f in &mut result.failures {
@@ -530,36 +504,6 @@ async fn run_with(
     result.transcript = s.t;
     result.duration_ms = started.elapsed().as_millis() as u64;
     result
-}
-
-/// Adds the monitors' `findings` (on the side under test) to `result`. A
-/// finding is an observation of its own: it fails the case even when a
-/// step could not be judged (a set-up step failed); with a `taint` (a
-/// fault injected) it makes the case inconclusive instead.
-pub(crate) fn judge_findings(
-    result: &mut CaseResult,
-    findings: Vec<crate::rules::Finding>,
-    taint: Option<&str>,
-) {
-    if matches!(result.verdict, Verdict::Pass | Verdict::Inconclusive) {
-        if let Some(f) = findings.first() {
-            let earlier = std::mem::take(&mut result.reason);
-            if let Some(taint) = taint {
-                result.verdict = Verdict::Inconclusive;
-                result.reason = format!(
-                    "monitor {}: {} (event #{}); no verdict on the broker: {taint}",
-                    f.rule, f.message, f.event
-                );
-            } else {
-                result.verdict = Verdict::Fail;
-                result.reason = format!("monitor {}: {} (event #{})", f.rule, f.message, f.event);
-            }
-            if !earlier.is_empty() {
-                result.reason = format!("{}; before that: {earlier}", result.reason);
-            }
-        }
-    }
-    result.findings = findings;
 }
 
 /// `ClosedBy` for a close done by `side`.
@@ -675,21 +619,8 @@ impl Session<'_> {
         {
             self.mark_stale().await;
         }
-        // A library case certifying a device (`devices: true`): nothing
-        // instructs the device, and it has no adapter.
-        if let Endpoint::Listen(_) = self.endpoint {
-            let skipped = match &step.action {
-                Action::Tell(t) => Some(format!("tell {} (a device acts on its own)", t.op)),
-                Action::Expect(e) if e.is_event() => {
-                    Some(format!("expect {} (a device has no adapter)", e.describe()))
-                }
-                _ => None,
-            };
-            if let Some(what) = skipped {
-                let key = self.library_key();
-                self.note(&key, format!("step {}: passed over: {what}", step.index));
-                return Ok(());
-            }
+        if self.passed_over(step) {
+            return Ok(());
         }
         match &step.action {
             Action::Tell(t) => self.tell(t).await,

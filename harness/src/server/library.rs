@@ -193,15 +193,33 @@ pub async fn run_case(
         std::mem::replace(&mut *s, Shared::new(vec![], 0, 0))
     };
     super::close_open(&mut shared);
-    let t = merge(std::mem::take(&mut shared.t), &r.transcript);
+    let mut t = merge(std::mem::take(&mut shared.t), &r.transcript);
     let findings: Vec<_> = crate::rules::run_monitors(&profile, &t)
         .into_iter()
         .filter(|f| f.blame == Side::Client)
         .collect();
     crate::engine::judge_findings(&mut r, findings, None);
+    // Passwords the case told the library are masked like every other
+    // credential (on the wire and in the request notes).
+    t.redact_secrets(&told_passwords(case));
     r.transcript = t;
     r.duration_ms = started.elapsed().as_millis() as u64;
     r
+}
+
+/// The passwords `case` tells the library to connect with, as written.
+fn told_passwords(case: &Case) -> Vec<String> {
+    case.steps
+        .iter()
+        .filter_map(|s| match &s.action {
+            crate::case::Action::Tell(t) => t
+                .fields
+                .get("password")
+                .and_then(serde_json::Value::as_str)
+                .map(str::to_string),
+            _ => None,
+        })
+        .collect()
 }
 
 /// The server's record of the library's connections with the case's notes

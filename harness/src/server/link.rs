@@ -193,7 +193,8 @@ pub(super) async fn serve(ctx: Arc<Ctx>, n: usize, peer: SocketAddr, stream: Box
                         let raw = rest.iter().take(64).copied().collect();
                         link.record(EventKind::Garbage { dir: Dir::ClientToServer, raw, reason });
                     }
-                    link.closing = Some((ClosedBy::Client, "device closed the connection (EOF)".into()));
+                    let who = if ctx.library.is_some() { "the client" } else { "device" };
+                    link.closing = Some((ClosedBy::Client, format!("{who} closed the connection (EOF)")));
                 }
                 Ok(k) => {
                     link.last_byte = Instant::now();

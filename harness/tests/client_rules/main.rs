@@ -205,6 +205,15 @@ async fn every_client_case_passes_on_the_conformant_simulator() {
         "the conformant simulator must pass every client case:\n{}",
         bad.join("\n")
     );
+    // The password the credentials case tells the library never shows.
+    for r in &results {
+        let json = serde_json::to_string(r).expect("result JSON");
+        assert!(
+            !json.contains("secret-pass"),
+            "{}: the told password shows in the result",
+            r.id
+        );
+    }
     let (checked, wrong) = libraries::schema_violations(&results);
     assert!(
         checked > 100 && wrong.is_empty(),

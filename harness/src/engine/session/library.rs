@@ -5,6 +5,7 @@ use super::{Endpoint, Observation, Session, StepEnd};
 use crate::case::{Action, Case, Expect, Step, TellSpec};
 use crate::engine::adapter::AdapterItem;
 use crate::engine::client_id_for;
+use crate::report::model::Verdict;
 use serde_json::{Map, Value};
 use std::time::{Duration, Instant};
 
@@ -81,7 +82,64 @@ fn short(v: &Value) -> String {
     crate::engine::adapter::clip(&v.to_string(), 240)
 }
 
+/// Starts the adapter of a library case and checks that it can run the
+/// case; else the case's verdict (`error`, or `skipped` for an operation
+/// or feature the library lacks) and why.
+pub(super) async fn start_adapter(
+    case: &Case,
+    end: &super::LibraryEnd<'_>,
+    tx: tokio::sync::mpsc::Sender<crate::engine::Incoming>,
+    cfg: &crate::engine::EngineConfig,
+) -> Result<crate::engine::adapter::Adapter, (Verdict, String)> {
+    let wait = cfg.step_timeout.max(Duration::from_secs(5));
+    let a = crate::engine::adapter::Adapter::start(end.adapter, tx, wait)
+        .await
+        .map_err(|e| (Verdict::Error, format!("adapter: {e}")))?;
+    if let Some(why) = unsupported(case, &a.hello) {
+        a.stop(Duration::from_secs(1)).await;
+        return Err((Verdict::Skipped, why));
+    }
+    Ok(a)
+}
+
 impl Session<'_> {
+    /// Notes which adapter runs the case and what its library can do.
+    pub(super) fn note_adapter(&mut self) {
+        let Some(a) = &self.adapter else {
+            return;
+        };
+        let text = format!(
+            "library: adapter `{}` started: {} (operations: {}; features: {})",
+            match &self.endpoint {
+                Endpoint::Library(end) => end.adapter.display(),
+                _ => String::new(),
+            },
+            a.hello.label(),
+            a.hello.operations.join(", "),
+            a.hello.features.join(", ")
+        );
+        self.note("client", text);
+    }
+
+    /// A library case certifying a device (`devices: true`): nothing
+    /// instructs the device and it has no adapter, so `tell:` steps and
+    /// event expectations are passed over (noted). True when `step` is one.
+    pub(super) fn passed_over(&mut self, step: &Step) -> bool {
+        if !matches!(self.endpoint, Endpoint::Listen(_)) {
+            return false;
+        }
+        let what = match &step.action {
+            Action::Tell(t) => format!("tell {} (a device acts on its own)", t.op),
+            Action::Expect(e) if e.is_event() => {
+                format!("expect {} (a device has no adapter)", e.describe())
+            }
+            _ => return false,
+        };
+        let key = self.library_key();
+        self.note(&key, format!("step {}: passed over: {what}", step.index));
+        true
+    }
+
     /// One wait of [`Session::pump`] in a library case: takes the
     /// library's new connection as soon as it comes (when its last one is
     /// gone), so its packets are seen when they arrive. `None` when there
