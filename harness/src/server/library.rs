@@ -8,7 +8,7 @@
 //! events) merged in by time; the MQTT 3.1.1 monitors judge the library
 //! (client side) over that record.
 
-use super::link::{self, Ctx, Launch};
+use super::link::{Ctx, Launch};
 use super::state::{Pending, Shared};
 use crate::case::{Case, Role};
 use crate::engine::adapter::{Adapter, AdapterCommand, Hello};
@@ -140,17 +140,8 @@ pub async fn run_case(
                     let Some(a) = a else { continue };
                     let Ok(stream) = a.stream else { continue };
                     n += 1;
-                    let mut s = server_ctx.lock();
-                    s.connections += 1;
-                    if s.open >= MAX_OPEN {
-                        let text = format!("connection {n} from {} closed on arrival: {MAX_OPEN} connections of the library are open already", a.peer);
-                        s.record("listener", EventKind::Note { text });
-                        continue;
-                    }
-                    s.open += 1;
-                    s.busy += 1;
-                    drop(s);
-                    links.spawn(link::serve(server_ctx.clone(), n, a.peer, stream));
+                    server_ctx.lock().connections += 1;
+                    let _ = super::take(&server_ctx, &mut links, n, a.peer, stream, MAX_OPEN);
                 }
                 Some(l) = launch_rx.recv() => {
                     let _ = feed.send(l.arrival).await;
@@ -193,18 +184,18 @@ pub async fn run_case(
         std::mem::replace(&mut *s, Shared::new(vec![], 0, 0))
     };
     super::close_open(&mut shared);
-    let mut t = merge(std::mem::take(&mut shared.t), &r.transcript);
+    let t = merge(std::mem::take(&mut shared.t), &r.transcript);
     let findings: Vec<_> = crate::rules::run_monitors(&profile, &t)
         .into_iter()
         .filter(|f| f.blame == Side::Client)
         .collect();
     crate::engine::judge_findings(&mut r, findings, None);
-    // Passwords the case told the library are masked like every other
-    // credential (on the wire and in the request notes).
-    t.redact_secrets(&told_passwords(case));
     r.transcript = t;
     r.duration_ms = started.elapsed().as_millis() as u64;
-    r
+    // Passwords the case told the library are masked like every other
+    // credential (on the wire, in the request notes and in what the result
+    // says), as `serve` masks a device's.
+    super::scrub(r, &told_passwords(case))
 }
 
 /// The passwords `case` tells the library to connect with, as written.

@@ -237,22 +237,8 @@ pub async fn certify(
                         s.record("listener", crate::transcript::EventKind::Note { text });
                     }
                     Ok(stream) => {
-                        // Counted here, not in the connection's task, so a
-                        // burst of arrivals cannot get past `max_open`.
-                        let mut s = ctx.lock();
-                        if s.open >= opts.max_open {
-                            drop(stream);
-                            let text = format!(
-                                "connection {n} from {} closed on arrival: {} connections are open already",
-                                a.peer, opts.max_open
-                            );
-                            s.fault("listener", &text);
-                            s.record("listener", crate::transcript::EventKind::Note { text });
-                        } else {
-                            s.open += 1;
-                            s.busy += 1;
-                            drop(s);
-                            links.spawn(link::serve(ctx.clone(), n, a.peer, stream));
+                        if let Err(text) = take(&ctx, &mut links, n, a.peer, stream, opts.max_open) {
+                            ctx.lock().fault("listener", &text);
                         }
                     }
                 }
@@ -364,6 +350,37 @@ pub async fn certify(
         results: list,
     };
     Outcome { report, ended }
+}
+
+/// Serves connection `n` from `peer`, counted open and busy here (not in
+/// its task, so a burst of arrivals cannot get past `max_open`); or closes
+/// it on arrival when `max_open` connections are open already, noting why
+/// (returned too).
+fn take(
+    ctx: &Arc<Ctx>,
+    links: &mut JoinSet<()>,
+    n: usize,
+    peer: std::net::SocketAddr,
+    stream: crate::engine::BoxStream,
+    max_open: usize,
+) -> Result<(), String> {
+    let mut s = ctx.lock();
+    if s.open >= max_open {
+        drop(stream);
+        let text = format!(
+            "connection {n} from {peer} closed on arrival: {max_open} connections are open already"
+        );
+        s.record(
+            "listener",
+            crate::transcript::EventKind::Note { text: text.clone() },
+        );
+        return Err(text);
+    }
+    s.open += 1;
+    s.busy += 1;
+    drop(s);
+    links.spawn(link::serve(ctx.clone(), n, peer, stream));
+    Ok(())
 }
 
 /// Connections still open when the session ends get their close recorded;
