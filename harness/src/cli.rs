@@ -6,7 +6,7 @@ use conformance::case::{Case, Role};
 use conformance::engine::{DeviceListener, EngineConfig};
 use conformance::profile::{Profile, TargetFile};
 use conformance::project::{glob_match, root};
-use conformance::proxy::{LiveEvent, ProxyConfig, SessionRecord};
+use conformance::proxy::{Finished, LiveEvent, ProxyConfig};
 use conformance::report::model::{RunReport, Summary, SCHEMA};
 use conformance::report::{certificate, write_all, CaseResult, Verdict};
 use conformance::tls::{TlsMap, TlsServer};
@@ -450,6 +450,7 @@ pub fn proxy(a: ProxyArgs) -> ExitCode {
             enforce: a.enforce,
             max_packet: a.max_packet.clamp(16, 268_435_460),
             max_events: 20_000,
+            retention: conformance::proxy::Retention::default(),
         };
         let handle = conformance::proxy::start(listener, cfg, Some(live_tx));
         let printer = tokio::spawn(async move {
@@ -491,14 +492,65 @@ pub fn proxy(a: ProxyArgs) -> ExitCode {
     })
 }
 
+/// The sessions a long-running proxy did not list, as two results: clean
+/// ones (pass) and those with findings or errors (fail, counts per rule).
+fn unlisted_results(f: &Finished, profile: &Profile, label: &str) -> Vec<CaseResult> {
+    let base = |id: &str, verdict: Verdict, reason: String, rules: Vec<String>| CaseResult {
+        id: id.into(),
+        title: "sessions past the listing limit (counted, not listed)".into(),
+        file: String::new(),
+        rules,
+        role: "device".into(),
+        profile: profile.name().into(),
+        target: label.into(),
+        verdict,
+        reason,
+        failures: vec![],
+        findings: vec![],
+        steps_run: 0,
+        steps_total: 0,
+        duration_ms: 0,
+        exclusive: None,
+        transcript: Default::default(),
+    };
+    let mut out = Vec::new();
+    if f.clean_not_listed > 0 {
+        out.push(base(
+            "proxy/unlisted-clean",
+            Verdict::Pass,
+            format!("{} more sessions without findings", f.clean_not_listed),
+            vec![],
+        ));
+    }
+    if f.bad_not_listed > 0 {
+        let counts: Vec<String> = f
+            .findings_not_listed
+            .iter()
+            .map(|(r, n)| format!("{r}: {n}"))
+            .collect();
+        out.push(base(
+            "proxy/unlisted-findings",
+            Verdict::Fail,
+            format!(
+                "{} more sessions with findings or errors; findings per rule: {}",
+                f.bad_not_listed,
+                counts.join(", ")
+            ),
+            f.findings_not_listed.keys().cloned().collect(),
+        ));
+    }
+    out
+}
+
 /// One result per proxied session: fail when a monitor found a violation.
 pub fn sessions_report(
-    sessions: &[SessionRecord],
+    finished: &Finished,
     profile: &Profile,
     upstream: &str,
     label: &str,
 ) -> RunReport {
-    let results: Vec<CaseResult> = sessions
+    let mut results: Vec<CaseResult> = finished
+        .sessions
         .iter()
         .map(|s| {
             let verdict = if s.error.is_some() {
@@ -540,6 +592,7 @@ pub fn sessions_report(
             }
         })
         .collect();
+    results.extend(unlisted_results(finished, profile, label));
     RunReport {
         schema: SCHEMA,
         tool_version: env!("CARGO_PKG_VERSION"),

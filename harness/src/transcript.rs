@@ -37,7 +37,7 @@ impl Dir {
 }
 
 /// A party of an MQTT connection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Side {
     /// The client (device, client library).

@@ -1,25 +1,31 @@
-//! `analyze`: a capture file in, per-connection transcripts, monitor
-//! findings (with frame numbers and times) and reports out.
+//! `analyze`: a capture file in, one report per MQTT connection out (monitor
+//! findings with frame numbers and times, counters, and the decoded
+//! transcript when asked for), streamed in a fixed order.
 //!
-//! Memory is bounded by the open connections, not by the file: frames are
-//! streamed, a connection's transcript is judged and dropped when it closes
-//! (or every `window_bytes`, see [`Options`]), and at most
-//! `max_conns` connections are tracked at once (later ones are counted as
-//! untracked and named in the report).
+//! Memory stays bounded whatever the file size or number of connections:
+//! frames are streamed; a connection keeps only its packets' bytes (decoded
+//! when judged) and is judged and dropped when it closes; a connection's
+//! window is judged early past `window_bytes`, and the biggest windows are
+//! judged early when all windows together pass `budget_bytes` (see
+//! [`Options`]); at most `max_conns` connections are tracked at once (later
+//! ones are counted as untracked and named in the report).
+//!
+//! Threads: one pass over the frames in file order (admission, see
+//! [`admit`](super::admit)) hands each connection's work to one of
+//! `threads` trackers by a hash of its addresses; their reports are merged
+//! back into one order (closing frame, then first frame), so the output is
+//! the same with one thread or many.
 
-use super::flows::{looks_like_connect, Conn, ConnStats};
-use super::link::{self, Skip};
-use super::reader::{CaptureError, CaptureReader, Format, Frame};
-use crate::fasthash::{FastMap, FastSet};
+use super::admit::{Admission, Key, Work};
+use super::flows::ConnStats;
+use super::reader::{CaptureError, CaptureReader, Format};
+use super::track::{Done, Tracker};
 use crate::profile::Profile;
 use crate::report::SideCounts;
-use crate::rules::run_monitors;
-use crate::transcript::{ClosedBy, Dir, EventKind, Side, Transcript};
+use crate::transcript::{ClosedBy, Side, Transcript};
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::io::Read;
-use std::net::SocketAddr;
-use std::time::Duration;
 
 /// The side(s) whose statements an analysis judges (`analyze --judge`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, clap::ValueEnum)]
@@ -67,9 +73,17 @@ pub struct Options {
     /// is judged in windows of about this size (monitors do not see across
     /// windows).
     pub window_bytes: usize,
+    /// Window bytes over all open connections; past it, the biggest
+    /// windows are judged early (memory stays bounded with any number of
+    /// open connections).
+    pub budget_bytes: usize,
+    /// Which connections' decoded transcripts go with their reports.
+    pub transcripts: Transcripts,
     /// Transcript bytes kept for the report, over all connections; later
     /// connections are reported without their transcript.
     pub keep_bytes: usize,
+    /// Trackers working in parallel (1: everything on the calling thread).
+    pub threads: usize,
     /// Mask CONNECT passwords in the kept transcripts (off only for
     /// `replay`, which must re-send them and never writes transcripts).
     pub redact: bool,
@@ -84,11 +98,25 @@ impl Default for Options {
             max_packet: 1 << 20,
             max_conns: 10_000,
             window_bytes: 16 << 20,
+            budget_bytes: 48 << 20,
+            transcripts: Transcripts::All,
             keep_bytes: 32 << 20,
+            threads: 1,
             redact: true,
             judge: Judge::Both,
         }
     }
+}
+
+/// Which connections' decoded transcripts go with their reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transcripts {
+    /// Every connection's (within `keep_bytes`).
+    All,
+    /// Only those of connections with findings (within `keep_bytes`).
+    WithFindings,
+    /// None.
+    None,
 }
 
 /// A monitor finding located in the capture.
@@ -137,6 +165,9 @@ pub struct ConnReport {
     /// (written to `report.json`, not to `capture.json`).
     #[serde(skip)]
     pub transcript: Option<Transcript>,
+    /// Approximate bytes of the transcript's last window (for the budget).
+    #[serde(skip)]
+    pub transcript_bytes: usize,
 }
 
 /// Frame counts of the whole capture.
@@ -154,6 +185,34 @@ pub struct CaptureStats {
     pub untracked_connections: u64,
     /// Frames truncated by the snap length (on any flow).
     pub truncated_frames: u64,
+}
+
+/// What a streamed analysis ends with (the connections went to the sink).
+#[derive(Debug, Clone, Serialize)]
+pub struct Totals {
+    /// The file.
+    pub file: String,
+    /// pcap or pcapng.
+    pub format: Format,
+    /// Profile label.
+    pub profile: String,
+    /// Counters.
+    pub stats: CaptureStats,
+    /// The side(s) judged and the findings per side and rule.
+    pub sides: SideCounts,
+    /// MQTT connections.
+    pub connections: u64,
+}
+
+/// Progress of a streamed analysis.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Progress {
+    /// Bytes of the file read.
+    pub bytes: u64,
+    /// MQTT connections admitted so far.
+    pub connections: u64,
+    /// Connections open now.
+    pub open: usize,
 }
 
 /// The result of analyzing a capture.
@@ -182,397 +241,326 @@ impl Analysis {
     }
 }
 
-type Key = (SocketAddr, SocketAddr);
+/// Frames of work handed to a tracker at once, and their payload bytes.
+const BATCH_ITEMS: usize = 4096;
+const BATCH_BYTES: usize = 256 << 10;
 
-fn key(a: SocketAddr, b: SocketAddr) -> Key {
-    if a <= b {
-        (a, b)
-    } else {
-        (b, a)
+/// Work for one shard: items with their payloads back to back.
+#[derive(Default)]
+struct Batch {
+    items: Vec<(Work, usize, usize)>,
+    bytes: Vec<u8>,
+}
+
+/// What a shard sends back.
+enum Back {
+    /// A finished connection.
+    Done(Done),
+    /// Every frame up to this one has been carried out.
+    Through(u64),
+}
+
+/// The shard a connection's work goes to.
+fn shard_of(k: &Key, n: usize) -> usize {
+    use std::hash::{Hash, Hasher};
+    // Fixed keys: the same connection always goes to the same shard.
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    k.hash(&mut h);
+    (h.finish() % n as u64) as usize
+}
+
+fn work_key(w: &Work) -> Key {
+    match w {
+        Work::Open { key, .. } | Work::End { key, .. } | Work::Cut { key, .. } => *key,
+        Work::Seg(s) => s.key,
     }
 }
 
-/// A connection seen with a SYN but not yet known to be MQTT (no port given).
-struct Pending {
-    client: SocketAddr,
-    isn: u32,
-    frame: u64,
-    at: Duration,
+/// Puts finished connections of several shards back into one order:
+/// a connection goes out once no shard can still finish one before it.
+struct Merge {
+    queues: Vec<VecDeque<Done>>,
+    through: Vec<u64>,
 }
 
-/// The streaming analyzer: feed frames, then [`finish`](Analyzer::finish).
-pub struct Analyzer<'p> {
-    opts: Options,
-    profile: &'p Profile,
-    open: FastMap<Key, Conn>,
-    pending: FastMap<Key, Pending>,
-    not_mqtt: FastSet<Key>,
-    start: Option<Duration>,
-    last_frame: u64,
-    last_at: Duration,
-    next_id: u64,
-    kept_bytes: usize,
-    done: Vec<ConnReport>,
-    stats: CaptureStats,
-}
-
-impl<'p> Analyzer<'p> {
-    /// An analyzer judging with `profile`'s monitors.
-    pub fn new(profile: &'p Profile, opts: Options) -> Self {
-        Analyzer {
-            opts,
-            profile,
-            open: FastMap::default(),
-            pending: FastMap::default(),
-            not_mqtt: FastSet::default(),
-            start: None,
-            last_frame: 0,
-            last_at: Duration::ZERO,
-            next_id: 0,
-            kept_bytes: 0,
-            done: Vec::new(),
-            stats: CaptureStats::default(),
+impl Merge {
+    fn new(n: usize) -> Self {
+        Merge {
+            queues: (0..n).map(|_| VecDeque::new()).collect(),
+            through: vec![0; n],
         }
     }
 
-    /// Connections open right now.
-    pub fn open_connections(&self) -> usize {
-        self.open.len() + self.pending.len()
-    }
-
-    /// Feeds one frame.
-    pub fn frame(&mut self, f: &Frame<'_>) {
-        self.stats.frames += 1;
-        let start = *self.start.get_or_insert(f.ts);
-        let at = f.ts.saturating_sub(start);
-        self.last_frame = f.number;
-        self.last_at = at;
-        let seg = match link::parse(f.linktype, f.data) {
-            Ok(s) => s,
-            Err(skip) => {
-                let what = match skip {
-                    Skip::Malformed(_) | Skip::UnknownLink(_) => skip.to_string(),
-                    other => other.to_string(),
-                };
-                *self.stats.skipped.entry(what).or_insert(0) += 1;
-                return;
-            }
-        };
-        if seg.truncated() {
-            self.stats.truncated_frames += 1;
-        }
-        let k = key(seg.src, seg.dst);
-        if let Some(port) = self.opts.port {
-            if seg.src.port() != port && seg.dst.port() != port {
-                return;
-            }
-        }
-        // A new SYN on a known 4-tuple: the old connection ended.
-        if seg.syn && !seg.ack {
-            if let Some(c) = self.open.remove(&k) {
-                self.finalize(c);
-            }
-            self.pending.remove(&k);
-            self.not_mqtt.remove(&k);
-        }
-        if !self.not_mqtt.is_empty() && self.not_mqtt.contains(&k) {
-            if seg.fin || seg.rst {
-                self.not_mqtt.remove(&k);
-            }
-            return;
-        }
-        if !self.open.contains_key(&k) && !self.admit(&seg, k, f.number, at) {
-            return;
-        }
-        let Some(c) = self.open.get_mut(&k) else {
-            return;
-        };
-        self.stats.mqtt_segments += 1;
-        let dir = c.dir_of(seg.src);
-        if seg.syn {
-            c.syn(dir, seg.seq);
-        }
-        let seq = if seg.syn {
-            seg.seq.wrapping_add(1)
-        } else {
-            seg.seq
-        };
-        // The acknowledgement first: it covers bytes the other side sent
-        // before this segment's own data (holes it covers become gaps).
-        if seg.ack {
-            c.acked(dir, seg.ack_no, f.number, at);
-        }
-        c.segment(dir, seq, seg.payload_len, seg.payload, f.number, at);
-        if seg.rst {
-            let by = side_closed(dir);
-            c.closed(by, "reset (RST)", f.number, at);
-            if let Some(c) = self.open.remove(&k) {
-                self.finalize(c);
-            }
-            return;
-        }
-        if seg.fin {
-            c.flush(dir, f.number, at);
-            let i = usize::from(dir == Dir::ServerToClient);
-            c.halves[i].fin = true;
-            c.closed(side_closed(dir), "FIN", f.number, at);
-            if c.halves.iter().all(|h| h.fin) {
-                if let Some(c) = self.open.remove(&k) {
-                    self.finalize(c);
-                }
-            }
-            return;
-        }
-        if c.t_bytes >= self.opts.window_bytes {
-            let name = c.name.clone();
-            c.t_bytes = 0;
-            let window = std::mem::replace(&mut c.t, Transcript::new());
-            let findings = self.judge(&window);
-            let note = format!(
-                "transcript window of {} events judged; monitors do not see across windows",
-                window.events.len()
-            );
-            if let Some(c) = self.open.get_mut(&k) {
-                c.t.push(at, &name, EventKind::Note { text: note });
-                c.pending_findings.extend(findings);
-            }
+    fn take(&mut self, shard: usize, b: Back) {
+        match b {
+            Back::Done(d) => self.queues[shard].push_back(d),
+            Back::Through(f) => self.through[shard] = f,
         }
     }
 
-    /// Decides whether a segment of an unknown 4-tuple starts an MQTT
-    /// connection; opens it (or remembers a SYN) when it does.
-    fn admit(&mut self, seg: &link::Segment<'_>, k: Key, frame: u64, at: Duration) -> bool {
-        let (client, server, mid_stream) = if let Some(port) = self.opts.port {
-            if seg.syn && seg.ack {
-                (seg.dst, seg.src, false)
-            } else if !seg.syn && seg.payload_len == 0 {
-                // A bare ACK/FIN/RST (e.g. the last ACK of a closed connection).
-                return false;
-            } else if seg.dst.port() == port {
-                (seg.src, seg.dst, !seg.syn)
-            } else {
-                (seg.dst, seg.src, !seg.syn)
-            }
-        } else if seg.syn && !seg.ack {
-            // Wait for the first client bytes to tell whether it is MQTT.
-            // SYNs never followed by data are forgotten when the table fills.
-            if self.pending.len() >= self.opts.max_conns {
-                self.pending.clear();
-            }
-            if self.open.len() < self.opts.max_conns {
-                self.pending.insert(
-                    k,
-                    Pending {
-                        client: seg.src,
-                        isn: seg.seq,
-                        frame,
-                        at,
-                    },
-                );
-            }
-            return false;
-        } else if let Some(p) = self.pending.get(&k) {
-            if seg.payload.is_empty() || seg.src != p.client {
-                if seg.fin || seg.rst {
-                    self.pending.remove(&k);
-                }
-                return false;
-            }
-            let p = self.pending.remove(&k).map(|p| (p.isn, p.frame, p.at));
-            if !looks_like_connect(seg.payload) && !std_port(seg.dst.port()) {
-                self.remember_not_mqtt(k);
-                return false;
-            }
-            let server = seg.dst;
-            return self.open_conn(k, seg.src, server, false, p, frame, at);
-        } else if looks_like_connect(seg.payload)
-            || (std_port(seg.dst.port()) && !seg.payload.is_empty())
-        {
-            (seg.src, seg.dst, true)
-        } else if std_port(seg.src.port()) && !seg.payload.is_empty() {
-            (seg.dst, seg.src, true)
-        } else {
-            return false;
-        };
-        self.open_conn(k, client, server, mid_stream, None, frame, at)
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn open_conn(
-        &mut self,
-        k: Key,
-        client: SocketAddr,
-        server: SocketAddr,
-        mid_stream: bool,
-        syn: Option<(u32, u64, Duration)>,
-        frame: u64,
-        at: Duration,
-    ) -> bool {
-        if self.open.len() >= self.opts.max_conns {
-            self.stats.untracked_connections += 1;
-            self.remember_not_mqtt(k);
-            return false;
-        }
-        self.next_id += 1;
-        let (first_frame, first_at) = syn.map_or((frame, at), |(_, f, a)| (f, a));
-        let mut c = Conn::new(
-            format!("conn-{}", self.next_id),
-            client,
-            server,
-            mid_stream,
-            self.opts.max_packet,
-            first_frame,
-            first_at,
-        );
-        if let Some((isn, _, _)) = syn {
-            c.syn(Dir::ClientToServer, isn);
-        }
-        self.open.insert(k, c);
-        true
-    }
-
-    fn remember_not_mqtt(&mut self, k: Key) {
-        if self.not_mqtt.len() >= self.opts.max_conns {
-            self.not_mqtt.clear();
-        }
-        self.not_mqtt.insert(k);
-    }
-
-    fn judge(&self, t: &Transcript) -> Vec<CaptureFinding> {
-        let start_gap = t.events.iter().any(|e| {
-            matches!(&e.kind, EventKind::Note { text } if text.starts_with("capture starts mid"))
-        });
-        let has_gap = t
-            .events
-            .iter()
-            .any(|e| matches!(&e.kind, EventKind::Note { text } if text.starts_with("gap ")));
-        run_monitors(self.profile, t)
-            .into_iter()
-            .filter(|f| self.opts.judge.includes(f.blame))
-            // A capture that starts mid-connection has no CONNECT/CONNACK to see.
-            .filter(|f| !(start_gap && ["MQTT-3.1.0-1", "MQTT-3.2.0-1"].contains(&f.rule.as_str())))
-            .map(|f| {
-                let e = t.events.get(f.event);
-                let mut message = self.profile.redact(&f.message);
-                if has_gap {
-                    message.push_str(
-                        " (the connection has gaps in the capture: missing bytes may explain this)",
-                    );
-                }
-                CaptureFinding {
-                    rule: f.rule,
-                    blame: f.blame,
-                    frame: e.and_then(|e| e.frame),
-                    time: e.map_or(0.0, |e| e.at.as_secs_f64()),
-                    message,
-                    event: f.event,
-                }
-            })
-            .collect()
-    }
-
-    fn finalize(&mut self, mut c: Conn) {
-        let (frame, at) = (c.last_frame, c.last_at);
-        for dir in [Dir::ClientToServer, Dir::ServerToClient] {
-            c.flush(dir, frame, at);
-        }
-        if c.closed_by.is_none() {
-            c.closed(
-                ClosedBy::Unknown,
-                "still open at the end of the capture (no FIN or RST)",
-                frame,
-                at,
-            );
-        }
-        for h in &c.halves {
-            c.stats.out_of_order += h.reasm.stats.out_of_order;
-            c.stats.retransmissions += h.reasm.stats.retransmissions;
-        }
-        let mut findings = std::mem::take(&mut c.pending_findings);
-        findings.extend(self.judge(&c.t));
-        let mut t = std::mem::take(&mut c.t);
-        let keep = self.kept_bytes.saturating_add(c.t_bytes) <= self.opts.keep_bytes;
-        if keep {
-            self.kept_bytes += c.t_bytes;
-            // Only a kept transcript reaches a report: mask its secrets.
-            if self.opts.redact {
-                t.redact_secrets(&self.profile.secret_values());
-            }
-        }
-        self.done.push(ConnReport {
-            name: c.name,
-            client: c.client.to_string(),
-            server: c.server.to_string(),
-            client_id: c.client_id,
-            first_frame: c.first_frame,
-            last_frame: c.last_frame,
-            tls: c.tls,
-            mid_stream: c.mid_stream,
-            closed_by: c.closed_by.unwrap_or(ClosedBy::Unknown),
-            stats: c.stats,
-            findings,
-            transcript: keep.then_some(t),
-        });
-    }
-
-    /// Ends the capture: every open connection is judged as it stands.
-    pub fn finish(mut self, file: &str, format: Format, bytes: u64) -> Analysis {
-        let mut open: Vec<Conn> = self.open.drain().map(|(_, c)| c).collect();
-        open.sort_by_key(|c| c.first_frame);
-        for c in open {
-            self.finalize(c);
-        }
-        self.done.sort_by_key(|c| c.first_frame);
-        self.stats.bytes = bytes;
-        let sides = SideCounts::of(
-            self.opts.judge.name(),
-            self.done
+    /// Emits every connection that can go out now.
+    fn drain(&mut self, sink: &mut dyn FnMut(ConnReport)) {
+        loop {
+            let Some((i, order)) = self
+                .queues
                 .iter()
-                .flat_map(|c| c.findings.iter().map(|f| (f.rule.as_str(), f.blame))),
-        );
-        Analysis {
-            file: file.into(),
-            format,
-            profile: self.profile.label(),
-            stats: self.stats,
-            sides,
-            connections: self.done,
+                .enumerate()
+                .filter_map(|(i, q)| q.front().map(|d| (i, d.order())))
+                .min_by_key(|(_, o)| *o)
+            else {
+                return;
+            };
+            let ready = self
+                .queues
+                .iter()
+                .zip(&self.through)
+                .all(|(q, t)| !q.is_empty() || *t >= order.0);
+            if !ready {
+                return;
+            }
+            if let Some(d) = self.queues[i].pop_front() {
+                sink(d.report);
+            }
         }
     }
 }
 
-fn std_port(p: u16) -> bool {
-    p == 1883 || p == 8883
+/// Counts findings per side and rule as connections go by.
+struct Counter {
+    sides: SideCounts,
+    connections: u64,
 }
 
-fn side_closed(dir: Dir) -> ClosedBy {
-    match dir {
-        Dir::ClientToServer => ClosedBy::Client,
-        Dir::ServerToClient => ClosedBy::Server,
+impl Counter {
+    fn add(&mut self, c: &ConnReport) {
+        self.connections += 1;
+        for f in &c.findings {
+            let m = match f.blame {
+                Side::Client => &mut self.sides.client,
+                Side::Server => &mut self.sides.server,
+            };
+            if let Some(n) = m.get_mut(&f.rule) {
+                *n += 1;
+            } else {
+                m.insert(f.rule.clone(), 1);
+            }
+        }
     }
 }
 
-/// Analyzes a whole capture from `reader`; `progress` is called now and
-/// then with the bytes read so far.
-pub fn analyze_reader<R: Read>(
+/// Analyzes a whole capture from `reader`, handing each connection's report
+/// to `sink` as soon as its place in the order is known (closing frame,
+/// then first frame); `progress` is called now and then.
+pub fn analyze_stream<R: Read>(
     mut reader: CaptureReader<R>,
+    file: &str,
+    profile: &Profile,
+    opts: Options,
+    progress: &mut dyn FnMut(Progress),
+    sink: &mut dyn FnMut(ConnReport),
+) -> Result<Totals, CaptureError> {
+    let mut count = Counter {
+        sides: SideCounts::of(opts.judge.name(), []),
+        connections: 0,
+    };
+    let mut counted = |c: ConnReport| {
+        count.add(&c);
+        sink(c);
+    };
+    let mut adm = Admission::new(&opts);
+    let threads = opts.threads.clamp(1, 64);
+    if threads == 1 {
+        let mut tr = Tracker::new(profile, opts);
+        let mut n = 0u64;
+        while let Some(f) = reader.next_frame()? {
+            adm.frame(&f, &mut |w, p| tr.apply(w, p));
+            for d in tr.done.drain(..) {
+                counted(d.report);
+            }
+            n += 1;
+            if n.is_multiple_of(4096) {
+                progress(Progress {
+                    bytes: reader.bytes_read(),
+                    connections: adm.connections(),
+                    open: adm.open_connections(),
+                });
+            }
+        }
+        tr.finish();
+        for d in tr.done.drain(..) {
+            counted(d.report);
+        }
+    } else {
+        run_sharded(
+            &mut reader,
+            &mut adm,
+            profile,
+            &opts,
+            threads,
+            progress,
+            &mut counted,
+        )?;
+    }
+    progress(Progress {
+        bytes: reader.bytes_read(),
+        connections: adm.connections(),
+        open: 0,
+    });
+    let mut stats = adm.stats;
+    stats.bytes = reader.bytes_read();
+    Ok(Totals {
+        file: file.into(),
+        format: reader.format(),
+        profile: profile.label(),
+        stats,
+        sides: count.sides,
+        connections: count.connections,
+    })
+}
+
+/// The frames read and admitted here, tracked on `threads` threads, the
+/// reports merged back into order.
+fn run_sharded<R: Read>(
+    reader: &mut CaptureReader<R>,
+    adm: &mut Admission,
+    profile: &Profile,
+    opts: &Options,
+    threads: usize,
+    progress: &mut dyn FnMut(Progress),
+    sink: &mut dyn FnMut(ConnReport),
+) -> Result<(), CaptureError> {
+    use std::sync::mpsc;
+    let (back_tx, back_rx) = mpsc::channel::<(usize, Back)>();
+    let mut merge = Merge::new(threads);
+    std::thread::scope(|scope| {
+        let mut to: Vec<mpsc::SyncSender<(Batch, u64)>> = Vec::with_capacity(threads);
+        for i in 0..threads {
+            let (tx, rx) = mpsc::sync_channel::<(Batch, u64)>(2);
+            to.push(tx);
+            let back = back_tx.clone();
+            let opts = opts.clone();
+            scope.spawn(move || {
+                let mut tr = Tracker::new(profile, opts);
+                for (batch, through) in rx {
+                    for (w, start, end) in batch.items {
+                        tr.apply(w, batch.bytes.get(start..end).unwrap_or_default());
+                        for d in tr.done.drain(..) {
+                            if back.send((i, Back::Done(d))).is_err() {
+                                return;
+                            }
+                        }
+                    }
+                    if back.send((i, Back::Through(through))).is_err() {
+                        return;
+                    }
+                }
+                tr.finish();
+                for d in tr.done.drain(..) {
+                    if back.send((i, Back::Done(d))).is_err() {
+                        return;
+                    }
+                }
+                let _ = back.send((i, Back::Through(u64::MAX)));
+            });
+        }
+        drop(back_tx);
+        let mut batches: Vec<Batch> = (0..threads).map(|_| Batch::default()).collect();
+        let (mut items, mut bytes) = (0usize, 0usize);
+        let send_all = |batches: &mut Vec<Batch>, through: u64| -> bool {
+            for (i, b) in batches.iter_mut().enumerate() {
+                if to[i].send((std::mem::take(b), through)).is_err() {
+                    return false;
+                }
+            }
+            true
+        };
+        let mut result = Ok(());
+        loop {
+            let f = match reader.next_frame() {
+                Ok(Some(f)) => f,
+                Ok(None) => break,
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            };
+            adm.frame(&f, &mut |w, p| {
+                let b = &mut batches[shard_of(&work_key(&w), threads)];
+                let start = b.bytes.len();
+                b.bytes.extend_from_slice(p);
+                b.items.push((w, start, b.bytes.len()));
+                items += 1;
+                bytes += p.len();
+            });
+            if items >= BATCH_ITEMS || bytes >= BATCH_BYTES {
+                // Every shard gets a batch (maybe empty), so each can say
+                // how far it is and the merge never waits on an idle one.
+                if !send_all(&mut batches, adm.last_frame) {
+                    break;
+                }
+                (items, bytes) = (0, 0);
+                while let Ok((i, b)) = back_rx.try_recv() {
+                    merge.take(i, b);
+                }
+                merge.drain(sink);
+                progress(Progress {
+                    bytes: reader.bytes_read(),
+                    connections: adm.connections(),
+                    open: adm.open_connections(),
+                });
+            }
+        }
+        send_all(&mut batches, adm.last_frame);
+        drop(to);
+        for (i, b) in back_rx {
+            merge.take(i, b);
+            merge.drain(sink);
+        }
+        merge.drain(sink);
+        result
+    })
+}
+
+/// Analyzes a whole capture from `reader` and keeps every connection's
+/// report (in order of first frame); `progress` is called now and then
+/// with the bytes read so far. For big captures, [`analyze_stream`]
+/// keeps memory bounded.
+pub fn analyze_reader<R: Read>(
+    reader: CaptureReader<R>,
     file: &str,
     profile: &Profile,
     opts: Options,
     progress: &mut dyn FnMut(u64),
 ) -> Result<Analysis, CaptureError> {
-    let mut a = Analyzer::new(profile, opts);
-    let mut n = 0u64;
-    while let Some(f) = reader.next_frame()? {
-        a.frame(&f);
-        n += 1;
-        if n.is_multiple_of(4096) {
-            progress(reader.bytes_read());
-        }
-    }
-    progress(reader.bytes_read());
-    let format = reader.format();
-    Ok(a.finish(file, format, reader.bytes_read()))
+    let keep_bytes = opts.keep_bytes;
+    let mut kept = 0usize;
+    let mut connections = Vec::new();
+    let totals = analyze_stream(
+        reader,
+        file,
+        profile,
+        opts,
+        &mut |p| progress(p.bytes),
+        &mut |mut c| {
+            if c.transcript.is_some() {
+                if kept.saturating_add(c.transcript_bytes) <= keep_bytes {
+                    kept += c.transcript_bytes;
+                } else {
+                    c.transcript = None;
+                }
+            }
+            connections.push(c);
+        },
+    )?;
+    connections.sort_by_key(|c| c.first_frame);
+    Ok(Analysis {
+        file: totals.file,
+        format: totals.format,
+        profile: totals.profile,
+        stats: totals.stats,
+        sides: totals.sides,
+        connections,
+    })
 }
 
 /// Analyzes the capture file at `path`.
@@ -584,4 +572,23 @@ pub fn analyze_file(
 ) -> Result<Analysis, CaptureError> {
     let reader = CaptureReader::open(path)?;
     analyze_reader(reader, &path.display().to_string(), profile, opts, progress)
+}
+
+/// Analyzes the capture file at `path`, streaming (see [`analyze_stream`]).
+pub fn analyze_file_stream(
+    path: &std::path::Path,
+    profile: &Profile,
+    opts: Options,
+    progress: &mut dyn FnMut(Progress),
+    sink: &mut dyn FnMut(ConnReport),
+) -> Result<Totals, CaptureError> {
+    let reader = CaptureReader::open(path)?;
+    analyze_stream(
+        reader,
+        &path.display().to_string(),
+        profile,
+        opts,
+        progress,
+        sink,
+    )
 }

@@ -1,11 +1,12 @@
 //! The `analyze` and `replay` subcommands: arguments, progress and report
 //! files.
 
-use super::analyze::{analyze_file, Analysis, Judge, Options};
+use super::analyze::{analyze_file, analyze_stream, ConnReport, Judge, Options, Transcripts};
+use super::reader::CaptureReader;
+use super::reports::{ReportLimits, ReportWriter};
 use crate::profile::Profile;
-use crate::report::{write_all, CaseResult, RunReport, Summary, Verdict};
-use crate::rules::Finding;
-use crate::transcript::Transcript;
+use crate::report::SideCounts;
+use crate::transcript::Side;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -39,7 +40,8 @@ pub struct AnalyzeArgs {
     #[arg(long, default_value_t = 10_000)]
     pub max_conns: usize,
     /// Megabytes of decoded transcripts kept for report.json, over all
-    /// connections (later connections are reported without their packets).
+    /// connections with findings (all connections with --full); later ones
+    /// are reported without their packets.
     #[arg(long, default_value_t = 32)]
     pub keep_mb: usize,
     /// The side(s) whose statements are judged: findings blaming the other
@@ -49,6 +51,18 @@ pub struct AnalyzeArgs {
     /// No per-connection lines.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Threads decoding and judging connections (default: the machine's cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Keep everything: every connection in connections.jsonl and one
+    /// result per connection, with its transcript, in report.json (memory
+    /// and reports then grow with the capture).
+    #[arg(long)]
+    pub full: bool,
+    /// Example findings kept per rule in capture.json and report.json
+    /// (all findings are in findings.jsonl).
+    #[arg(long, default_value_t = 10)]
+    pub examples: usize,
 }
 
 /// Builds a profile from `--profile`, `--version` and `--param`s.
@@ -76,27 +90,65 @@ pub fn analyze(args: AnalyzeArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let reader = match CaptureReader::open(&args.file) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let size = std::fs::metadata(&args.file).map(|m| m.len()).unwrap_or(0);
     let bar = ProgressBar::new(size);
     bar.set_style(
         ProgressStyle::with_template(
-            "{bar:40.cyan/blue} {bytes}/{total_bytes} {bytes_per_sec} {eta}",
+            "{bar:30.cyan/blue} {bytes}/{total_bytes} {bytes_per_sec} {msg} {eta}",
         )
         .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
+    let threads = args.threads.unwrap_or_else(default_threads).clamp(1, 64);
     let opts = Options {
         port: args.port,
         max_packet: args.max_packet.clamp(16, 268_435_455),
         max_conns: args.max_conns.max(1),
         keep_bytes: args.keep_mb.saturating_mul(1 << 20),
+        transcripts: if args.full {
+            Transcripts::All
+        } else {
+            Transcripts::WithFindings
+        },
         judge: args.judge,
+        threads,
         ..Options::default()
     };
+    let limits = ReportLimits {
+        examples: args.examples,
+        keep_bytes: opts.keep_bytes,
+        full: args.full,
+        ..ReportLimits::default()
+    };
+    let file = args.file.display().to_string();
+    let mut writer = match ReportWriter::create(&args.out, &file, &profile.label(), limits) {
+        Ok(w) => w,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let started = Instant::now();
-    let result = analyze_file(&args.file, &profile, opts, &mut |b| bar.set_position(b));
+    let result = analyze_stream(
+        reader,
+        &file,
+        &profile,
+        opts,
+        &mut |p| {
+            bar.set_position(p.bytes);
+            bar.set_message(format!("{} connections ({} open)", p.connections, p.open));
+        },
+        &mut |c| writer.conn(c),
+    );
     bar.finish_and_clear();
-    let analysis = match result {
-        Ok(a) => a,
+    let totals = match result {
+        Ok(t) => t,
         Err(e) => {
             eprintln!("error: {e}");
             return ExitCode::from(2);
@@ -104,22 +156,23 @@ pub fn analyze(args: AnalyzeArgs) -> ExitCode {
     };
     let elapsed = started.elapsed();
     if !args.quiet {
-        print_analysis(&analysis);
+        print_connections(writer.listed(), writer.not_listed(), PRINTED);
     }
-    let s = &analysis.stats;
-    let n_findings = analysis.findings().count();
+    let s = &totals.stats;
+    let n_findings = totals.sides.total(Side::Client) + totals.sides.total(Side::Server);
     println!(
-        "{}: {} frames, {} MQTT connections, {} findings in {:.2} s ({:.1} MB/s)",
-        analysis.file,
+        "{}: {} frames, {} MQTT connections, {} findings in {:.2} s ({:.1} MB/s, {} threads)",
+        totals.file,
         s.frames,
-        analysis.connections.len(),
+        totals.connections,
         n_findings,
         elapsed.as_secs_f64(),
-        s.bytes as f64 / 1e6 / elapsed.as_secs_f64().max(1e-9)
+        s.bytes as f64 / 1e6 / elapsed.as_secs_f64().max(1e-9),
+        threads
     );
-    print_sides(&analysis);
+    print_sides(&totals.sides);
     if let Some(port) = args.port {
-        if analysis.connections.is_empty() {
+        if totals.connections == 0 {
             warn_unused_port(&args.file, port, &opts_for_sniffing(&args));
         }
     }
@@ -135,8 +188,7 @@ pub fn analyze(args: AnalyzeArgs) -> ExitCode {
             s.truncated_frames
         );
     }
-    let report = to_run_report(&analysis, elapsed.as_millis() as u64);
-    match write_reports(&report, &analysis, &args.out) {
+    match writer.finish(&totals, elapsed.as_millis() as u64) {
         Ok(files) => println!("reports: {}", files.join(", ")),
         Err(e) => {
             eprintln!("error: {e}");
@@ -150,13 +202,19 @@ pub fn analyze(args: AnalyzeArgs) -> ExitCode {
     }
 }
 
+/// Connections with findings printed (the rest are in the reports).
+const PRINTED: usize = 20;
+
+/// Threads used when `--threads` is not given: the machine's cores.
+fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
 /// The per-side summary: findings per blamed side and rule, for the
 /// side(s) judged (the same counts as `sides` in capture.json and
 /// report.json).
-fn print_sides(a: &Analysis) {
-    use crate::transcript::Side;
-    let sides = &a.sides;
-    let shown: &[Side] = match a.sides.judged.as_str() {
+fn print_sides(sides: &SideCounts) {
+    let shown: &[Side] = match sides.judged.as_str() {
         "client" => &[Side::Client],
         "server" => &[Side::Server],
         _ => &[Side::Client, Side::Server],
@@ -181,6 +239,8 @@ fn opts_for_sniffing(args: &AnalyzeArgs) -> Options {
         max_packet: args.max_packet.clamp(16, 268_435_455),
         max_conns: args.max_conns.max(1),
         keep_bytes: 0,
+        transcripts: Transcripts::None,
+        threads: args.threads.unwrap_or_else(default_threads).clamp(1, 64),
         ..Options::default()
     }
 }
@@ -213,13 +273,11 @@ fn warn_unused_port(file: &Path, port: u16, opts: &Options) {
     );
 }
 
-fn print_analysis(a: &Analysis) {
-    for c in &a.connections {
+/// Prints the first `max` connections with findings and their findings.
+fn print_connections(conns: &[ConnReport], not_listed: u64, max: usize) {
+    for c in conns.iter().take(max) {
         let id = c.client_id.as_deref().unwrap_or("?");
         let mut flags = Vec::new();
-        if c.tls {
-            flags.push("TLS: not decodable".to_string());
-        }
         if c.mid_stream {
             flags.push("started before the capture".to_string());
         }
@@ -254,107 +312,10 @@ fn print_analysis(a: &Analysis) {
             );
         }
     }
-}
-
-/// The analysis as the suite's result model: one result per connection.
-pub fn to_run_report(a: &Analysis, duration_ms: u64) -> RunReport {
-    let target = Path::new(&a.file)
-        .file_name()
-        .map_or_else(|| a.file.clone(), |n| n.to_string_lossy().into_owned());
-    let results: Vec<CaseResult> = a
-        .connections
-        .iter()
-        .map(|c| {
-            let verdict = if !c.findings.is_empty() {
-                Verdict::Fail
-            } else if c.tls {
-                Verdict::Skipped
-            } else {
-                Verdict::Pass
-            };
-            let reason = if c.tls {
-                "TLS: MQTT over TLS cannot be decoded from a capture".to_string()
-            } else {
-                c.findings
-                    .iter()
-                    .map(|f| {
-                        format!(
-                            "{} at frame {} ({:.6} s)",
-                            f.rule,
-                            f.frame.map_or("?".into(), |n| n.to_string()),
-                            f.time
-                        )
-                    })
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            };
-            let mut rules: Vec<String> = c.findings.iter().map(|f| f.rule.clone()).collect();
-            rules.dedup();
-            CaseResult {
-                id: format!("{} {}", c.name, c.client_id.as_deref().unwrap_or("?")),
-                title: format!(
-                    "{} -> {} (frames {}-{})",
-                    c.client, c.server, c.first_frame, c.last_frame
-                ),
-                file: a.file.clone(),
-                rules,
-                role: "capture".into(),
-                profile: a.profile.clone(),
-                target: target.clone(),
-                verdict,
-                reason,
-                failures: vec![],
-                findings: c
-                    .findings
-                    .iter()
-                    .map(|f| Finding {
-                        rule: f.rule.clone(),
-                        blame: f.blame,
-                        event: f.event,
-                        message: format!(
-                            "frame {} at {:.6} s: {}",
-                            f.frame.map_or("?".into(), |n| n.to_string()),
-                            f.time,
-                            f.message
-                        ),
-                    })
-                    .collect(),
-                steps_run: 0,
-                steps_total: 0,
-                duration_ms: 0,
-                exclusive: None,
-                transcript: c.transcript.clone().unwrap_or_else(Transcript::new),
-            }
-        })
-        .collect();
-    RunReport {
-        schema: crate::report::model::SCHEMA,
-        tool_version: env!("CARGO_PKG_VERSION"),
-        target,
-        target_description: format!("capture {} ({:?})", a.file, a.format),
-        profile: a.profile.clone(),
-        started_unix: std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs()),
-        duration_ms,
-        summary: Summary::of(&results),
-        sides: Some(a.sides.clone()),
-        results,
+    let more = conns.len().saturating_sub(max) as u64 + not_listed;
+    if more > 0 {
+        println!("... and {more} more connections with findings (all in findings.jsonl and connections.jsonl)");
     }
-}
-
-/// Writes the usual views plus `capture.json` (connections, findings with
-/// frame numbers, counters) into `dir`.
-pub fn write_reports(r: &RunReport, a: &Analysis, dir: &Path) -> Result<Vec<String>, String> {
-    let mut files: Vec<String> = write_all(r, dir)?
-        .iter()
-        .map(|p| p.display().to_string())
-        .collect();
-    let p = dir.join("capture.json");
-    let json = serde_json::to_string_pretty(a).map_err(|e| format!("capture.json: {e}"))?;
-    std::fs::write(&p, json).map_err(|e| format!("cannot write {}: {e}", p.display()))?;
-    files.push(p.display().to_string());
-    Ok(files)
 }
 
 /// Options of `replay`.

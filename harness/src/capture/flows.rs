@@ -1,6 +1,7 @@
-//! One captured MQTT connection: both directions reassembled, framed and
-//! decoded into transcript events, plus the sniffing that tells MQTT (and
-//! TLS) traffic apart.
+//! One captured MQTT connection: both directions reassembled and framed
+//! into a compact log (packet bytes in one buffer, decoded only when the
+//! connection is judged), plus the sniffing that tells MQTT (and TLS)
+//! traffic apart.
 
 use super::reassembly::{Chunk, GapReason, Reassembler};
 use crate::transcript::{ClosedBy, Dir, EventKind, Transcript};
@@ -144,9 +145,9 @@ pub struct Conn {
     pub server: SocketAddr,
     /// client→server, server→client.
     pub halves: [Half; 2],
-    /// Events of the current window.
-    pub t: Transcript,
-    /// Approximate heap bytes of `t`.
+    /// Events of the current window, not yet decoded.
+    log: Log,
+    /// Approximate heap bytes of the current window.
     pub t_bytes: usize,
     /// The capture started after the connection did.
     pub mid_stream: bool,
@@ -166,6 +167,8 @@ pub struct Conn {
     pub last_frame: u64,
     /// Findings of earlier transcript windows.
     pub pending_findings: Vec<super::analyze::CaptureFinding>,
+    /// Windows judged before the current one.
+    pub windows: u32,
     max_packet: usize,
 }
 
@@ -180,27 +183,25 @@ impl Conn {
         frame: u64,
         at: Duration,
     ) -> Self {
-        let mut t = Transcript::new();
-        let ev = t.push(
+        let mut log = Log::default();
+        log.other(
             at,
-            &name,
+            frame,
             EventKind::Opened {
                 peer: format!("client {client} -> server {server}"),
                 tls: false,
             },
         );
-        set_frame(&mut t, ev, frame);
         if mid_stream {
-            let ev = t.push(
+            log.other(
                 at,
-                &name,
+                frame,
                 EventKind::Note {
                     text: "capture starts mid-connection (no SYN seen): decoding starts at the \
                            first trusted packet boundary"
                         .into(),
                 },
             );
-            set_frame(&mut t, ev, frame);
         }
         Conn {
             name,
@@ -210,7 +211,7 @@ impl Conn {
                 Half::new(max_packet, mid_stream),
                 Half::new(max_packet, mid_stream),
             ],
-            t,
+            log,
             t_bytes: 0,
             mid_stream,
             tls: false,
@@ -221,6 +222,7 @@ impl Conn {
             last_at: at,
             last_frame: frame,
             pending_findings: Vec::new(),
+            windows: 0,
             max_packet,
         }
     }
@@ -326,8 +328,19 @@ impl Conn {
 
     fn push(&mut self, at: Duration, frame: u64, kind: EventKind) {
         self.t_bytes += event_weight(&kind);
-        let seq = self.t.push(at, &self.name, kind);
-        set_frame(&mut self.t, seq, frame);
+        self.log.other(at, frame, kind);
+    }
+
+    /// Adds a note to the current window.
+    pub fn note(&mut self, at: Duration, frame: u64, text: String) {
+        self.push(at, frame, EventKind::Note { text });
+    }
+
+    /// The current window as a transcript (its packets decoded now), and
+    /// an empty window in its place.
+    pub fn take_transcript(&mut self) -> Transcript {
+        self.t_bytes = 0;
+        std::mem::take(&mut self.log).into_transcript(&self.name)
     }
 
     fn chunk(&mut self, dir: Dir, c: OwnedChunk, at: Duration) {
@@ -449,9 +462,17 @@ impl Conn {
             let half = &mut self.halves[i];
             match half.framer.next_frame_ref() {
                 Ok(Some(raw)) => {
-                    let d = decode(raw);
-                    let raw = raw.to_vec();
-                    self.packet_event(dir, raw, d, frame, at);
+                    note_packet(
+                        &mut self.log,
+                        &mut self.t_bytes,
+                        &mut self.client_id,
+                        dir,
+                        raw,
+                        frame,
+                        at,
+                    );
+                    self.stats.packets += 1;
+                    half.decoded = true;
                 }
                 Ok(None) => break,
                 Err(e) => {
@@ -475,31 +496,19 @@ impl Conn {
         }
     }
 
-    /// One complete packet decoded from `raw`.
+    /// One complete packet: logged, decoded when the window is judged.
     fn packet(&mut self, dir: Dir, raw: &[u8], frame: u64, at: Duration) {
-        let d = decode(raw);
-        self.packet_event(dir, raw.to_vec(), d, frame, at);
-    }
-
-    fn packet_event(&mut self, dir: Dir, raw: Vec<u8>, d: Decoded, frame: u64, at: Duration) {
-        if let (Dir::ClientToServer, Some(Packet::Connect(c))) = (dir, &d.packet) {
-            if self.client_id.is_none() {
-                self.client_id = Some(c.client_id.clone());
-            }
-        }
+        note_packet(
+            &mut self.log,
+            &mut self.t_bytes,
+            &mut self.client_id,
+            dir,
+            raw,
+            frame,
+            at,
+        );
         self.stats.packets += 1;
         self.halves[idx(dir)].decoded = true;
-        self.push(
-            at,
-            frame,
-            EventKind::Packet {
-                dir,
-                raw,
-                packet: d.packet,
-                malformations: d.malformations,
-                by_suite: false,
-            },
-        );
     }
 
     fn report_skipped(&mut self, dir: Dir, frame: u64, at: Duration) {
@@ -521,6 +530,116 @@ impl Conn {
     }
 }
 
+/// Logs one packet's bytes; a client's CONNECT is decoded at once for its
+/// client id (the report names connections by it).
+fn note_packet(
+    log: &mut Log,
+    t_bytes: &mut usize,
+    client_id: &mut Option<String>,
+    dir: Dir,
+    raw: &[u8],
+    frame: u64,
+    at: Duration,
+) {
+    if dir == Dir::ClientToServer && client_id.is_none() && raw.first() == Some(&0x10) {
+        if let Some(Packet::Connect(c)) = decode(raw).packet {
+            *client_id = Some(c.client_id);
+        }
+    }
+    *t_bytes += raw.len() + PACKET_OVERHEAD;
+    log.packet(at, frame, dir, raw);
+}
+
+/// Bookkeeping bytes of one logged packet (its entry), for the budgets.
+pub const PACKET_OVERHEAD: usize = 48;
+
+/// One logged event: a packet (its bytes in [`Log::raw`]) or any other
+/// event, kept as it is (they are rare).
+enum Entry {
+    Packet {
+        at: Duration,
+        frame: u64,
+        dir: Dir,
+        start: usize,
+        end: usize,
+    },
+    Other(Box<(Duration, u64, EventKind)>),
+}
+
+/// A connection's events in compact form: packet bytes back to back in one
+/// buffer, decoded into a [`Transcript`] only when the window is judged
+/// (decoding is a pure function of the bytes, so the transcript is the
+/// same as if each packet had been decoded on arrival).
+#[derive(Default)]
+struct Log {
+    entries: Vec<Entry>,
+    raw: Vec<u8>,
+}
+
+impl std::fmt::Debug for Log {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Log({} events, {} bytes)",
+            self.entries.len(),
+            self.raw.len()
+        )
+    }
+}
+
+impl Log {
+    fn packet(&mut self, at: Duration, frame: u64, dir: Dir, raw: &[u8]) {
+        let start = self.raw.len();
+        self.raw.extend_from_slice(raw);
+        self.entries.push(Entry::Packet {
+            at,
+            frame,
+            dir,
+            start,
+            end: self.raw.len(),
+        });
+    }
+
+    fn other(&mut self, at: Duration, frame: u64, kind: EventKind) {
+        self.entries.push(Entry::Other(Box::new((at, frame, kind))));
+    }
+
+    fn into_transcript(self, conn: &str) -> Transcript {
+        let mut t = Transcript::new();
+        t.events.reserve_exact(self.entries.len());
+        for e in self.entries {
+            let (at, frame, kind) = match e {
+                Entry::Packet {
+                    at,
+                    frame,
+                    dir,
+                    start,
+                    end,
+                } => {
+                    let raw = self.raw.get(start..end).unwrap_or_default();
+                    let Decoded {
+                        packet,
+                        malformations,
+                        ..
+                    } = decode(raw);
+                    let kind = EventKind::Packet {
+                        dir,
+                        raw: raw.to_vec(),
+                        packet,
+                        malformations,
+                        by_suite: false,
+                    };
+                    (at, frame, kind)
+                }
+                Entry::Other(b) => *b,
+            };
+            let seq = t.push(at, conn, kind);
+            set_frame(&mut t, seq, frame);
+        }
+        t
+    }
+}
+
 /// Length of the complete, acceptable packet at the start of `b` (what a
 /// fresh [`Framer`] of limit `max` would return first), or `None` when the
 /// header is incomplete or bad, the packet too large, or not all there.
@@ -536,7 +655,7 @@ fn complete_packet(b: &[u8], max: usize) -> Option<usize> {
 /// Approximate heap bytes of an event (raw bytes, decoded copy, bookkeeping).
 pub fn event_weight(kind: &EventKind) -> usize {
     match kind {
-        EventKind::Packet { raw, .. } => 2 * raw.len() + 160,
+        EventKind::Packet { raw, .. } => raw.len() + PACKET_OVERHEAD,
         EventKind::Garbage { raw, reason, .. } => raw.len() + reason.len() + 96,
         EventKind::Note { text } => text.len() + 96,
         _ => 128,

@@ -3,6 +3,7 @@
 //! judge it with a profile's monitors (`analyze`), and re-send the client
 //! side of captured connections to a broker (`replay`).
 
+pub mod admit;
 pub mod analyze;
 pub mod cli;
 pub mod flows;
@@ -10,7 +11,12 @@ pub mod link;
 pub mod reader;
 pub mod reassembly;
 pub mod replay;
+pub mod reports;
 pub mod synth;
+pub mod track;
 
-pub use analyze::{analyze_file, Analysis, Analyzer, CaptureFinding, ConnReport, Judge, Options};
+pub use analyze::{
+    analyze_file, analyze_file_stream, analyze_stream, Analysis, CaptureFinding, ConnReport, Judge,
+    Options, Progress, Totals, Transcripts,
+};
 pub use reader::{CaptureError, CaptureReader, Frame};

@@ -25,6 +25,7 @@
 //! to `max_events`.
 
 pub mod enforce;
+pub mod retain;
 
 use crate::engine::{BoxStream, DeviceListener, Upgrade};
 use crate::profile::Profile;
@@ -32,6 +33,7 @@ use crate::rules::{run_monitors_where, Finding, Monitor};
 use crate::transcript::{ClosedBy, Dir, EventKind, Side, Transcript};
 use crate::wire::{decode, encode, Connack, Framer, Packet, Suback, Subscribe};
 use enforce::{Enforcement, SubscribeLimits};
+pub use retain::{Finished, Retention};
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -63,6 +65,8 @@ pub struct ProxyConfig {
     pub max_packet: usize,
     /// Most events one session records (older sessions are not affected).
     pub max_events: usize,
+    /// What is kept of finished sessions (bounded for a proxy left running).
+    pub retention: Retention,
 }
 
 /// Something worth printing while the proxy runs.
@@ -121,12 +125,12 @@ pub struct ProxyHandle {
     /// The address clients connect to.
     pub addr: SocketAddr,
     stop: watch::Sender<bool>,
-    task: tokio::task::JoinHandle<Vec<SessionRecord>>,
+    task: tokio::task::JoinHandle<Finished>,
 }
 
 impl ProxyHandle {
-    /// Stops accepting, ends open sessions and returns every session.
-    pub async fn stop(self) -> Vec<SessionRecord> {
+    /// Stops accepting, ends open sessions and returns the sessions kept.
+    pub async fn stop(self) -> Finished {
         let _ = self.stop.send(true);
         (tokio::time::timeout(Duration::from_secs(10), self.task).await)
             .ok()
@@ -157,10 +161,10 @@ async fn accept_loop(
     cfg: Arc<ProxyConfig>,
     live: Option<mpsc::UnboundedSender<LiveEvent>>,
     mut stop: watch::Receiver<bool>,
-) -> Vec<SessionRecord> {
+) -> Finished {
     let mut sessions = tokio::task::JoinSet::new();
     let mut n = 0usize;
-    let mut done = Vec::new();
+    let mut done = Finished::new(cfg.retention);
     loop {
         let far = Instant::now() + Duration::from_secs(3600);
         tokio::select! {
@@ -181,15 +185,15 @@ async fn accept_loop(
                 let peer = Peer { addr: a.peer, tls: listener.tls() };
                 sessions.spawn(session(key, stream, peer, cfg.clone(), live.clone(), stop.clone()));
             }
-            Some(Ok(rec)) = sessions.join_next(), if !sessions.is_empty() => done.push(rec),
+            Some(Ok(rec)) = sessions.join_next(), if !sessions.is_empty() => done.add(rec),
         }
     }
     while let Some(r) = sessions.join_next().await {
         if let Ok(rec) = r {
-            done.push(rec);
+            done.add(rec);
         }
     }
-    done.sort_by_key(|r| r.key.trim_start_matches('s').parse::<usize>().unwrap_or(0));
+    done.sort();
     done
 }
 
@@ -714,6 +718,7 @@ mod tests {
             enforce: false,
             max_packet: 1 << 20,
             max_events: 1000,
+            retention: Retention::default(),
         };
         let h = start(listener, cfg, None);
         let mut c = tokio::net::TcpStream::connect(h.addr)
@@ -733,7 +738,7 @@ mod tests {
         let _ = c.write_all(&connect).await;
         tokio::time::sleep(Duration::from_millis(500)).await;
         let recs = h.stop().await;
-        let r = recs.first().expect("one session");
+        let r = recs.sessions.first().expect("one session");
         let e = r.error.as_deref().expect("an error");
         assert!(e.contains("unreachable"), "{e}");
     }

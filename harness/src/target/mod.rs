@@ -273,6 +273,7 @@ pub async fn start_for(
                 enforce: *enforce,
                 max_packet: 1 << 20,
                 max_events: 20_000,
+                retention: crate::proxy::Retention::default(),
             };
             let proxy = crate::proxy::start(listener, cfg, None);
             let mut capabilities = inner_t.capabilities.clone();
