@@ -209,11 +209,17 @@ impl Admission {
             }
             return;
         }
-        if !self.open.contains_key(&k) && !self.admit(&seg, k, f.number, at, out) {
-            return;
-        }
-        let Some(slot) = self.open.get_mut(&k) else {
-            return;
+        let slot = match self.open.get_mut(&k) {
+            Some(slot) => slot,
+            None => {
+                if !self.admit(&seg, k, f.number, at, out) {
+                    return;
+                }
+                let Some(slot) = self.open.get_mut(&k) else {
+                    return;
+                };
+                slot
+            }
         };
         self.stats.mqtt_segments += 1;
         let from_client = seg.src == slot.client;

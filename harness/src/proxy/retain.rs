@@ -6,7 +6,7 @@
 //! findings or errors); the rest are counted (per rule for findings).
 //! Transcripts are kept while the kept events stay within a budget, those of
 //! sessions with findings or errors first in line: a clean session's
-//! transcript is kept only while at most half the budget is used.
+//! transcript is kept only while at most a tenth of the budget is used.
 
 use super::SessionRecord;
 use crate::transcript::{EventKind, Transcript};
@@ -92,7 +92,7 @@ impl Finished {
         let budget = if bad {
             self.limits.events
         } else {
-            self.limits.events / 2
+            self.limits.events / 10
         };
         if self.events.saturating_add(n) <= budget {
             self.events += n;
