@@ -40,7 +40,11 @@ fuzz_target!(|data: &[u8]| {
                 r.segment(seq, len, &payload, frame, &mut out);
             }
         }
-        assert!(r.buffered() <= 4096 + 3000, "buffer bound broken: {}", r.buffered());
+        assert!(
+            r.buffered() <= 4096 + 3000,
+            "buffer bound broken: {}",
+            r.buffered()
+        );
         let _ = offered;
     }
     r.flush(frame + 1, &mut |_| {});

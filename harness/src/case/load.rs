@@ -1009,16 +1009,33 @@ fn compile_send(cx: &Ctx, v: &Spanned<Value>) -> Result<Action, CaseError> {
 }
 
 /// Reads a fixture: `.hex` text (comments allowed) or raw bytes otherwise. At most 1 MiB.
+///
+/// `rel` must be a relative path of plain names: an absolute path (which
+/// `Path::join` would follow out of `dir`) or `..` is refused, and at most
+/// 1 MiB is read even from a file whose size the metadata does not tell
+/// (`/dev/zero`, a pipe's end).
 pub fn read_fixture(dir: &Path, rel: &str) -> Result<Vec<u8>, String> {
-    if rel.contains("..") {
+    use std::io::Read;
+    use std::path::Component;
+    const MAX: u64 = 1 << 20;
+    let plain = Path::new(rel)
+        .components()
+        .all(|c| matches!(c, Component::Normal(_) | Component::CurDir));
+    if rel.contains("..") || !plain {
         return Err(format!("`{rel}`: paths must stay under fixtures/"));
     }
     let p = dir.join(rel);
     let meta = std::fs::metadata(&p).map_err(|e| format!("{}: {e}", p.display()))?;
-    if meta.len() > 1 << 20 {
+    if meta.len() > MAX {
         return Err(format!("{}: larger than 1 MiB", p.display()));
     }
-    let data = std::fs::read(&p).map_err(|e| format!("{}: {e}", p.display()))?;
+    let mut data = Vec::new();
+    std::fs::File::open(&p)
+        .and_then(|f| f.take(MAX + 1).read_to_end(&mut data))
+        .map_err(|e| format!("{}: {e}", p.display()))?;
+    if data.len() as u64 > MAX {
+        return Err(format!("{}: larger than 1 MiB", p.display()));
+    }
     if p.extension().and_then(|e| e.to_str()) == Some("hex") {
         let text =
             String::from_utf8(data).map_err(|_| format!("{}: not UTF-8 text", p.display()))?;
@@ -1193,6 +1210,30 @@ steps:
         let e = err_of("id: a\nrules: [MQTT-3.1.2-3]\nsteps:\n  - connect: {}\n  - send: { publish: { topc: x } }\n");
         assert_eq!(e.line, 5, "{e}");
         assert!(e.message.contains("topc"), "{e}");
+    }
+
+    #[test]
+    fn fixture_paths_stay_under_fixtures() {
+        // `Path::join` follows an absolute path out of fixtures/.
+        for rel in [
+            "/etc/hostname",
+            "/dev/zero",
+            "packets/../../README.md",
+            "./../x",
+        ] {
+            let e = read_fixture(&opts().fixtures_dir, rel).expect_err(rel);
+            assert!(e.contains("must stay under fixtures/"), "{rel}: {e}");
+        }
+        let e = err_of(
+            "id: a\nrules: [MQTT-3.1.2-3]\nsteps:\n  - open: c\n  - send: { fixture: /dev/zero }\n",
+        );
+        assert_eq!(e.line, 5, "{e}");
+        assert!(e.message.contains("must stay under fixtures/"), "{e}");
+        assert!(read_fixture(
+            &opts().fixtures_dir,
+            "./packets/connect-client-id-missing.hex"
+        )
+        .is_ok());
     }
 
     #[test]
