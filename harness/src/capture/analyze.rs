@@ -98,7 +98,7 @@ impl Default for Options {
             max_packet: 1 << 20,
             max_conns: 10_000,
             window_bytes: 16 << 20,
-            budget_bytes: 48 << 20,
+            budget_bytes: 32 << 20,
             transcripts: Transcripts::All,
             keep_bytes: 32 << 20,
             threads: 1,
@@ -255,7 +255,7 @@ struct Batch {
 /// What a shard sends back.
 enum Back {
     /// A finished connection.
-    Done(Done),
+    Done(Box<Done>),
     /// Every frame up to this one has been carried out.
     Through(u64),
 }
@@ -293,7 +293,7 @@ impl Merge {
 
     fn take(&mut self, shard: usize, b: Back) {
         match b {
-            Back::Done(d) => self.queues[shard].push_back(d),
+            Back::Done(d) => self.queues[shard].push_back(*d),
             Back::Through(f) => self.through[shard] = f,
         }
     }
@@ -445,7 +445,7 @@ fn run_sharded<R: Read>(
                     for (w, start, end) in batch.items {
                         tr.apply(w, batch.bytes.get(start..end).unwrap_or_default());
                         for d in tr.done.drain(..) {
-                            if back.send((i, Back::Done(d))).is_err() {
+                            if back.send((i, Back::Done(Box::new(d)))).is_err() {
                                 return;
                             }
                         }
@@ -456,7 +456,7 @@ fn run_sharded<R: Read>(
                 }
                 tr.finish();
                 for d in tr.done.drain(..) {
-                    if back.send((i, Back::Done(d))).is_err() {
+                    if back.send((i, Back::Done(Box::new(d)))).is_err() {
                         return;
                     }
                 }
