@@ -10,10 +10,14 @@
 //!
 //! Memory use is proportional to the input: no buffer is ever sized from a
 //! length the bytes merely claim.
+//!
+//! There is one decoder: [`decode_ref`] borrows every field from the frame
+//! and allocates nothing for a well-formed packet (a malformation's message is
+//! the only allocation); [`decode`] is `decode_ref(frame).into_owned()`.
 
 use super::{
-    Connack, Connect, Decoded, Malformation, Packet, PacketType, Publish, Suback, Subscribe,
-    Unsubscribe, Will,
+    Connack, ConnectRef, Decoded, DecodedRef, Malformation, PacketRef, PacketType, PublishRef,
+    StrRef, SubackRef, SubscribeRef, UnsubscribeRef, WillRef,
 };
 
 /// Largest remaining length a 4-byte encoding can carry (256 MB - 1).
@@ -32,13 +36,23 @@ const QUOTE_MAX: usize = 64;
 /// reported under `MQTT-4.8.0-1`. See the module documentation for the rules
 /// checked.
 pub fn decode(frame: &[u8]) -> Decoded {
+    decode_ref(frame).into_owned()
+}
+
+/// Decodes one complete packet without copying: topics, payloads and every
+/// other field borrow from `frame`, and nothing is allocated unless the
+/// packet is malformed.
+///
+/// Reports exactly the malformations [`decode`] reports (it is the same
+/// decoder); [`DecodedRef::into_owned`] gives [`decode`]'s result.
+pub fn decode_ref(frame: &[u8]) -> DecodedRef<'_> {
     let mut d = Decoder::default();
     let Some(&b0) = frame.first() else {
         d.push(
             PROTOCOL_VIOLATION,
             "empty frame: there is no fixed header".into(),
         );
-        return Decoded {
+        return DecodedRef {
             packet_type: None,
             flags: 0,
             packet: None,
@@ -48,11 +62,11 @@ pub fn decode(frame: &[u8]) -> Decoded {
     let flags = b0 & 0x0f;
     let nibble = b0 >> 4;
     let packet_type = PacketType::from_nibble(nibble);
-    let mut out = Decoded {
+    let no_packet = |d: Decoder| DecodedRef {
         packet_type,
         flags,
         packet: None,
-        malformations: Vec::new(),
+        malformations: d.m,
     };
     let Some(t) = packet_type else {
         d.push(
@@ -62,46 +76,48 @@ pub fn decode(frame: &[u8]) -> Decoded {
                  only types 1 to 14 are defined"
             ),
         );
-        out.malformations = d.m;
-        return out;
+        return no_packet(d);
     };
     let name = upper(t);
     d.check_fixed_flags(t, flags);
 
     let rest = frame.get(1..).unwrap_or(&[]);
     let Some(body) = d.remaining_length(name, rest) else {
-        out.malformations = d.m;
-        return out;
+        return no_packet(d);
     };
 
-    out.packet = match t {
-        PacketType::Connect => d.connect(body).map(Packet::Connect),
-        PacketType::Connack => d.connack(body).map(Packet::Connack),
-        PacketType::Publish => d.publish(flags, body).map(Packet::Publish),
+    let packet = match t {
+        PacketType::Connect => d.connect(body).map(PacketRef::Connect),
+        PacketType::Connack => d.connack(body).map(PacketRef::Connack),
+        PacketType::Publish => d.publish(flags, body).map(PacketRef::Publish),
         PacketType::Puback => d
             .id_only(name, body)
-            .map(|packet_id| Packet::Puback { packet_id }),
+            .map(|packet_id| PacketRef::Puback { packet_id }),
         PacketType::Pubrec => d
             .id_only(name, body)
-            .map(|packet_id| Packet::Pubrec { packet_id }),
+            .map(|packet_id| PacketRef::Pubrec { packet_id }),
         PacketType::Pubrel => d
             .id_only(name, body)
-            .map(|packet_id| Packet::Pubrel { packet_id }),
+            .map(|packet_id| PacketRef::Pubrel { packet_id }),
         PacketType::Pubcomp => d
             .id_only(name, body)
-            .map(|packet_id| Packet::Pubcomp { packet_id }),
-        PacketType::Subscribe => d.subscribe(body).map(Packet::Subscribe),
-        PacketType::Suback => d.suback(body).map(Packet::Suback),
-        PacketType::Unsubscribe => d.unsubscribe(body).map(Packet::Unsubscribe),
+            .map(|packet_id| PacketRef::Pubcomp { packet_id }),
+        PacketType::Subscribe => d.subscribe(body).map(PacketRef::Subscribe),
+        PacketType::Suback => d.suback(body).map(PacketRef::Suback),
+        PacketType::Unsubscribe => d.unsubscribe(body).map(PacketRef::Unsubscribe),
         PacketType::Unsuback => d
             .id_only(name, body)
-            .map(|packet_id| Packet::Unsuback { packet_id }),
-        PacketType::Pingreq => Some(d.empty(name, body, Packet::Pingreq)),
-        PacketType::Pingresp => Some(d.empty(name, body, Packet::Pingresp)),
-        PacketType::Disconnect => Some(d.empty(name, body, Packet::Disconnect)),
+            .map(|packet_id| PacketRef::Unsuback { packet_id }),
+        PacketType::Pingreq => Some(d.empty(name, body, PacketRef::Pingreq)),
+        PacketType::Pingresp => Some(d.empty(name, body, PacketRef::Pingresp)),
+        PacketType::Disconnect => Some(d.empty(name, body, PacketRef::Disconnect)),
     };
-    out.malformations = d.m;
-    out
+    DecodedRef {
+        packet_type,
+        flags,
+        packet,
+        malformations: d.m,
+    }
 }
 
 /// Number of bytes the minimal encoding of a remaining length `n` takes
@@ -134,6 +150,22 @@ fn upper(t: PacketType) -> &'static str {
         Pingreq => "PINGREQ",
         Pingresp => "PINGRESP",
         Disconnect => "DISCONNECT",
+    }
+}
+
+/// Whether any byte of `bytes` satisfies `pred`; without an early exit, so
+/// the loop vectorises (fields are short: a call to memchr costs more).
+#[inline(always)]
+fn any_byte(bytes: &[u8], pred: impl Fn(u8) -> bool) -> bool {
+    bytes.iter().fold(false, |acc, &b| acc | pred(b))
+}
+
+/// Offset of the first 0x00 byte in `bytes`.
+fn find_nul(bytes: &[u8]) -> Option<usize> {
+    if any_byte(bytes, |b| b == 0) {
+        bytes.iter().position(|&b| b == 0)
+    } else {
+        None
     }
 }
 
@@ -269,6 +301,12 @@ impl Decoder {
     /// it delimits (as much of it as is present), or `None` when the header
     /// itself is incomplete.
     fn remaining_length<'a>(&mut self, name: &str, rest: &'a [u8]) -> Option<&'a [u8]> {
+        // Fast path: a one-byte length (always minimal) and exactly that many bytes.
+        if let Some((&b, body)) = rest.split_first() {
+            if b & 0x80 == 0 && body.len() == usize::from(b) {
+                return Some(body);
+            }
+        }
         let mut value: u64 = 0;
         let mut overflow = false;
         let mut nbytes = 0usize;
@@ -378,10 +416,10 @@ impl Decoder {
         }
     }
 
-    /// Checks a UTF-8 encoded string (1.5.3) and decodes it lossily.
-    fn string(&mut self, name: &str, bytes: &[u8], f: &StrField) -> String {
+    /// Checks a UTF-8 encoded string (1.5.3); the owned form decodes it lossily.
+    fn string<'a>(&mut self, name: &str, bytes: &'a [u8], f: &StrField) -> StrRef<'a> {
         let s = match std::str::from_utf8(bytes) {
-            Ok(s) => s.to_owned(),
+            Ok(s) => StrRef::Utf8(s),
             Err(e) => {
                 let at = e.valid_up_to();
                 let tail = bytes.get(at..).unwrap_or(&[]);
@@ -397,11 +435,11 @@ impl Decoder {
                 if let Some(rule) = f.utf8_rule {
                     self.push(rule, msg);
                 }
-                String::from_utf8_lossy(bytes).into_owned()
+                StrRef::Invalid(bytes)
             }
         };
         // A 0x00 byte is always U+0000 in UTF-8; report its offset on the wire.
-        if let Some(at) = bytes.iter().position(|&b| b == 0) {
+        if let Some(at) = find_nul(bytes) {
             self.push(
                 "MQTT-1.5.3-2",
                 format!("{name}: the {} contains U+0000 at byte {at}", f.what),
@@ -411,24 +449,33 @@ impl Decoder {
     }
 
     /// Topic-name checks shared by PUBLISH and the will topic.
-    fn topic_name(&mut self, name: &str, what: &str, topic: &str, publish: bool) {
-        if topic.is_empty() {
+    ///
+    /// Works on the wire bytes: lossy decoding keeps every ASCII byte, so
+    /// '+', '#' and U+0000 are found exactly where the decoded string has them.
+    fn topic_name(&mut self, name: &str, what: &str, topic: StrRef<'_>, publish: bool) {
+        let b = topic.as_bytes();
+        if b.is_empty() {
             self.push(
                 "MQTT-4.7.3-1",
                 format!("{name}: the {what} is empty; topic names are at least one character"),
             );
+            return;
         }
-        if topic.contains(['+', '#']) {
+        // One pass over the bytes for the common case: nothing to report.
+        if !any_byte(b, |c| c == b'+' || c == b'#' || c == 0) {
+            return;
+        }
+        if b.iter().any(|&c| c == b'+' || c == b'#') {
             let msg = format!(
                 "{name}: the {what} {} contains a wildcard character ('+' or '#')",
-                quote(topic)
+                quote(&topic.to_string_lossy())
             );
             if publish {
                 self.push("MQTT-3.3.2-2", msg.clone());
             }
             self.push("MQTT-4.7.1-1", msg);
         }
-        if topic.contains('\0') {
+        if b.contains(&0) {
             self.push(
                 "MQTT-4.7.3-2",
                 format!("{name}: the {what} contains U+0000"),
@@ -437,39 +484,54 @@ impl Decoder {
     }
 
     /// Topic-filter checks (4.7.1, 4.7.3) for SUBSCRIBE and UNSUBSCRIBE.
-    fn topic_filter(&mut self, name: &str, filter: &str) {
-        if filter.is_empty() {
+    ///
+    /// Works on the wire bytes, like [`Decoder::topic_name`]: lossy decoding
+    /// keeps '/', '+', '#' and U+0000 where they are.
+    fn topic_filter(&mut self, name: &str, filter: StrRef<'_>) {
+        let b = filter.as_bytes();
+        if b.is_empty() {
             self.push(
                 "MQTT-4.7.3-1",
                 format!("{name}: a topic filter is empty; filters are at least one character"),
             );
             return;
         }
-        let levels: Vec<&str> = filter.split('/').collect();
-        let last = levels.len().saturating_sub(1);
-        let bad_hash = levels
-            .iter()
-            .enumerate()
-            .any(|(i, l)| l.contains('#') && (*l != "#" || i != last));
-        if bad_hash {
-            self.push(
-                "MQTT-4.7.1-2",
-                format!(
-                    "{name}: in the topic filter {} '#' is not a whole last level",
-                    quote(filter)
-                ),
-            );
+        let (hash, plus, nul) = (
+            any_byte(b, |c| c == b'#'),
+            any_byte(b, |c| c == b'+'),
+            any_byte(b, |c| c == 0),
+        );
+        if hash {
+            // '#' is only allowed as the whole last level.
+            let bad_hash = match b.split_last() {
+                Some((b'#', head)) => {
+                    head.contains(&b'#') || !(head.is_empty() || head.ends_with(b"/"))
+                }
+                _ => true,
+            };
+            if bad_hash {
+                self.push(
+                    "MQTT-4.7.1-2",
+                    format!(
+                        "{name}: in the topic filter {} '#' is not a whole last level",
+                        quote(&filter.to_string_lossy())
+                    ),
+                );
+            }
         }
-        if levels.iter().any(|l| l.contains('+') && *l != "+") {
+        if plus
+            && b.split(|&c| c == b'/')
+                .any(|l| l.contains(&b'+') && l != b"+")
+        {
             self.push(
                 "MQTT-4.7.1-3",
                 format!(
                     "{name}: in the topic filter {} '+' does not fill a whole level",
-                    quote(filter)
+                    quote(&filter.to_string_lossy())
                 ),
             );
         }
-        if filter.contains('\0') {
+        if nul {
             self.push(
                 "MQTT-4.7.3-2",
                 format!("{name}: a topic filter contains U+0000"),
@@ -496,7 +558,7 @@ impl Decoder {
         }
     }
 
-    fn connect(&mut self, body: &[u8]) -> Option<Connect> {
+    fn connect<'a>(&mut self, body: &'a [u8]) -> Option<ConnectRef<'a>> {
         const N: &str = "CONNECT";
         let mut r = Reader::new(body);
         let proto = self.required_field(&mut r, N, "protocol name")?;
@@ -508,12 +570,12 @@ impl Decoder {
                 utf8_rule: None,
             },
         );
-        if protocol_name != "MQTT" {
+        if protocol_name.as_bytes() != b"MQTT" {
             self.push(
                 "MQTT-3.1.2-1",
                 format!(
                     "CONNECT: the protocol name is {}; MQTT 3.1.1 uses \"MQTT\"",
-                    quote(&protocol_name)
+                    quote(&protocol_name.to_string_lossy())
                 ),
             );
         }
@@ -615,11 +677,11 @@ impl Decoder {
                     "MQTT-3.1.3-3",
                     "CONNECT: the payload is empty; the client identifier is always present".into(),
                 );
-                String::new()
+                StrRef::Utf8("")
             }
             Field::Truncated { claimed, available } => {
                 self.truncated(N, "client identifier", claimed, available);
-                String::new()
+                StrRef::Utf8("")
             }
         };
 
@@ -637,11 +699,11 @@ impl Decoder {
                         utf8_rule: Some("MQTT-3.1.3-10"),
                     },
                 );
-                self.topic_name(N, "will topic", &topic, false);
+                self.topic_name(N, "will topic", topic, false);
                 if let Some(msg) = message {
-                    will = Some(Will {
+                    will = Some(WillRef {
                         topic,
-                        message: msg.to_vec(),
+                        message: msg,
                         qos: will_qos,
                         retain: will_retain,
                     });
@@ -679,7 +741,7 @@ impl Decoder {
             if let Some(p) =
                 self.flagged_field(&mut r, "password", "MQTT-3.1.2-21", "password flag")
             {
-                password = Some(p.to_vec());
+                password = Some(p);
             }
         } else if r.remaining() > 0 {
             let mut probe = Reader::new(body);
@@ -690,12 +752,12 @@ impl Decoder {
                     "MQTT-3.1.2-20",
                     "CONNECT: the password flag is 0 but the payload holds a password field".into(),
                 );
-                password = Some(p.to_vec());
+                password = Some(p);
             }
         }
         self.trailing(N, &mut r);
 
-        Some(Connect {
+        Some(ConnectRef {
             protocol_name,
             protocol_level,
             flags,
@@ -780,7 +842,7 @@ impl Decoder {
         })
     }
 
-    fn publish(&mut self, flags: u8, body: &[u8]) -> Option<Publish> {
+    fn publish<'a>(&mut self, flags: u8, body: &'a [u8]) -> Option<PublishRef<'a>> {
         const N: &str = "PUBLISH";
         let dup = flags & 0x08 != 0;
         let qos = (flags >> 1) & 0x03;
@@ -807,7 +869,7 @@ impl Decoder {
                 utf8_rule: Some("MQTT-3.3.2-1"),
             },
         );
-        self.topic_name(N, "topic name", &topic, true);
+        self.topic_name(N, "topic name", topic, true);
         let packet_id = if qos > 0 {
             let Some(id) = r.u16() else {
                 self.push(
@@ -821,13 +883,13 @@ impl Decoder {
         } else {
             None
         };
-        Some(Publish {
+        Some(PublishRef {
             dup,
             qos,
             retain,
             topic,
             packet_id,
-            payload: r.rest().to_vec(),
+            payload: r.rest(),
         })
     }
 
@@ -849,7 +911,7 @@ impl Decoder {
     }
 
     /// PINGREQ, PINGRESP, DISCONNECT: no body at all.
-    fn empty(&mut self, name: &str, body: &[u8], p: Packet) -> Packet {
+    fn empty<'a>(&mut self, name: &str, body: &[u8], p: PacketRef<'a>) -> PacketRef<'a> {
         if !body.is_empty() {
             self.push(
                 PROTOCOL_VIOLATION,
@@ -875,17 +937,18 @@ impl Decoder {
         Some(id)
     }
 
-    fn subscribe(&mut self, body: &[u8]) -> Option<Subscribe> {
+    fn subscribe<'a>(&mut self, body: &'a [u8]) -> Option<SubscribeRef<'a>> {
         const N: &str = "SUBSCRIBE";
         let mut r = Reader::new(body);
         let packet_id = self.leading_id(N, &mut r)?;
+        let start = r.pos;
+        let mut end = start;
         if r.remaining() == 0 {
             self.push(
                 "MQTT-3.8.3-3",
                 "SUBSCRIBE: the payload holds no topic filter".into(),
             );
         }
-        let mut topics = Vec::new();
         while r.remaining() > 0 {
             let Some(f) = self.required_field(&mut r, N, "topic filter") else {
                 break;
@@ -898,13 +961,13 @@ impl Decoder {
                     utf8_rule: Some("MQTT-3.8.3-1"),
                 },
             );
-            self.topic_filter(N, &filter);
+            self.topic_filter(N, filter);
             let Some(q) = r.u8() else {
                 self.push(
                     PROTOCOL_VIOLATION,
                     format!(
                         "SUBSCRIBE: the packet ends before the requested QoS of {}",
-                        quote(&filter)
+                        quote(&filter.to_string_lossy())
                     ),
                 );
                 break;
@@ -919,20 +982,23 @@ impl Decoder {
                     "MQTT-3.8.3-4",
                     format!(
                         "SUBSCRIBE: the requested QoS byte of {} is {q:#04x}: {why}",
-                        quote(&filter)
+                        quote(&filter.to_string_lossy())
                     ),
                 );
             }
-            topics.push((filter, q));
+            end = r.pos;
         }
-        Some(Subscribe { packet_id, topics })
+        Some(SubscribeRef {
+            packet_id,
+            entries: body.get(start..end).unwrap_or(&[]),
+        })
     }
 
-    fn suback(&mut self, body: &[u8]) -> Option<Suback> {
+    fn suback<'a>(&mut self, body: &'a [u8]) -> Option<SubackRef<'a>> {
         const N: &str = "SUBACK";
         let mut r = Reader::new(body);
         let packet_id = self.leading_id(N, &mut r)?;
-        let codes = r.rest().to_vec();
+        let codes = r.rest();
         if codes.is_empty() {
             self.push(
                 "MQTT-3.8.4-5",
@@ -959,20 +1025,21 @@ impl Decoder {
                 ),
             );
         }
-        Some(Suback { packet_id, codes })
+        Some(SubackRef { packet_id, codes })
     }
 
-    fn unsubscribe(&mut self, body: &[u8]) -> Option<Unsubscribe> {
+    fn unsubscribe<'a>(&mut self, body: &'a [u8]) -> Option<UnsubscribeRef<'a>> {
         const N: &str = "UNSUBSCRIBE";
         let mut r = Reader::new(body);
         let packet_id = self.leading_id(N, &mut r)?;
+        let start = r.pos;
+        let mut end = start;
         if r.remaining() == 0 {
             self.push(
                 "MQTT-3.10.3-2",
                 "UNSUBSCRIBE: the payload holds no topic filter".into(),
             );
         }
-        let mut topics = Vec::new();
         while r.remaining() > 0 {
             let Some(f) = self.required_field(&mut r, N, "topic filter") else {
                 break;
@@ -985,9 +1052,12 @@ impl Decoder {
                     utf8_rule: Some("MQTT-3.10.3-1"),
                 },
             );
-            self.topic_filter(N, &filter);
-            topics.push(filter);
+            self.topic_filter(N, filter);
+            end = r.pos;
         }
-        Some(Unsubscribe { packet_id, topics })
+        Some(UnsubscribeRef {
+            packet_id,
+            entries: body.get(start..end).unwrap_or(&[]),
+        })
     }
 }

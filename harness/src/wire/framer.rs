@@ -49,7 +49,14 @@ pub const KEEP_AFTER_ERROR: usize = 64;
 /// bytes long. Non-minimal encodings are accepted here (the decoder reports
 /// them); a 4th length byte with its continuation bit set is
 /// [`FrameError::BadRemainingLength`].
+#[inline]
 pub fn peek_frame_len(buf: &[u8]) -> Result<Option<(usize, usize)>, FrameError> {
+    // Fast path: packets under 128 bytes of body have a one-byte length.
+    if let Some(&b) = buf.get(1) {
+        if b & 0x80 == 0 {
+            return Ok(Some((2, usize::from(b))));
+        }
+    }
     let mut value = 0usize;
     for i in 0..4 {
         let Some(&b) = buf.get(1 + i) else {
@@ -160,6 +167,37 @@ impl Framer {
         Ok(self.buf.get(begin..end))
     }
 
+    /// Frames `data` without copying what it holds whole: the returned
+    /// [`Frames`] hands out packets that lie entirely in `data` as slices of
+    /// it, and goes through the framer's buffer only for a packet that
+    /// started in an earlier call or ends in a later one.
+    ///
+    /// Every byte of `data` is either returned in a packet or buffered (when
+    /// the [`Frames`] is dropped at the latest), so `feed` can be mixed
+    /// freely with [`push`](Self::push) and [`next_frame`](Self::next_frame),
+    /// and the same limits and errors apply.
+    ///
+    /// ```
+    /// use conformance::wire::Framer;
+    ///
+    /// let mut f = Framer::new(1024);
+    /// let mut frames = f.feed(&[0xc0, 0x00, 0x40, 0x02, 0x00]); // PINGREQ and most of a PUBACK
+    /// assert_eq!(frames.next_frame(), Ok(Some(&[0xc0, 0x00][..])));
+    /// assert_eq!(frames.next_frame(), Ok(None));
+    /// drop(frames);
+    /// let mut frames = f.feed(&[0x01, 0xe0, 0x00]);
+    /// assert_eq!(frames.next_frame(), Ok(Some(&[0x40, 0x02, 0x00, 0x01][..])));
+    /// assert_eq!(frames.next_frame(), Ok(Some(&[0xe0, 0x00][..])));
+    /// assert_eq!(frames.next_frame(), Ok(None));
+    /// ```
+    pub fn feed<'a>(&'a mut self, data: &'a [u8]) -> Frames<'a> {
+        Frames {
+            framer: self,
+            data,
+            pos: 0,
+        }
+    }
+
     /// The bytes received but not yet returned as a packet (an incomplete
     /// packet). After a framing error: the start of the offending packet, at
     /// most [`KEEP_AFTER_ERROR`] bytes.
@@ -194,6 +232,75 @@ impl Framer {
             self.buf.truncate(keep);
         }
         res
+    }
+}
+
+/// Packets of one [`Framer::feed`] call, borrowed from the fed bytes where
+/// possible. Bytes not yet returned are buffered in the framer when this is
+/// dropped.
+#[derive(Debug)]
+pub struct Frames<'a> {
+    framer: &'a mut Framer,
+    data: &'a [u8],
+    /// Bytes of `data` already returned or buffered.
+    pos: usize,
+}
+
+impl<'a> Frames<'a> {
+    /// Returns the next complete packet (fixed header included), `Ok(None)`
+    /// once the fed bytes hold no further complete packet (the rest is then
+    /// buffered in the framer), or the framing error, as
+    /// [`Framer::next_frame`] does.
+    pub fn next_frame(&mut self) -> Result<Option<&[u8]>, FrameError> {
+        let all: &'a [u8] = self.data;
+        let data = all.get(self.pos..).unwrap_or(&[]);
+        if self.framer.buffered().is_empty() && self.framer.error.is_none() {
+            // The common case: a whole packet at the start of the fed bytes.
+            if let Ok(Some((header_len, remaining))) = peek_frame_len(data) {
+                if remaining <= self.framer.max_packet {
+                    if let Some(frame) = data.get(..header_len.saturating_add(remaining)) {
+                        self.pos = self.pos.saturating_add(frame.len());
+                        return Ok(Some(frame));
+                    }
+                }
+            }
+            // Incomplete or refused: the framer buffers it and reports as usual.
+            self.pos = all.len();
+            self.framer.push(data);
+            return self.framer.next_frame_ref();
+        }
+        // A packet is pending in the framer: complete it from the fed bytes.
+        let mut rest = data;
+        while self.framer.error.is_none() && !rest.is_empty() {
+            let pending = self.framer.buffered();
+            let want = match peek_frame_len(pending) {
+                Ok(Some((header_len, remaining))) => header_len
+                    .saturating_add(remaining)
+                    .saturating_sub(pending.len()),
+                // Enough for the longest header; the framer checks it as it comes.
+                Ok(None) => 5usize.saturating_sub(pending.len()).max(1),
+                Err(_) => break,
+            };
+            if want == 0 {
+                break;
+            }
+            let (head, tail) = rest.split_at(want.min(rest.len()));
+            self.framer.push(head);
+            self.pos = self.pos.saturating_add(head.len());
+            rest = tail;
+        }
+        self.framer.next_frame_ref()
+    }
+}
+
+impl Drop for Frames<'_> {
+    /// Buffers the fed bytes not returned yet, so none are lost.
+    fn drop(&mut self) {
+        if let Some(rest) = self.data.get(self.pos..) {
+            if !rest.is_empty() {
+                self.framer.push(rest);
+            }
+        }
     }
 }
 
@@ -354,6 +461,113 @@ mod tests {
     #[case(&[0x30, 0xff, 0xff, 0xff, 0x7f], Some((5, 268_435_455)))]
     fn peek(#[case] buf: &[u8], #[case] want: Option<(usize, usize)>) {
         assert_eq!(peek_frame_len(buf), Ok(want));
+    }
+
+    /// Feeds `stream` in pieces of the given sizes (cycled), collecting packets.
+    fn feed_all(
+        f: &mut Framer,
+        stream: &[u8],
+        sizes: &[usize],
+    ) -> Result<Vec<Vec<u8>>, FrameError> {
+        let mut got = Vec::new();
+        let mut rest = stream;
+        let mut i = 0;
+        while !rest.is_empty() {
+            let n = sizes
+                .get(i % sizes.len())
+                .copied()
+                .unwrap_or(1)
+                .clamp(1, rest.len());
+            i += 1;
+            let (piece, tail) = rest.split_at(n);
+            rest = tail;
+            let mut frames = f.feed(piece);
+            while let Some(frame) = frames.next_frame()? {
+                got.push(frame.to_vec());
+            }
+        }
+        Ok(got)
+    }
+
+    #[test]
+    fn feed_matches_push_for_any_split() {
+        let packets = [
+            vec![0xc0, 0x00],
+            publish(0),
+            publish(3),
+            vec![0xe0, 0x00],
+            publish(130),
+            publish(20_000),
+            vec![0x40, 0x02, 0x00, 0x01],
+            publish(127),
+        ];
+        let stream: Vec<u8> = packets.concat();
+        for sizes in [
+            &[1][..],
+            &[2],
+            &[3],
+            &[5, 1],
+            &[7, 300, 2],
+            &[64],
+            &[1000, 1],
+            &[stream.len()],
+        ] {
+            let mut f = Framer::new(1 << 20);
+            let got = feed_all(&mut f, &stream, sizes).expect("valid stream");
+            assert_eq!(got, packets, "sizes {sizes:?}");
+            assert!(f.buffered().is_empty());
+        }
+    }
+
+    #[test]
+    fn feed_borrows_whole_packets() {
+        let stream = [publish(10), vec![0xc0, 0x00]].concat();
+        let mut f = Framer::new(1000);
+        let mut frames = f.feed(&stream);
+        let first = frames.next_frame().expect("ok").expect("frame");
+        assert_eq!(first.as_ptr(), stream.as_ptr());
+        assert_eq!(first.len(), publish(10).len());
+    }
+
+    #[test]
+    fn feed_buffers_the_rest_when_dropped_early() {
+        let stream = [vec![0xc0, 0x00], vec![0xd0, 0x00], vec![0xe0, 0x00]].concat();
+        let mut f = Framer::new(1000);
+        {
+            let mut frames = f.feed(&stream);
+            assert_eq!(frames.next_frame(), Ok(Some(&[0xc0, 0x00][..])));
+        }
+        assert_eq!(f.buffered(), &[0xd0, 0x00, 0xe0, 0x00]);
+        assert_eq!(f.next_frame(), Ok(Some(vec![0xd0, 0x00])));
+        let mut frames = f.feed(&[]);
+        assert_eq!(frames.next_frame(), Ok(Some(&[0xe0, 0x00][..])));
+        assert_eq!(frames.next_frame(), Ok(None));
+    }
+
+    #[test]
+    fn feed_reports_errors_like_push() {
+        // Too large, in one piece and byte by byte.
+        let mut data = vec![0xc0, 0x00, 0x30, 0xc8, 0x01];
+        data.extend_from_slice(&[0x61; 1000]);
+        for sizes in [&[data.len()][..], &[1]] {
+            let mut f = Framer::new(100);
+            let err = feed_all(&mut f, &data, sizes).expect_err("too large");
+            assert_eq!(
+                err,
+                FrameError::TooLarge {
+                    claimed: 200,
+                    max: 100
+                }
+            );
+            assert!(f.buffered().len() <= KEEP_AFTER_ERROR);
+            assert_eq!(f.buffered().get(..3), Some(&[0x30, 0xc8, 0x01][..]));
+            assert_eq!(f.feed(&[0xc0, 0x00]).next_frame(), Err(err));
+        }
+        // A 5-byte remaining length.
+        let mut f = Framer::new(usize::MAX);
+        let err =
+            feed_all(&mut f, &[0x30, 0x80, 0x80, 0x80, 0x80, 0x01], &[2]).expect_err("bad length");
+        assert_eq!(err, FrameError::BadRemainingLength);
     }
 
     #[test]

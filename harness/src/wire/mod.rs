@@ -2,6 +2,7 @@
 //! with the rule id it breaks, exact encoding, a raw builder for
 //! deliberately malformed bytes and a bounded stream framer.
 
+pub mod borrowed;
 pub mod decode;
 pub mod describe;
 pub mod encode;
@@ -12,10 +13,14 @@ pub mod raw;
 #[cfg(test)]
 mod tests;
 
-pub use decode::decode;
+pub use borrowed::{
+    ConnectRef, DecodedRef, PacketRef, PublishRef, StrRef, SubackRef, SubscribeRef,
+    SubscribeTopics, UnsubscribeRef, UnsubscribeTopics, WillRef,
+};
+pub use decode::{decode, decode_ref};
 pub use describe::describe;
 pub use encode::{encode, encode_remaining_length};
-pub use framer::{peek_frame_len, FrameError, Framer};
+pub use framer::{peek_frame_len, FrameError, Framer, Frames};
 pub use packet::*;
 pub use raw::RawPacket;
 
