@@ -462,17 +462,10 @@ impl Conn {
             let half = &mut self.halves[i];
             match half.framer.next_frame_ref() {
                 Ok(Some(raw)) => {
-                    note_packet(
-                        &mut self.log,
-                        &mut self.t_bytes,
-                        &mut self.client_id,
-                        dir,
-                        raw,
-                        frame,
-                        at,
-                    );
-                    self.stats.packets += 1;
-                    half.decoded = true;
+                    // A packet that spanned segments (the rare path): copied
+                    // out of the framer's buffer.
+                    let raw = raw.to_vec();
+                    self.packet(dir, &raw, frame, at);
                 }
                 Ok(None) => break,
                 Err(e) => {
@@ -496,17 +489,17 @@ impl Conn {
         }
     }
 
-    /// One complete packet: logged, decoded when the window is judged.
+    /// One complete packet: logged, decoded when the window is judged; a
+    /// client's CONNECT is decoded at once for its client id (the report
+    /// names connections by it).
     fn packet(&mut self, dir: Dir, raw: &[u8], frame: u64, at: Duration) {
-        note_packet(
-            &mut self.log,
-            &mut self.t_bytes,
-            &mut self.client_id,
-            dir,
-            raw,
-            frame,
-            at,
-        );
+        if dir == Dir::ClientToServer && self.client_id.is_none() && raw.first() == Some(&0x10) {
+            if let Some(Packet::Connect(c)) = decode(raw).packet {
+                self.client_id = Some(c.client_id);
+            }
+        }
+        self.t_bytes += raw.len() + PACKET_OVERHEAD;
+        self.log.packet(at, frame, dir, raw);
         self.stats.packets += 1;
         self.halves[idx(dir)].decoded = true;
     }
@@ -528,26 +521,6 @@ impl Conn {
             },
         );
     }
-}
-
-/// Logs one packet's bytes; a client's CONNECT is decoded at once for its
-/// client id (the report names connections by it).
-fn note_packet(
-    log: &mut Log,
-    t_bytes: &mut usize,
-    client_id: &mut Option<String>,
-    dir: Dir,
-    raw: &[u8],
-    frame: u64,
-    at: Duration,
-) {
-    if dir == Dir::ClientToServer && client_id.is_none() && raw.first() == Some(&0x10) {
-        if let Some(Packet::Connect(c)) = decode(raw).packet {
-            *client_id = Some(c.client_id);
-        }
-    }
-    *t_bytes += raw.len() + PACKET_OVERHEAD;
-    log.packet(at, frame, dir, raw);
 }
 
 /// Bookkeeping bytes of one logged packet (its entry), for the budgets.
