@@ -496,22 +496,16 @@ pub fn proxy(a: ProxyArgs) -> ExitCode {
 /// ones (pass) and those with findings or errors (fail, counts per rule).
 fn unlisted_results(f: &Finished, profile: &Profile, label: &str) -> Vec<CaseResult> {
     let base = |id: &str, verdict: Verdict, reason: String, rules: Vec<String>| CaseResult {
-        id: id.into(),
-        title: "sessions past the listing limit (counted, not listed)".into(),
-        file: String::new(),
         rules,
-        role: "device".into(),
         profile: profile.name().into(),
         target: label.into(),
-        verdict,
-        reason,
-        failures: vec![],
-        findings: vec![],
-        steps_run: 0,
-        steps_total: 0,
-        duration_ms: 0,
-        exclusive: None,
-        transcript: Default::default(),
+        ..CaseResult::summary(
+            id.into(),
+            "sessions past the listing limit (counted, not listed)".into(),
+            "device",
+            verdict,
+            reason,
+        )
     };
     let mut out = Vec::new();
     if f.clean_not_listed > 0 {

@@ -350,22 +350,10 @@ impl ReportWriter {
     /// nothing was (and one skipped result for TLS connections).
     fn rule_results(&mut self, totals: &Totals, target: &str) -> Vec<CaseResult> {
         let base = |id: String, title: String, verdict: Verdict, reason: String| CaseResult {
-            id,
-            title,
             file: totals.file.clone(),
-            rules: vec![],
-            role: "capture".into(),
             profile: totals.profile.clone(),
             target: target.to_string(),
-            verdict,
-            reason,
-            failures: vec![],
-            findings: vec![],
-            steps_run: 0,
-            steps_total: 0,
-            duration_ms: 0,
-            exclusive: None,
-            transcript: Transcript::new(),
+            ..CaseResult::summary(id, title, "capture", verdict, reason)
         };
         let mut out = Vec::new();
         for r in self.rules.values_mut() {

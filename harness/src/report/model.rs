@@ -114,6 +114,38 @@ pub struct CaseResult {
     pub transcript: Transcript,
 }
 
+impl CaseResult {
+    /// A result that ran no steps, summarising observations (a rule a
+    /// capture breaks, sessions a proxy counted): `id`, `title`, `role`,
+    /// `verdict` and `reason` as given, everything else empty.
+    pub fn summary(
+        id: String,
+        title: String,
+        role: &str,
+        verdict: Verdict,
+        reason: String,
+    ) -> Self {
+        CaseResult {
+            id,
+            title,
+            file: String::new(),
+            rules: vec![],
+            role: role.into(),
+            profile: String::new(),
+            target: String::new(),
+            verdict,
+            reason,
+            failures: vec![],
+            findings: vec![],
+            steps_run: 0,
+            steps_total: 0,
+            duration_ms: 0,
+            exclusive: None,
+            transcript: Transcript::default(),
+        }
+    }
+}
+
 /// A whole run: every case against one target.
 #[derive(Debug, Clone, Serialize)]
 pub struct RunReport {
