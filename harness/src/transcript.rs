@@ -7,7 +7,70 @@
 
 use crate::wire::{Malformation, Packet};
 use serde::Serialize;
+use std::sync::Arc;
 use std::time::Duration;
+
+/// A connection's name, shared by all its events: cloning it counts a
+/// reference instead of copying the text (a capture has millions of
+/// events). Serialized as a plain string.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnName(Arc<str>);
+
+impl ConnName {
+    /// The name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::ops::Deref for ConnName {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<&str> for ConnName {
+    fn from(s: &str) -> Self {
+        ConnName(Arc::from(s))
+    }
+}
+
+impl From<String> for ConnName {
+    fn from(s: String) -> Self {
+        ConnName(Arc::from(s))
+    }
+}
+
+impl PartialEq<str> for ConnName {
+    fn eq(&self, other: &str) -> bool {
+        &*self.0 == other
+    }
+}
+
+impl PartialEq<&str> for ConnName {
+    fn eq(&self, other: &&str) -> bool {
+        &*self.0 == *other
+    }
+}
+
+impl PartialEq<String> for ConnName {
+    fn eq(&self, other: &String) -> bool {
+        *self.0 == **other
+    }
+}
+
+impl std::fmt::Display for ConnName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl Serialize for ConnName {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
 
 /// Which side of an MQTT connection a packet came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -136,7 +199,7 @@ pub struct Event {
     #[serde(serialize_with = "ser_duration_ms")]
     pub at: Duration,
     /// Connection name (a case's `as:` name, or `conn-N` in captures).
-    pub conn: String,
+    pub conn: ConnName,
     /// Capture frame number, when the event came from a pcap.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub frame: Option<u64>,
@@ -175,10 +238,15 @@ impl Transcript {
     /// Appends an event and returns its sequence number.
     pub fn push(&mut self, at: Duration, conn: &str, kind: EventKind) -> usize {
         let seq = self.events.len();
+        // Runs of events of one connection share its name.
+        let conn = match self.events.last() {
+            Some(e) if e.conn == conn => e.conn.clone(),
+            _ => ConnName::from(conn),
+        };
         self.events.push(Event {
             seq,
             at,
-            conn: conn.to_string(),
+            conn,
             frame: None,
             kind,
         });
@@ -273,8 +341,8 @@ impl Transcript {
     pub fn connections(&self) -> Vec<String> {
         let mut out: Vec<String> = Vec::new();
         for e in &self.events {
-            if !out.contains(&e.conn) {
-                out.push(e.conn.clone());
+            if !out.iter().any(|n| e.conn == *n) {
+                out.push(e.conn.to_string());
             }
         }
         out

@@ -103,7 +103,7 @@ impl Run {
             .events
             .iter()
             .filter_map(|e| match &e.kind {
-                EventKind::Closed { reason, .. } => Some((e.conn.clone(), reason.clone())),
+                EventKind::Closed { reason, .. } => Some((e.conn.to_string(), reason.clone())),
                 _ => None,
             })
             .collect()

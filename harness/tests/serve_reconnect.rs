@@ -153,7 +153,7 @@ fn connections(o: &Outcome) -> Vec<String> {
         .events
         .iter()
         .filter(|e| matches!(e.kind, EventKind::Opened { .. }))
-        .map(|e| e.conn.clone())
+        .map(|e| e.conn.to_string())
         .collect()
 }
 

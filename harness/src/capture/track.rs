@@ -8,7 +8,7 @@ use super::analyze::{CaptureFinding, ConnReport, Options, Transcripts};
 use super::flows::Conn;
 use crate::fasthash::FastMap;
 use crate::profile::Profile;
-use crate::rules::run_monitors;
+use crate::rules::Monitors;
 use crate::transcript::{ClosedBy, Dir, EventKind, Transcript};
 
 /// A finished connection and where it goes in the output order.
@@ -32,6 +32,7 @@ impl Done {
 pub struct Tracker<'p> {
     opts: Options,
     profile: &'p Profile,
+    monitors: Monitors,
     secrets: Vec<String>,
     open: FastMap<Key, Conn>,
     /// Finished connections, in output order.
@@ -44,6 +45,7 @@ impl<'p> Tracker<'p> {
         Tracker {
             opts,
             profile,
+            monitors: Monitors::of(profile),
             secrets: profile.secret_values(),
             open: FastMap::default(),
             done: Vec::new(),
@@ -87,7 +89,13 @@ impl<'p> Tracker<'p> {
                 if let Some(c) = self.open.get_mut(&key) {
                     let window = c.take_transcript();
                     let n = window.events.len();
-                    let findings = judge(self.profile, &self.opts, &window, c.windows > 0);
+                    let findings = judge(
+                        self.profile,
+                        &self.monitors,
+                        &self.opts,
+                        &window,
+                        c.windows > 0,
+                    );
                     c.windows += 1;
                     c.pending_findings.extend(findings);
                     c.note(
@@ -172,7 +180,13 @@ impl<'p> Tracker<'p> {
         let bytes = c.t_bytes;
         let mut t = c.take_transcript();
         let mut findings = std::mem::take(&mut c.pending_findings);
-        findings.extend(judge(self.profile, &self.opts, &t, c.windows > 0));
+        findings.extend(judge(
+            self.profile,
+            &self.monitors,
+            &self.opts,
+            &t,
+            c.windows > 0,
+        ));
         let keep = match self.opts.transcripts {
             Transcripts::All => true,
             Transcripts::WithFindings => !findings.is_empty(),
@@ -208,6 +222,7 @@ impl<'p> Tracker<'p> {
 /// CONNECT and CONNACK, is not in this one).
 fn judge(
     profile: &Profile,
+    monitors: &Monitors,
     opts: &Options,
     t: &Transcript,
     continued: bool,
@@ -220,7 +235,8 @@ fn judge(
         .events
         .iter()
         .any(|e| matches!(&e.kind, EventKind::Note { text } if text.starts_with("gap ")));
-    run_monitors(profile, t)
+    monitors
+        .run(t)
         .into_iter()
         .filter(|f| opts.judge.includes(f.blame))
         // A capture that starts mid-connection has no CONNECT/CONNACK to see.

@@ -21,11 +21,11 @@ pub mod platform;
 use super::conn::ConnView;
 use super::onenet::per_conn;
 use super::topic_matches;
-use super::{Finding, Monitor};
+use super::{Finding, Monitor, Views};
 use crate::payload::alink::{self, SysTopic};
 use crate::payload::aliyun_sign::{self, SIGN_RULE};
 use crate::profile::Profile;
-use crate::transcript::{Dir, Event, Side, Transcript};
+use crate::transcript::{Dir, Event, Side};
 use crate::wire::{Connect, Packet, Publish};
 use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
@@ -215,7 +215,7 @@ impl Monitor for ConnectFields {
             "aliyun.will-retain",
         ]
     }
-    fn check(&self, t: &Transcript) -> Vec<Finding> {
+    fn judge(&self, t: &Views<'_>) -> Vec<Finding> {
         per_conn(t, |c, out| {
             let Some((ev, con)) = c.connect() else {
                 return;
@@ -257,7 +257,7 @@ impl Monitor for ConnackToBadCredentials {
     fn rules(&self) -> &'static [&'static str] {
         &["aliyun.connack.codes"]
     }
-    fn check(&self, t: &Transcript) -> Vec<Finding> {
+    fn judge(&self, t: &Views<'_>) -> Vec<Finding> {
         if self.id.device_secret.is_none() {
             return vec![];
         }
@@ -303,7 +303,7 @@ impl Monitor for SecuremodeTransport {
     fn rules(&self) -> &'static [&'static str] {
         &["aliyun.connect.securemode-transport"]
     }
-    fn check(&self, t: &Transcript) -> Vec<Finding> {
+    fn judge(&self, t: &Views<'_>) -> Vec<Finding> {
         per_conn(t, |c, out| {
             let Some((ev, con)) = c.connect() else {
                 return;
@@ -355,7 +355,7 @@ impl Monitor for QosLimit {
     fn rules(&self) -> &'static [&'static str] {
         &["aliyun.qos"]
     }
-    fn check(&self, t: &Transcript) -> Vec<Finding> {
+    fn judge(&self, t: &Views<'_>) -> Vec<Finding> {
         let mut out = Vec::new();
         for e in &t.events {
             let Some((dir, p)) = e.packet() else { continue };
@@ -390,7 +390,7 @@ impl Monitor for NoRetain {
     fn rules(&self) -> &'static [&'static str] {
         &["aliyun.will-retain"]
     }
-    fn check(&self, t: &Transcript) -> Vec<Finding> {
+    fn judge(&self, t: &Views<'_>) -> Vec<Finding> {
         t.events
             .iter()
             .filter_map(|e| match e.packet() {
@@ -423,7 +423,7 @@ impl Monitor for SysTree {
     fn rules(&self) -> &'static [&'static str] {
         &["aliyun.topic.sys-tree"]
     }
-    fn check(&self, t: &Transcript) -> Vec<Finding> {
+    fn judge(&self, t: &Views<'_>) -> Vec<Finding> {
         per_conn(t, |c, out| {
             let Some((pk, dn)) = self.id.pk_dn(c) else {
                 return;
@@ -483,7 +483,7 @@ impl Monitor for AlinkBodies {
             "aliyun.alink.codes",
         ]
     }
-    fn check(&self, t: &Transcript) -> Vec<Finding> {
+    fn judge(&self, t: &Views<'_>) -> Vec<Finding> {
         let mut out = Vec::new();
         for e in &t.events {
             let Some((dir, Packet::Publish(p))) = e.packet() else {
@@ -532,7 +532,7 @@ impl Monitor for AlinkPairing {
     fn rules(&self) -> &'static [&'static str] {
         &["aliyun.alink.reply"]
     }
-    fn check(&self, t: &Transcript) -> Vec<Finding> {
+    fn judge(&self, t: &Views<'_>) -> Vec<Finding> {
         const RULE: &str = "aliyun.alink.reply";
         per_conn(t, |c, out| {
             let mut reqs: Vec<Req<'_>> = Vec::new();
@@ -642,7 +642,7 @@ impl Monitor for Rrpc {
     fn rules(&self) -> &'static [&'static str] {
         &["aliyun.rrpc"]
     }
-    fn check(&self, t: &Transcript) -> Vec<Finding> {
+    fn judge(&self, t: &Views<'_>) -> Vec<Finding> {
         per_conn(t, |c, out| {
             let mut pending: Vec<(&Event, String, bool)> = Vec::new();
             // Unanswered requests by the response topic they want, oldest first.
@@ -704,7 +704,7 @@ impl Monitor for Raw {
     fn rules(&self) -> &'static [&'static str] {
         &["aliyun.raw"]
     }
-    fn check(&self, t: &Transcript) -> Vec<Finding> {
+    fn judge(&self, t: &Views<'_>) -> Vec<Finding> {
         per_conn(t, |c, out| {
             let mut pending: Vec<(&Event, &str, bool)> = Vec::new();
             // Unanswered down_raws by topic, oldest first.

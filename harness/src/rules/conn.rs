@@ -8,7 +8,38 @@
 use crate::fasthash::FastMap;
 use crate::transcript::{Dir, Event, EventKind, Side, Transcript};
 use crate::wire::{Connack, Connect, Packet, PacketType};
+use std::cell::OnceCell;
 use std::collections::VecDeque;
+use std::ops::Deref;
+
+/// A transcript with its connections split once, shared by every monitor
+/// of a run (it derefs to the transcript).
+pub struct Views<'a> {
+    t: &'a Transcript,
+    conns: Vec<ConnView<'a>>,
+}
+
+impl<'a> Views<'a> {
+    /// Splits `t` into its connections.
+    pub fn new(t: &'a Transcript) -> Views<'a> {
+        Views {
+            t,
+            conns: ConnView::split(t),
+        }
+    }
+
+    /// The connections, in order of first appearance.
+    pub(crate) fn conns(&self) -> &[ConnView<'a>] {
+        &self.conns
+    }
+}
+
+impl Deref for Views<'_> {
+    type Target = Transcript;
+    fn deref(&self) -> &Transcript {
+        self.t
+    }
+}
 
 /// One decoded packet event of a connection.
 #[derive(Debug, Clone, Copy)]
@@ -39,6 +70,8 @@ pub(crate) struct ConnView<'a> {
     opaque: [Vec<usize>; 2],
     /// The transcript saw the connection being opened.
     opened: bool,
+    /// Its exchanges, paired on first use.
+    exchanges: OnceCell<Exchanges<'a>>,
 }
 
 impl<'a> ConnView<'a> {
@@ -88,6 +121,7 @@ impl<'a> ConnView<'a> {
             events,
             opaque,
             opened,
+            exchanges: OnceCell::new(),
         }
     }
 
@@ -96,6 +130,12 @@ impl<'a> ConnView<'a> {
     /// capture that starts mid-connection has no `Opened` event).
     pub fn opened(&self) -> bool {
         self.opened
+    }
+
+    /// The request/response pairs of the connection (paired once, on
+    /// first use).
+    pub fn exchanges(&self) -> &Exchanges<'a> {
+        self.exchanges.get_or_init(|| Exchanges::build(self))
     }
 
     /// The decoded packets, in order.

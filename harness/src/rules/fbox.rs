@@ -7,12 +7,12 @@
 
 pub mod platform;
 
-use super::conn::{packet_dir, ConnView};
+use super::conn::packet_dir;
 use super::mqtt311::{first_client_silence, from_client, keepalive_start};
-use super::{Finding, Monitor};
+use super::{Finding, Monitor, Views};
 use crate::payload::fbox as body;
 use crate::profile::Profile;
-use crate::transcript::{ClosedBy, Dir, Event, EventKind, Side, Transcript};
+use crate::transcript::{ClosedBy, Dir, Event, EventKind, Side};
 use crate::wire::Packet;
 use std::time::Duration;
 
@@ -84,8 +84,8 @@ impl Monitor for ClientId {
     fn rules(&self) -> &'static [&'static str] {
         &["fbox.connect.clientid"]
     }
-    fn check(&self, t: &Transcript) -> Vec<Finding> {
-        ConnView::split(t)
+    fn judge(&self, t: &Views<'_>) -> Vec<Finding> {
+        t.conns()
             .iter()
             .filter_map(|c| {
                 let (ev, k) = c.connect()?;
@@ -118,8 +118,8 @@ impl Monitor for KeepAliveDefault {
     fn rules(&self) -> &'static [&'static str] {
         &["fbox.keepalive.default"]
     }
-    fn check(&self, t: &Transcript) -> Vec<Finding> {
-        ConnView::split(t)
+    fn judge(&self, t: &Views<'_>) -> Vec<Finding> {
+        t.conns()
             .iter()
             .filter_map(|c| {
                 let (ev, k) = c.connect()?;
@@ -151,8 +151,8 @@ impl Monitor for KeepAlivePing {
     fn rules(&self) -> &'static [&'static str] {
         &["fbox.keepalive.pingreq"]
     }
-    fn check(&self, t: &Transcript) -> Vec<Finding> {
-        ConnView::split(t)
+    fn judge(&self, t: &Views<'_>) -> Vec<Finding> {
+        t.conns()
             .iter()
             .filter_map(first_client_silence)
             .map(|x| {
@@ -187,10 +187,10 @@ impl Monitor for ServerTimeout {
     fn rules(&self) -> &'static [&'static str] {
         &["fbox.keepalive.server-timeout"]
     }
-    fn check(&self, t: &Transcript) -> Vec<Finding> {
+    fn judge(&self, t: &Views<'_>) -> Vec<Finding> {
         let mut out = Vec::new();
-        for c in ConnView::split(t) {
-            let Some((start, ka)) = keepalive_start(&c) else {
+        for c in t.conns() {
+            let Some((start, ka)) = keepalive_start(c) else {
                 continue;
             };
             let ka_d = Duration::from_secs(u64::from(ka));
@@ -258,10 +258,10 @@ impl Monitor for PingrespTimeout {
     fn rules(&self) -> &'static [&'static str] {
         &["fbox.keepalive.pingresp-timeout"]
     }
-    fn check(&self, t: &Transcript) -> Vec<Finding> {
+    fn judge(&self, t: &Views<'_>) -> Vec<Finding> {
         let mut out = Vec::new();
-        for c in ConnView::split(t) {
-            let Some((start, ka)) = keepalive_start(&c) else {
+        for c in t.conns() {
+            let Some((start, ka)) = keepalive_start(c) else {
                 continue;
             };
             let reasonable = Duration::from_secs(u64::from(ka)) + tolerance(ka);
@@ -357,7 +357,7 @@ impl Monitor for Layout {
     fn rules(&self) -> &'static [&'static str] {
         &["fbox.topic.layout"]
     }
-    fn check(&self, t: &Transcript) -> Vec<Finding> {
+    fn judge(&self, t: &Views<'_>) -> Vec<Finding> {
         let mut out = Vec::new();
         for e in &t.events {
             let problems: Vec<String> = match e.packet() {
@@ -397,7 +397,7 @@ impl Monitor for MonitorData {
     fn rules(&self) -> &'static [&'static str] {
         &[body::MONITORDATA]
     }
-    fn check(&self, t: &Transcript) -> Vec<Finding> {
+    fn judge(&self, t: &Views<'_>) -> Vec<Finding> {
         let mut out = Vec::new();
         for e in &t.events {
             let Some((Dir::ClientToServer, Packet::Publish(p))) = e.packet() else {

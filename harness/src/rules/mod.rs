@@ -19,6 +19,7 @@ pub mod tpsrv;
 pub(crate) mod testutil;
 
 pub use catalog::{Binds, Catalog, CatalogError, Role, Rule};
+pub use conn::Views;
 pub use topic::topic_matches;
 
 use crate::profile::Profile;
@@ -57,8 +58,13 @@ pub trait Monitor: Send + Sync {
     fn name(&self) -> &'static str;
     /// The rule ids this monitor can report.
     fn rules(&self) -> &'static [&'static str];
+    /// Every violation the transcript shows, its connections split once
+    /// for all monitors.
+    fn judge(&self, t: &Views<'_>) -> Vec<Finding>;
     /// Every violation the transcript shows.
-    fn check(&self, t: &Transcript) -> Vec<Finding>;
+    fn check(&self, t: &Transcript) -> Vec<Finding> {
+        self.judge(&Views::new(t))
+    }
 }
 
 /// The monitors that apply to a target of `profile`.
@@ -109,38 +115,65 @@ pub fn run_monitors_where(
     t: &Transcript,
     keep: impl Fn(&dyn Monitor) -> bool,
 ) -> Vec<Finding> {
-    let mut suite_side: HashMap<&str, Side> = HashMap::new();
-    let mut other_protocol_after: HashMap<&str, usize> = HashMap::new();
-    for c in conn::ConnView::split(t) {
-        if let (Some(side), Some(first)) = (c.suite_side(), c.events.first()) {
-            suite_side.insert(first.conn.as_str(), side);
-        }
-        if let Some((e, connect)) = c.connect() {
-            if connect.protocol_name != "MQTT" || connect.protocol_level != 4 {
-                other_protocol_after.insert(e.conn.as_str(), e.seq);
-            }
+    Monitors::of(profile).run_where(t, keep)
+}
+
+/// A profile's monitors, made once and run over many transcripts (a
+/// capture judges thousands of connections with the same monitors).
+pub struct Monitors {
+    list: Vec<Box<dyn Monitor>>,
+}
+
+impl Monitors {
+    /// The monitors of `profile` (see [`monitors_for`]).
+    pub fn of(profile: &Profile) -> Monitors {
+        Monitors {
+            list: monitors_for(profile),
         }
     }
-    let mut seen = HashSet::new();
-    let cat = Catalog::builtin();
-    let mut out: Vec<Finding> = monitors_for(profile)
-        .iter()
-        .filter(|m| keep(m.as_ref()))
-        .flat_map(|m| m.check(t))
-        .filter(|f| binds_blamed(cat, f))
-        .filter(|f| {
-            let conn = t.events.get(f.event).map(|e| e.conn.as_str());
-            conn.and_then(|c| suite_side.get(c)) != Some(&f.blame)
-        })
-        .filter(|f| {
-            let conn = t.events.get(f.event).map(|e| e.conn.as_str());
-            conn.and_then(|c| other_protocol_after.get(c))
-                .is_none_or(|after| f.event <= *after)
-        })
-        .filter(|f| seen.insert((f.rule.clone(), f.blame, f.event)))
-        .collect();
-    out.sort_by_key(|f| f.event);
-    out
+
+    /// Every monitor's findings over `t` (see [`run_monitors`]).
+    pub fn run(&self, t: &Transcript) -> Vec<Finding> {
+        self.run_where(t, |_| true)
+    }
+
+    /// [`Monitors::run`] with only the monitors that `keep` accepts.
+    pub fn run_where(&self, t: &Transcript, keep: impl Fn(&dyn Monitor) -> bool) -> Vec<Finding> {
+        let views = Views::new(t);
+        let mut suite_side: HashMap<&str, Side> = HashMap::new();
+        let mut other_protocol_after: HashMap<&str, usize> = HashMap::new();
+        for c in views.conns() {
+            if let (Some(side), Some(first)) = (c.suite_side(), c.events.first()) {
+                suite_side.insert(first.conn.as_str(), side);
+            }
+            if let Some((e, connect)) = c.connect() {
+                if connect.protocol_name != "MQTT" || connect.protocol_level != 4 {
+                    other_protocol_after.insert(e.conn.as_str(), e.seq);
+                }
+            }
+        }
+        let mut seen = HashSet::new();
+        let cat = Catalog::builtin();
+        let mut out: Vec<Finding> = self
+            .list
+            .iter()
+            .filter(|m| keep(m.as_ref()))
+            .flat_map(|m| m.judge(&views))
+            .filter(|f| binds_blamed(cat, f))
+            .filter(|f| {
+                let conn = t.events.get(f.event).map(|e| e.conn.as_str());
+                conn.and_then(|c| suite_side.get(c)) != Some(&f.blame)
+            })
+            .filter(|f| {
+                let conn = t.events.get(f.event).map(|e| e.conn.as_str());
+                conn.and_then(|c| other_protocol_after.get(c))
+                    .is_none_or(|after| f.event <= *after)
+            })
+            .filter(|f| seen.insert((f.rule.clone(), f.blame, f.event)))
+            .collect();
+        out.sort_by_key(|f| f.event);
+        out
+    }
 }
 
 /// True unless the catalog knows `f.rule` and says it does not bind the

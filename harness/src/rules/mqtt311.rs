@@ -22,8 +22,8 @@ use super::conn::{
     has_malformation, packet_dir, packet_type, ConnView, Exchange, Exchanges, Pkt, ReqKind,
 };
 use super::topic::{matches_ignoring_dollar_rule, topic_matches};
-use super::{Finding, Monitor};
-use crate::transcript::{ClosedBy, Dir, Event, EventKind, Side, Transcript};
+use super::{Finding, Monitor, Views};
+use crate::transcript::{ClosedBy, Dir, Event, EventKind, Side};
 use crate::wire::{Packet, PacketType};
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
@@ -72,10 +72,10 @@ pub fn monitors(implicit: &'static [&'static str]) -> Vec<Box<dyn Monitor>> {
 }
 
 /// Runs `f` on every connection of `t` and collects its findings.
-fn per_conn(t: &Transcript, mut f: impl FnMut(&ConnView<'_>, &mut Vec<Finding>)) -> Vec<Finding> {
+fn per_conn(t: &Views<'_>, mut f: impl FnMut(&ConnView<'_>, &mut Vec<Finding>)) -> Vec<Finding> {
     let mut out = Vec::new();
-    for c in ConnView::split(t) {
-        f(&c, &mut out);
+    for c in t.conns() {
+        f(c, &mut out);
     }
     out
 }
@@ -132,7 +132,7 @@ impl Monitor for Malformations {
     fn rules(&self) -> &'static [&'static str] {
         crate::wire::MALFORMATION_RULES
     }
-    fn check(&self, t: &Transcript) -> Vec<Finding> {
+    fn judge(&self, t: &Views<'_>) -> Vec<Finding> {
         let cat = super::Catalog::builtin();
         let mut out = Vec::new();
         let excused = excused_malformations(t);
@@ -164,10 +164,10 @@ impl Monitor for Malformations {
 /// shows are not violations: MQTT-3.8.4-5 on a SUBACK with no return code
 /// that answers a SUBSCRIBE with no topic filter (the decoder sees the
 /// SUBACK alone and cannot know the count is right).
-pub(crate) fn excused_malformations(t: &Transcript) -> HashSet<(usize, &'static str)> {
+pub(crate) fn excused_malformations(t: &Views<'_>) -> HashSet<(usize, &'static str)> {
     let mut out = HashSet::new();
-    for c in ConnView::split(t) {
-        excused_in(&c, &mut out);
+    for c in t.conns() {
+        excused_in(c, &mut out);
     }
     out
 }
@@ -180,7 +180,7 @@ fn excused_in(c: &ConnView<'_>, out: &mut HashSet<(usize, &'static str)>) {
     {
         return;
     }
-    for e in &Exchanges::build(c).list {
+    for e in &c.exchanges().list {
         if let (Packet::Subscribe(s), Some(r)) = (e.req.packet, e.resp) {
             if matches!(r.packet, Packet::Suback(a) if a.codes.is_empty()) && s.topics.is_empty() {
                 out.insert((r.ev.seq, "MQTT-3.8.4-5"));
@@ -207,14 +207,14 @@ impl Monitor for FirstPacketConnect {
     fn rules(&self) -> &'static [&'static str] {
         &["MQTT-3.1.0-1"]
     }
-    fn check(&self, t: &Transcript) -> Vec<Finding> {
+    fn judge(&self, t: &Views<'_>) -> Vec<Finding> {
         first_packet_is(t, Side::Client, PacketType::Connect, "MQTT-3.1.0-1")
     }
 }
 
 /// Reports, under `rule`, a connection seen from its opening whose first
 /// packet from `side` is not of type `want` (undecodable bytes are not judged).
-fn first_packet_is(t: &Transcript, side: Side, want: PacketType, rule: &str) -> Vec<Finding> {
+fn first_packet_is(t: &Views<'_>, side: Side, want: PacketType, rule: &str) -> Vec<Finding> {
     per_conn(t, |c, out| {
         if !c.opened() {
             return;
@@ -256,7 +256,7 @@ impl Monitor for SecondConnect {
     fn rules(&self) -> &'static [&'static str] {
         &["MQTT-3.1.0-2"]
     }
-    fn check(&self, t: &Transcript) -> Vec<Finding> {
+    fn judge(&self, t: &Views<'_>) -> Vec<Finding> {
         per_conn(t, |c, out| {
             let is_connect = |p: &Pkt<'_>| {
                 p.dir == Dir::ClientToServer && matches!(p.packet, Packet::Connect(_))
@@ -278,7 +278,7 @@ impl Monitor for SecondConnect {
                 .packets()
                 .filter(|p| is_connack(p) && p.ev.seq > s2)
                 .nth(nth);
-            let ex = Exchanges::build(c);
+            let ex = c.exchanges();
             let later = ex
                 .list
                 .iter()
@@ -315,7 +315,7 @@ impl Monitor for ConnackFirst {
     fn rules(&self) -> &'static [&'static str] {
         &["MQTT-3.2.0-1"]
     }
-    fn check(&self, t: &Transcript) -> Vec<Finding> {
+    fn judge(&self, t: &Views<'_>) -> Vec<Finding> {
         first_packet_is(t, Side::Server, PacketType::Connack, "MQTT-3.2.0-1")
     }
 }
@@ -332,7 +332,7 @@ impl Monitor for ConnackSessionPresent {
     fn rules(&self) -> &'static [&'static str] {
         &["MQTT-3.2.2-1", "MQTT-3.2.2-4"]
     }
-    fn check(&self, t: &Transcript) -> Vec<Finding> {
+    fn judge(&self, t: &Views<'_>) -> Vec<Finding> {
         per_conn(t, |c, out| {
             let connects: Vec<bool> = c
                 .packets()
@@ -387,7 +387,7 @@ impl Monitor for RefusedConnectionCloses {
     fn rules(&self) -> &'static [&'static str] {
         &["MQTT-3.2.2-5"]
     }
-    fn check(&self, t: &Transcript) -> Vec<Finding> {
+    fn judge(&self, t: &Views<'_>) -> Vec<Finding> {
         per_conn(t, |c, out| {
             let refused = c.packets().find_map(|p| match p.packet {
                 Packet::Connack(a) if p.dir == Dir::ServerToClient && a.return_code != 0 => {
@@ -428,7 +428,7 @@ impl Monitor for PacketIdNonZero {
     fn rules(&self) -> &'static [&'static str] {
         &["MQTT-2.3.1-1"]
     }
-    fn check(&self, t: &Transcript) -> Vec<Finding> {
+    fn judge(&self, t: &Views<'_>) -> Vec<Finding> {
         per_conn(t, |c, out| {
             for p in c.packets() {
                 let zero = match p.packet {
@@ -473,12 +473,12 @@ impl Monitor for AckIds {
             "MQTT-3.3.4-1",
         ]
     }
-    fn check(&self, t: &Transcript) -> Vec<Finding> {
+    fn judge(&self, t: &Views<'_>) -> Vec<Finding> {
         per_conn(t, |c, out| {
             if c.connect().is_none() {
                 return;
             }
-            let ex = Exchanges::build(c);
+            let ex = c.exchanges();
             for e in ex.list.iter().filter(|e| e.wrong_kind) {
                 if let Some(r) = e.resp {
                     out.push(Finding::new(
@@ -574,7 +574,7 @@ impl Monitor for PacketIdInUse {
     fn rules(&self) -> &'static [&'static str] {
         &["MQTT-2.3.1-2", "MQTT-2.3.1-4", "MQTT-3.3.1-1"]
     }
-    fn check(&self, t: &Transcript) -> Vec<Finding> {
+    fn judge(&self, t: &Views<'_>) -> Vec<Finding> {
         per_conn(t, |c, out| {
             // (sender's direction, id) → (request, PUBREL sent)
             let mut in_use: HashMap<(Dir, u16), (Pkt<'_>, bool)> = HashMap::new();
@@ -679,7 +679,7 @@ impl Monitor for Qos2Flow {
     fn rules(&self) -> &'static [&'static str] {
         &["MQTT-2.3.1-6", "MQTT-4.3.3-1", "MQTT-4.3.3-2"]
     }
-    fn check(&self, t: &Transcript) -> Vec<Finding> {
+    fn judge(&self, t: &Views<'_>) -> Vec<Finding> {
         per_conn(t, |c, out| {
             let fresh = c.fresh_session();
             // key: (direction of the QoS 2 PUBLISH, id)
@@ -792,9 +792,9 @@ impl Monitor for Qos2Flow {
 
 /// Reports requests of `kinds` (sent in `dirs`) that the peer read but never
 /// answered, under `rule`; see [`Exchanges::ignored`].
-fn unanswered(t: &Transcript, kinds: &[ReqKind], dirs: &[Dir], rule: &str) -> Vec<Finding> {
+fn unanswered(t: &Views<'_>, kinds: &[ReqKind], dirs: &[Dir], rule: &str) -> Vec<Finding> {
     per_conn(t, |c, out| {
-        let ex = Exchanges::build(c);
+        let ex = c.exchanges();
         for (e, proof) in ex.ignored(c, kinds) {
             if !dirs.contains(&e.req.dir) {
                 continue;
@@ -887,7 +887,7 @@ impl Monitor for Unanswered {
     fn rules(&self) -> &'static [&'static str] {
         self.rules
     }
-    fn check(&self, t: &Transcript) -> Vec<Finding> {
+    fn judge(&self, t: &Views<'_>) -> Vec<Finding> {
         unanswered(t, self.kinds, self.dirs, self.rules[0])
     }
 }
@@ -903,9 +903,9 @@ impl Monitor for SubackCount {
     fn rules(&self) -> &'static [&'static str] {
         &["MQTT-3.8.4-5"]
     }
-    fn check(&self, t: &Transcript) -> Vec<Finding> {
+    fn judge(&self, t: &Views<'_>) -> Vec<Finding> {
         per_conn(t, |c, out| {
-            let ex = Exchanges::build(c);
+            let ex = c.exchanges();
             for e in &ex.list {
                 let (Packet::Subscribe(s), Some(r)) = (e.req.packet, e.resp) else {
                     continue;
@@ -943,7 +943,7 @@ impl Monitor for SubackCodes {
     fn rules(&self) -> &'static [&'static str] {
         &["MQTT-3.9.3-2"]
     }
-    fn check(&self, t: &Transcript) -> Vec<Finding> {
+    fn judge(&self, t: &Views<'_>) -> Vec<Finding> {
         per_conn(t, |c, out| {
             for p in c.packets() {
                 let Packet::Suback(a) = p.packet else {
@@ -983,7 +983,7 @@ impl Monitor for Qos0Dup {
     fn rules(&self) -> &'static [&'static str] {
         &["MQTT-3.3.1-2"]
     }
-    fn check(&self, t: &Transcript) -> Vec<Finding> {
+    fn judge(&self, t: &Views<'_>) -> Vec<Finding> {
         per_conn(t, |c, out| {
             for p in c.packets() {
                 if let Packet::Publish(x) = p.packet {
@@ -1011,7 +1011,7 @@ impl Monitor for NothingAfterDisconnect {
     fn rules(&self) -> &'static [&'static str] {
         &["MQTT-3.14.4-2"]
     }
-    fn check(&self, t: &Transcript) -> Vec<Finding> {
+    fn judge(&self, t: &Views<'_>) -> Vec<Finding> {
         per_conn(t, |c, out| {
             let Some(d) = c
                 .packets()
@@ -1065,9 +1065,9 @@ impl Monitor for ViolationCloses {
     fn rules(&self) -> &'static [&'static str] {
         &["MQTT-4.8.0-1", "MQTT-3.1.4-1"]
     }
-    fn check(&self, t: &Transcript) -> Vec<Finding> {
+    fn judge(&self, t: &Views<'_>) -> Vec<Finding> {
         per_conn(t, |c, out| {
-            let ex = Exchanges::build(c);
+            let ex = c.exchanges();
             let later = ex.later_responses();
             let mut blamed: HashSet<Side> = HashSet::new();
             let mut excused = HashSet::new();
@@ -1313,11 +1313,11 @@ impl Monitor for DeliveredTopic {
     fn rules(&self) -> &'static [&'static str] {
         &["MQTT-3.3.2-3", "MQTT-4.7.2-1"]
     }
-    fn check(&self, t: &Transcript) -> Vec<Finding> {
+    fn judge(&self, t: &Views<'_>) -> Vec<Finding> {
         per_conn(t, |c, out| {
-            let ex = Exchanges::build(c);
+            let ex = c.exchanges();
             let fresh = c.fresh_session();
-            let mut subs = Subscriptions::new(&ex);
+            let mut subs = Subscriptions::new(ex);
             for p in c.packets() {
                 let Packet::Publish(x) = p.packet else {
                     continue;
@@ -1377,11 +1377,11 @@ impl Monitor for DeliveredQos {
     fn rules(&self) -> &'static [&'static str] {
         &["MQTT-3.8.4-6"]
     }
-    fn check(&self, t: &Transcript) -> Vec<Finding> {
+    fn judge(&self, t: &Views<'_>) -> Vec<Finding> {
         per_conn(t, |c, out| {
-            let ex = Exchanges::build(c);
+            let ex = c.exchanges();
             let fresh = c.fresh_session();
-            let mut subs = Subscriptions::new(&ex);
+            let mut subs = Subscriptions::new(ex);
             for p in c.packets() {
                 let Packet::Publish(x) = p.packet else {
                     continue;
@@ -1458,7 +1458,7 @@ impl Monitor for KeepAliveClient {
     fn rules(&self) -> &'static [&'static str] {
         &["MQTT-3.1.2-23"]
     }
-    fn check(&self, t: &Transcript) -> Vec<Finding> {
+    fn judge(&self, t: &Views<'_>) -> Vec<Finding> {
         per_conn(t, |c, out| {
             if let Some(s) = first_client_silence(c) {
                 out.push(Finding::new(
@@ -1530,7 +1530,7 @@ impl Monitor for KeepAliveServer {
     fn rules(&self) -> &'static [&'static str] {
         &["MQTT-3.1.2-24"]
     }
-    fn check(&self, t: &Transcript) -> Vec<Finding> {
+    fn judge(&self, t: &Views<'_>) -> Vec<Finding> {
         per_conn(t, |c, out| {
             let Some((start, ka)) = keepalive_start(c) else {
                 return;

@@ -11,8 +11,8 @@
 
 pub mod platform;
 
-use super::conn::{ConnView, Exchanges, ReqKind};
-use super::{Finding, Monitor};
+use super::conn::{ConnView, ReqKind};
+use super::{Finding, Monitor, Views};
 use crate::payload::onenet_dp;
 use crate::profile::Profile;
 use crate::transcript::{Dir, EventKind, Side, Transcript};
@@ -43,12 +43,12 @@ pub fn monitors(profile: &Profile) -> Vec<Box<dyn Monitor>> {
 
 /// Runs `f` on every connection of `t` and collects its findings.
 pub(crate) fn per_conn(
-    t: &Transcript,
+    t: &Views<'_>,
     mut f: impl FnMut(&ConnView<'_>, &mut Vec<Finding>),
 ) -> Vec<Finding> {
     let mut out = Vec::new();
-    for c in ConnView::split(t) {
-        f(&c, &mut out);
+    for c in t.conns() {
+        f(c, &mut out);
     }
     out
 }
@@ -87,7 +87,7 @@ impl Monitor for ConnectFields {
             "onenet.connect.credentials",
         ]
     }
-    fn check(&self, t: &Transcript) -> Vec<Finding> {
+    fn judge(&self, t: &Views<'_>) -> Vec<Finding> {
         per_conn(t, |c, out| {
             let Some((ev, con)) = c.connect() else {
                 return;
@@ -205,7 +205,7 @@ impl Monitor for ConnackCodes {
     fn rules(&self) -> &'static [&'static str] {
         &["onenet.connack.codes"]
     }
-    fn check(&self, t: &Transcript) -> Vec<Finding> {
+    fn judge(&self, t: &Views<'_>) -> Vec<Finding> {
         t.events
             .iter()
             .filter_map(|e| match e.packet() {
@@ -236,7 +236,7 @@ impl Monitor for WaitConnack {
     fn rules(&self) -> &'static [&'static str] {
         &["onenet.connect.wait-connack"]
     }
-    fn check(&self, t: &Transcript) -> Vec<Finding> {
+    fn judge(&self, t: &Views<'_>) -> Vec<Finding> {
         per_conn(t, |c, out| {
             let Some((connect, _)) = c.connect() else {
                 return;
@@ -280,7 +280,7 @@ impl Monitor for PublishFlags {
     fn rules(&self) -> &'static [&'static str] {
         &["onenet.publish.dup-qos0", "onenet.publish.retain-dp"]
     }
-    fn check(&self, t: &Transcript) -> Vec<Finding> {
+    fn judge(&self, t: &Views<'_>) -> Vec<Finding> {
         let mut out = Vec::new();
         for (seq, dir, p) in publishes(t) {
             if p.qos == 0 && p.dup {
@@ -327,7 +327,7 @@ impl Monitor for Qos2Flow {
     fn rules(&self) -> &'static [&'static str] {
         &["onenet.publish.qos2-flow"]
     }
-    fn check(&self, t: &Transcript) -> Vec<Finding> {
+    fn judge(&self, t: &Views<'_>) -> Vec<Finding> {
         const RULE: &str = "onenet.publish.qos2-flow";
         per_conn(t, |c, out| {
             let fresh = c.fresh_session();
@@ -417,7 +417,7 @@ impl Monitor for Datapoints {
             "onenet.dp.time-bytes",
         ]
     }
-    fn check(&self, t: &Transcript) -> Vec<Finding> {
+    fn judge(&self, t: &Views<'_>) -> Vec<Finding> {
         let mut out = Vec::new();
         for (seq, dir, p) in publishes(t) {
             if dir != Dir::ClientToServer {
@@ -475,8 +475,9 @@ impl Monitor for Commands {
     fn rules(&self) -> &'static [&'static str] {
         &["onenet.cmd.request", "onenet.cmd.response"]
     }
-    fn check(&self, t: &Transcript) -> Vec<Finding> {
-        let opened: HashSet<&str> = ConnView::split(t)
+    fn judge(&self, t: &Views<'_>) -> Vec<Finding> {
+        let opened: HashSet<&str> = t
+            .conns()
             .iter()
             .filter(|c| c.opened())
             .filter_map(|c| c.events.first().map(|e| e.conn.as_str()))
@@ -536,9 +537,9 @@ impl Monitor for PlatformAcks {
     fn rules(&self) -> &'static [&'static str] {
         &["onenet.dp.puback", "onenet.cmd.response"]
     }
-    fn check(&self, t: &Transcript) -> Vec<Finding> {
+    fn judge(&self, t: &Views<'_>) -> Vec<Finding> {
         per_conn(t, |c, out| {
-            let ex = Exchanges::build(c);
+            let ex = c.exchanges();
             for (e, proof) in ex.ignored(c, &[ReqKind::Publish1, ReqKind::Publish2]) {
                 let Packet::Publish(p) = e.req.packet else {
                     continue;
@@ -583,7 +584,7 @@ impl Monitor for SubscribeTopics {
     fn rules(&self) -> &'static [&'static str] {
         &["onenet.sub.topic-charset", "onenet.suback.codes"]
     }
-    fn check(&self, t: &Transcript) -> Vec<Finding> {
+    fn judge(&self, t: &Views<'_>) -> Vec<Finding> {
         per_conn(t, |c, out| {
             for p in c.packets() {
                 match p.packet {
@@ -616,7 +617,7 @@ impl Monitor for SubscribeTopics {
                     _ => {}
                 }
             }
-            let ex = Exchanges::build(c);
+            let ex = c.exchanges();
             for e in ex.list.iter().filter(|e| e.kind == ReqKind::Subscribe) {
                 let (Packet::Subscribe(s), Some(resp)) = (e.req.packet, e.resp) else {
                     continue;

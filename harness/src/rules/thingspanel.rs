@@ -11,10 +11,10 @@ mod topics;
 pub mod platform;
 
 use super::conn::ConnView;
-use super::{topic_matches, Finding, Monitor};
+use super::{topic_matches, Finding, Monitor, Views};
 use crate::payload::{thingspanel as body, PayloadIssue};
 use crate::profile::Profile;
-use crate::transcript::{Dir, Event, Side, Transcript};
+use crate::transcript::{Dir, Event, Side};
 use crate::wire::{Packet, Publish};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::Duration;
@@ -101,8 +101,8 @@ impl Monitor for UplinkTopics {
     fn rules(&self) -> &'static [&'static str] {
         &["thingspanel.topic.uplink"]
     }
-    fn check(&self, t: &Transcript) -> Vec<Finding> {
-        ConnView::split(t)
+    fn judge(&self, t: &Views<'_>) -> Vec<Finding> {
+        t.conns()
             .iter()
             .flat_map(|c| {
                 publishes(c)
@@ -132,9 +132,9 @@ impl Monitor for DownlinkFilters {
     fn rules(&self) -> &'static [&'static str] {
         &["thingspanel.topic.downlink"]
     }
-    fn check(&self, t: &Transcript) -> Vec<Finding> {
+    fn judge(&self, t: &Views<'_>) -> Vec<Finding> {
         let mut out = Vec::new();
-        for c in ConnView::split(t) {
+        for c in t.conns() {
             for p in c.packets() {
                 let Packet::Subscribe(s) = p.packet else {
                     continue;
@@ -183,10 +183,10 @@ impl Monitor for Bodies {
             body::OTA_INFORM,
         ]
     }
-    fn check(&self, t: &Transcript) -> Vec<Finding> {
+    fn judge(&self, t: &Views<'_>) -> Vec<Finding> {
         let mut out = Vec::new();
-        for c in ConnView::split(t) {
-            for (ev, dir, p) in publishes(&c) {
+        for c in t.conns() {
+            for (ev, dir, p) in publishes(c) {
                 let b = &p.payload;
                 let (issues, blame) = match dir {
                     Dir::ClientToServer => (
@@ -405,11 +405,11 @@ impl Monitor for Pairing {
     fn rules(&self) -> &'static [&'static str] {
         self.rules
     }
-    fn check(&self, t: &Transcript) -> Vec<Finding> {
+    fn judge(&self, t: &Views<'_>) -> Vec<Finding> {
         let mut out = Vec::new();
         let answerer = self.asker.other();
         let rule = self.rules[0];
-        for c in ConnView::split(t) {
+        for c in t.conns() {
             let mut pending: HashMap<String, VecDeque<&Event>> = HashMap::new();
             let mut subs = Subscriptions::default();
             // Ids of requests not judged (no subscription for the answer):
@@ -467,7 +467,7 @@ impl Monitor for Pairing {
                 .into_iter()
                 .flat_map(|(mid, reqs)| reqs.into_iter().map(move |r| (mid.clone(), r)));
             for (mid, req) in left {
-                if let Some(later) = first_event_from(&c, req.at + ANSWER_WINDOW) {
+                if let Some(later) = first_event_from(c, req.at + ANSWER_WINDOW) {
                     out.push(Finding::new(
                         rule,
                         answerer,
@@ -500,15 +500,16 @@ impl Monitor for MessageIds {
     fn rules(&self) -> &'static [&'static str] {
         &["thingspanel.message-id"]
     }
-    fn check(&self, t: &Transcript) -> Vec<Finding> {
+    fn judge(&self, t: &Views<'_>) -> Vec<Finding> {
         let mut out = Vec::new();
         // (client, kind, mid) -> (time, seq) of the last use.
         let mut last: HashMap<(String, &'static str, String), (Duration, usize)> = HashMap::new();
-        for c in ConnView::split(t) {
-            let client = c
-                .connect()
-                .map_or_else(|| c.events[0].conn.clone(), |(_, k)| k.client_id.clone());
-            for (ev, dir, p) in publishes(&c) {
+        for c in t.conns() {
+            let client = c.connect().map_or_else(
+                || c.events[0].conn.to_string(),
+                |(_, k)| k.client_id.clone(),
+            );
+            for (ev, dir, p) in publishes(c) {
                 if dir != Dir::ClientToServer {
                     continue;
                 }
@@ -555,10 +556,10 @@ impl Monitor for AttrGet {
     fn rules(&self) -> &'static [&'static str] {
         &["thingspanel.attr-get"]
     }
-    fn check(&self, t: &Transcript) -> Vec<Finding> {
+    fn judge(&self, t: &Views<'_>) -> Vec<Finding> {
         let mut out = Vec::new();
-        for c in ConnView::split(t) {
-            let pubs: Vec<_> = publishes(&c).collect();
+        for c in t.conns() {
+            let pubs: Vec<_> = publishes(c).collect();
             for (i, (req, dir, p)) in pubs.iter().enumerate() {
                 if *dir != Dir::ServerToClient
                     || !matches!(topics::downlink(&p.topic), Some(Down::AttrGet(_)))
@@ -601,7 +602,7 @@ impl Monitor for AttrGet {
                             e.seq
                         ),
                     ));
-                } else if let Some(later) = first_event_from(&c, deadline) {
+                } else if let Some(later) = first_event_from(c, deadline) {
                     out.push(Finding::new(
                         "thingspanel.attr-get",
                         Side::Client,
@@ -633,10 +634,10 @@ impl Monitor for AuthConsistent {
     fn rules(&self) -> &'static [&'static str] {
         &["thingspanel.auth.consistent"]
     }
-    fn check(&self, t: &Transcript) -> Vec<Finding> {
+    fn judge(&self, t: &Views<'_>) -> Vec<Finding> {
         let mut out = Vec::new();
         let mut seen: Vec<(&Event, &crate::wire::Connect)> = Vec::new();
-        for c in ConnView::split(t) {
+        for c in t.conns() {
             let Some((ev, k)) = c.connect() else {
                 continue;
             };
@@ -698,9 +699,9 @@ impl Monitor for Voucher {
     fn rules(&self) -> &'static [&'static str] {
         &["thingspanel.auth.consistent"]
     }
-    fn check(&self, t: &Transcript) -> Vec<Finding> {
+    fn judge(&self, t: &Views<'_>) -> Vec<Finding> {
         let mut out = Vec::new();
-        for c in ConnView::split(t) {
+        for c in t.conns() {
             let Some((ev, k)) = c.connect() else {
                 continue;
             };

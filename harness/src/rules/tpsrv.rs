@@ -16,11 +16,11 @@ pub use timing::{PingInterval, PingMissed, Reconnect, SyncTimeRate};
 pub mod platform;
 
 use super::conn::ConnView;
-use super::{Finding, Monitor};
+use super::{Finding, Monitor, Views};
 use crate::payload::tpsrv::{self as proto, Msg};
 use crate::payload::PayloadIssue;
 use crate::profile::Profile;
-use crate::transcript::{Dir, Event, Side, Transcript};
+use crate::transcript::{Dir, Event, Side};
 use crate::wire::Packet;
 
 /// The monitors of the `tpsrv` profile. Monitors needing `device_id`
@@ -138,8 +138,8 @@ impl Monitor for ConnectSettings {
     fn rules(&self) -> &'static [&'static str] {
         &["tpsrv.connect.settings"]
     }
-    fn check(&self, t: &Transcript) -> Vec<Finding> {
-        ConnView::split(t)
+    fn judge(&self, t: &Views<'_>) -> Vec<Finding> {
+        t.conns()
             .iter()
             .filter_map(|c| {
                 let (ev, k) = c.connect()?;
@@ -173,7 +173,7 @@ impl Monitor for PublishFlags {
     fn rules(&self) -> &'static [&'static str] {
         &["tpsrv.publish.qos0-retain0"]
     }
-    fn check(&self, t: &Transcript) -> Vec<Finding> {
+    fn judge(&self, t: &Views<'_>) -> Vec<Finding> {
         t.events
             .iter()
             .filter_map(|e| match e.packet() {
@@ -212,12 +212,12 @@ impl Monitor for ConnectDefaults {
     fn rules(&self) -> &'static [&'static str] {
         &["tpsrv.connect.defaults"]
     }
-    fn check(&self, t: &Transcript) -> Vec<Finding> {
+    fn judge(&self, t: &Views<'_>) -> Vec<Finding> {
         let Some(dev) = &self.device_id else {
             return vec![];
         };
         let mut out = Vec::new();
-        for c in ConnView::split(t) {
+        for c in t.conns() {
             let Some((ev, k)) = c.connect() else {
                 continue;
             };
@@ -277,7 +277,7 @@ impl Monitor for TopicSuffix {
     fn rules(&self) -> &'static [&'static str] {
         &["tpsrv.topic.device-suffix"]
     }
-    fn check(&self, t: &Transcript) -> Vec<Finding> {
+    fn judge(&self, t: &Views<'_>) -> Vec<Finding> {
         let mut out = Vec::new();
         for e in &t.events {
             let msgs: Vec<String> = match e.packet() {
@@ -317,10 +317,10 @@ impl Monitor for JsonMessages {
     fn rules(&self) -> &'static [&'static str] {
         &[proto::JSON]
     }
-    fn check(&self, t: &Transcript) -> Vec<Finding> {
+    fn judge(&self, t: &Views<'_>) -> Vec<Finding> {
         let mut out = Vec::new();
-        for c in ConnView::split(t) {
-            for m in app_msgs(&c) {
+        for c in t.conns() {
+            for m in app_msgs(c) {
                 if m.from != Side::Client {
                     continue;
                 }

@@ -15,7 +15,7 @@ use crate::engine::adapter::{Adapter, AdapterCommand, Hello};
 use crate::engine::{DeviceListener, EngineConfig, LibraryEnd};
 use crate::report::model::Verdict;
 use crate::report::CaseResult;
-use crate::transcript::{EventKind, Side, Transcript};
+use crate::transcript::{ConnName, EventKind, Side, Transcript};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::task::JoinSet;
@@ -218,7 +218,7 @@ fn told_passwords(case: &Case) -> Vec<String> {
 /// view of the packets (through its taps) is left out: the server saw
 /// them all, with its own answers.
 fn merge(server: Transcript, case: &Transcript) -> Transcript {
-    let mut all: Vec<(Duration, u8, String, EventKind)> = server
+    let mut all: Vec<(Duration, u8, ConnName, EventKind)> = server
         .events
         .into_iter()
         .map(|e| (e.at, 0, e.conn, e.kind))

@@ -392,17 +392,17 @@ fn close_open(s: &mut Shared) {
     for e in &s.t.events {
         match &e.kind {
             EventKind::Opened { .. } => {
-                open.insert(e.conn.clone(), (true, false));
+                open.insert(e.conn.to_string(), (true, false));
             }
             EventKind::Closed { .. } => {
-                open.entry(e.conn.clone()).or_default().0 = false;
+                open.entry(e.conn.to_string()).or_default().0 = false;
             }
             EventKind::Packet {
                 dir: Dir::ClientToServer,
                 packet: Some(crate::wire::Packet::Connect(_)),
                 ..
             } => {
-                open.entry(e.conn.clone()).or_default().1 = true;
+                open.entry(e.conn.to_string()).or_default().1 = true;
             }
             _ => {}
         }

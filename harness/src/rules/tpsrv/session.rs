@@ -4,8 +4,8 @@
 use super::{accepted, app_msgs, AppMsg};
 use crate::payload::json_body::{a_kind, shown};
 use crate::rules::conn::ConnView;
-use crate::rules::{Finding, Monitor};
-use crate::transcript::{Event, Side, Transcript};
+use crate::rules::{Finding, Monitor, Views};
+use crate::transcript::{Event, Side};
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
@@ -77,10 +77,10 @@ impl Monitor for ReqidEcho {
     fn rules(&self) -> &'static [&'static str] {
         &["tpsrv.reqid-echo"]
     }
-    fn check(&self, t: &Transcript) -> Vec<Finding> {
+    fn judge(&self, t: &Views<'_>) -> Vec<Finding> {
         let mut out = Vec::new();
-        for c in ConnView::split(t) {
-            let msgs = app_msgs(&c);
+        for c in t.conns() {
+            let msgs = app_msgs(c);
             // (asking side, reqid) of the requests seen so far.
             let mut asked: HashSet<(Side, &str)> = HashSet::new();
             for m in &msgs {
@@ -131,13 +131,13 @@ impl Monitor for SyncTimeFirst {
     fn rules(&self) -> &'static [&'static str] {
         &["tpsrv.sync-time.first"]
     }
-    fn check(&self, t: &Transcript) -> Vec<Finding> {
+    fn judge(&self, t: &Views<'_>) -> Vec<Finding> {
         let mut out = Vec::new();
-        for c in ConnView::split(t) {
-            if accepted(&c).is_none() {
+        for c in t.conns() {
+            if accepted(c).is_none() {
                 continue;
             }
-            let msgs = app_msgs(&c);
+            let msgs = app_msgs(c);
             let mut asked: Vec<&str> = Vec::new();
             for m in &msgs {
                 match (m.from, m.action()) {
@@ -193,10 +193,10 @@ impl Monitor for MqttSet {
     fn rules(&self) -> &'static [&'static str] {
         &["tpsrv.mqtt-set"]
     }
-    fn check(&self, t: &Transcript) -> Vec<Finding> {
+    fn judge(&self, t: &Views<'_>) -> Vec<Finding> {
         let mut out = Vec::new();
-        for c in ConnView::split(t) {
-            let msgs = app_msgs(&c);
+        for c in t.conns() {
+            let msgs = app_msgs(c);
             let replies = device_replies(&msgs);
             for req in msgs
                 .iter()
@@ -221,7 +221,7 @@ impl Monitor for MqttSet {
                     )),
                     Some(_) => {}
                     None => {
-                        if let Some(later) = first_event_from(&c, req.ev.at + ANSWER_WINDOW) {
+                        if let Some(later) = first_event_from(c, req.ev.at + ANSWER_WINDOW) {
                             out.push(Finding::new(
                                 "tpsrv.mqtt-set",
                                 Side::Client,
@@ -298,10 +298,10 @@ impl Monitor for MqttGet {
     fn rules(&self) -> &'static [&'static str] {
         &["tpsrv.mqtt-get"]
     }
-    fn check(&self, t: &Transcript) -> Vec<Finding> {
+    fn judge(&self, t: &Views<'_>) -> Vec<Finding> {
         let mut out = Vec::new();
-        for c in ConnView::split(t) {
-            let msgs = app_msgs(&c);
+        for c in t.conns() {
+            let msgs = app_msgs(c);
             let replies = device_replies(&msgs);
             for req in msgs
                 .iter()
@@ -328,7 +328,7 @@ impl Monitor for MqttGet {
                         }
                     }
                     None => {
-                        if let Some(later) = first_event_from(&c, req.ev.at + ANSWER_WINDOW) {
+                        if let Some(later) = first_event_from(c, req.ev.at + ANSWER_WINDOW) {
                             out.push(Finding::new(
                                 "tpsrv.mqtt-get",
                                 Side::Client,

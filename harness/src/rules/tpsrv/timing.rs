@@ -6,8 +6,8 @@
 
 use super::{accepted, app_msgs, AppMsg};
 use crate::rules::conn::ConnView;
-use crate::rules::{Finding, Monitor};
-use crate::transcript::{ClosedBy, Dir, Event, EventKind, Side, Transcript};
+use crate::rules::{Finding, Monitor, Views};
+use crate::transcript::{ClosedBy, Dir, Event, EventKind, Side};
 use crate::wire::Packet;
 use std::collections::HashMap;
 use std::time::Duration;
@@ -93,14 +93,14 @@ impl Monitor for PingInterval {
     fn rules(&self) -> &'static [&'static str] {
         &["tpsrv.ping.interval"]
     }
-    fn check(&self, t: &Transcript) -> Vec<Finding> {
+    fn judge(&self, t: &Views<'_>) -> Vec<Finding> {
         let (lo, hi) = (PING_PERIOD - PING_TOLERANCE, PING_PERIOD + PING_TOLERANCE);
         let mut out = Vec::new();
-        for c in ConnView::split(t) {
-            let Some(start) = accepted(&c) else {
+        for c in t.conns() {
+            let Some(start) = accepted(c) else {
                 continue;
             };
-            let msgs = app_msgs(&c);
+            let msgs = app_msgs(c);
             let ps = pings(&msgs);
             let end = c
                 .events
@@ -134,7 +134,7 @@ impl Monitor for PingInterval {
             }
             if finding.is_none() && run < MISSED_PINGS {
                 if let Some(e) =
-                    first_event_after(&c, prev.0 + hi).filter(|e| e.seq <= end && !client_ends(e))
+                    first_event_after(c, prev.0 + hi).filter(|e| e.seq <= end && !client_ends(e))
                 {
                     let after = prev.1.map_or("the CONNACK".to_string(), |s| {
                         format!("the ping of event {s}")
@@ -169,13 +169,13 @@ impl Monitor for PingMissed {
     fn rules(&self) -> &'static [&'static str] {
         &["tpsrv.ping.missed"]
     }
-    fn check(&self, t: &Transcript) -> Vec<Finding> {
+    fn judge(&self, t: &Views<'_>) -> Vec<Finding> {
         let mut out = Vec::new();
-        for c in ConnView::split(t) {
-            if accepted(&c).is_none() {
+        for c in t.conns() {
+            if accepted(c).is_none() {
                 continue;
             }
-            let msgs = app_msgs(&c);
+            let msgs = app_msgs(c);
             let ps = pings(&msgs);
             let close = c.events.iter().find(|e| client_ends(e));
             let close_seq = close.map_or(usize::MAX, |e| e.seq);
@@ -189,7 +189,7 @@ impl Monitor for PingMissed {
                 let deadline = p.ev.at + PING_PERIOD + PING_TOLERANCE;
                 let evidence = match ps.get(k + 1) {
                     Some(next) if next.ev.at <= deadline => Some((next.ev, "pinged again")),
-                    _ => first_event_after(&c, deadline).map(|e| (e, "was still connected")),
+                    _ => first_event_after(c, deadline).map(|e| (e, "was still connected")),
                 };
                 if let Some((e, what)) = evidence {
                     out.push(Finding::new(
@@ -253,10 +253,10 @@ impl Monitor for SyncTimeRate {
     fn rules(&self) -> &'static [&'static str] {
         &["tpsrv.sync-time.rate"]
     }
-    fn check(&self, t: &Transcript) -> Vec<Finding> {
+    fn judge(&self, t: &Views<'_>) -> Vec<Finding> {
         let mut out = Vec::new();
-        for c in ConnView::split(t) {
-            let msgs = app_msgs(&c);
+        for c in t.conns() {
+            let msgs = app_msgs(c);
             // reqid -> seq of the last platform reply with retcode 0.
             let mut ok_reply: HashMap<&str, usize> = HashMap::new();
             for r in msgs
@@ -316,14 +316,14 @@ impl Monitor for Reconnect {
     fn rules(&self) -> &'static [&'static str] {
         &["tpsrv.reconnect.interval"]
     }
-    fn check(&self, t: &Transcript) -> Vec<Finding> {
+    fn judge(&self, t: &Views<'_>) -> Vec<Finding> {
         let (lo, hi) = (
             RECONNECT_DELAY - RECONNECT_TOLERANCE,
             RECONNECT_DELAY + RECONNECT_TOLERANCE,
         );
-        let conns = ConnView::split(t);
+        let conns = t.conns().iter();
         let mut by_client: HashMap<&str, Vec<&ConnView<'_>>> = HashMap::new();
-        for c in &conns {
+        for c in conns {
             if let Some((_, k)) = c.connect() {
                 by_client.entry(k.client_id.as_str()).or_default().push(c);
             }
