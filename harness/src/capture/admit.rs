@@ -107,6 +107,8 @@ struct Pending {
 
 /// An admitted connection, as admission sees it.
 struct Slot {
+    /// Its number (see [`Work::Open`]).
+    id: u64,
     client: SocketAddr,
     fin: [bool; 2],
     /// Window bytes logged since the last cut (approximate).
@@ -161,9 +163,10 @@ impl Admission {
         self.open.len() + self.pending.len()
     }
 
-    /// Reads one frame; `out` gets the work it implies with the segment's
-    /// payload (empty for anything but [`Work::Seg`]).
-    pub fn frame(&mut self, f: &Frame<'_>, out: &mut dyn FnMut(Work, &[u8])) {
+    /// Reads one frame; `out` gets the work it implies with the number of
+    /// its connection and the segment's payload (empty for anything but
+    /// [`Work::Seg`]).
+    pub fn frame(&mut self, f: &Frame<'_>, out: &mut dyn FnMut(u64, Work, &[u8])) {
         self.stats.frames += 1;
         self.last_frame = f.number;
         let start = *self.start.get_or_insert(f.ts);
@@ -193,6 +196,7 @@ impl Admission {
             if let Some(s) = self.open.remove(&k) {
                 self.total = self.total.saturating_sub(s.bytes);
                 out(
+                    s.id,
                     Work::End {
                         key: k,
                         frame: f.number,
@@ -224,6 +228,7 @@ impl Admission {
         self.stats.mqtt_segments += 1;
         let from_client = seg.src == slot.client;
         out(
+            slot.id,
             Work::Seg(Seg {
                 key: k,
                 frame: f.number,
@@ -260,6 +265,7 @@ impl Admission {
                 self.total = self.total.saturating_sub(slot.bytes);
                 slot.bytes = 0;
                 out(
+                    slot.id,
                     Work::Cut {
                         key: k,
                         frame: f.number,
@@ -277,7 +283,7 @@ impl Admission {
     /// The windows of all open connections exceed the memory budget: judge
     /// every window holding at least half the mean share now, which frees
     /// more than half of the total (the ones left hold less than half).
-    fn shed(&mut self, frame: u64, at: Duration, out: &mut dyn FnMut(Work, &[u8])) {
+    fn shed(&mut self, frame: u64, at: Duration, out: &mut dyn FnMut(u64, Work, &[u8])) {
         let floor = self.total / (2 * self.open.len().max(1));
         let mut cut: Vec<Key> = self
             .open
@@ -291,7 +297,7 @@ impl Admission {
             if let Some(s) = self.open.get_mut(&k) {
                 self.total = self.total.saturating_sub(s.bytes);
                 s.bytes = 0;
-                out(Work::Cut { key: k, frame, at }, &[]);
+                out(s.id, Work::Cut { key: k, frame, at }, &[]);
             }
         }
     }
@@ -310,7 +316,7 @@ impl Admission {
         k: Key,
         frame: u64,
         at: Duration,
-        out: &mut dyn FnMut(Work, &[u8]),
+        out: &mut dyn FnMut(u64, Work, &[u8]),
     ) -> bool {
         let (client, server, mid_stream) = if let Some(port) = self.port {
             if seg.syn && seg.ack {
@@ -376,7 +382,7 @@ impl Admission {
         syn: Option<(u32, u64, Duration)>,
         frame: u64,
         at: Duration,
-        out: &mut dyn FnMut(Work, &[u8]),
+        out: &mut dyn FnMut(u64, Work, &[u8]),
     ) -> bool {
         if self.open.len() >= self.max_conns {
             self.stats.untracked_connections += 1;
@@ -387,12 +393,14 @@ impl Admission {
         self.open.insert(
             k,
             Slot {
+                id: self.next_id,
                 client,
                 fin: [false; 2],
                 bytes: 0,
             },
         );
         out(
+            self.next_id,
             Work::Open {
                 key: k,
                 id: self.next_id,

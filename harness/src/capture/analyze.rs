@@ -16,13 +16,15 @@
 //! back into one order (closing frame, then first frame), so the output is
 //! the same with one thread or many.
 
-use super::admit::{Admission, Key, Work};
+use super::admit::{Admission, Work};
+use super::classic::share;
 use super::flows::ConnStats;
 use super::reader::{CaptureError, CaptureReader, Format};
 use super::track::{Done, Tracker};
 use crate::profile::Profile;
 use crate::report::SideCounts;
 use crate::transcript::{ClosedBy, Side, Transcript};
+use bytes::Bytes;
 use serde::Serialize;
 use std::collections::{BTreeMap, VecDeque};
 use std::io::Read;
@@ -245,11 +247,20 @@ impl Analysis {
 const BATCH_ITEMS: usize = 4096;
 const BATCH_BYTES: usize = 256 << 10;
 
-/// Work for one shard: items with their payloads back to back.
+/// Work for one shard: items with their payloads, shared with the
+/// reader's buffer when it can be, else copied back to back.
 #[derive(Default)]
 struct Batch {
-    items: Vec<(Work, usize, usize)>,
+    items: Vec<(Work, Payload)>,
     bytes: Vec<u8>,
+}
+
+/// Where an item's payload is.
+enum Payload {
+    /// In [`Batch::bytes`], from..to.
+    Copied(usize, usize),
+    /// A slice of the reader's buffer.
+    Shared(Bytes),
 }
 
 /// What a shard sends back.
@@ -260,20 +271,10 @@ enum Back {
     Through(u64),
 }
 
-/// The shard a connection's work goes to.
-fn shard_of(k: &Key, n: usize) -> usize {
-    use std::hash::{Hash, Hasher};
-    // Fixed keys: the same connection always goes to the same shard.
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    k.hash(&mut h);
-    (h.finish() % n as u64) as usize
-}
-
-fn work_key(w: &Work) -> Key {
-    match w {
-        Work::Open { key, .. } | Work::End { key, .. } | Work::Cut { key, .. } => *key,
-        Work::Seg(s) => s.key,
-    }
+/// The shard a connection's work goes to: connections are dealt out in
+/// order of admission (the same connection always goes to the same shard).
+fn shard_of(id: u64, n: usize) -> usize {
+    (id % n as u64) as usize
 }
 
 /// Puts finished connections of several shards back into one order:
@@ -373,7 +374,7 @@ pub fn analyze_stream<R: Read>(
         let mut tr = Tracker::new(profile, opts);
         let mut n = 0u64;
         while let Some(f) = reader.next_frame()? {
-            adm.frame(&f, &mut |w, p| tr.apply(w, p));
+            adm.frame(&f, &mut |_, w, p| tr.apply(w, p));
             for d in tr.done.drain(..) {
                 counted(d.report);
             }
@@ -442,8 +443,14 @@ fn run_sharded<R: Read>(
             scope.spawn(move || {
                 let mut tr = Tracker::new(profile, opts);
                 for (batch, through) in rx {
-                    for (w, start, end) in batch.items {
-                        tr.apply(w, batch.bytes.get(start..end).unwrap_or_default());
+                    for (w, p) in batch.items {
+                        let p: &[u8] = match &p {
+                            Payload::Copied(start, end) => {
+                                batch.bytes.get(*start..*end).unwrap_or_default()
+                            }
+                            Payload::Shared(b) => b,
+                        };
+                        tr.apply(w, p);
                         for d in tr.done.drain(..) {
                             if back.send((i, Back::Done(Box::new(d)))).is_err() {
                                 return;
@@ -484,11 +491,16 @@ fn run_sharded<R: Read>(
                     break;
                 }
             };
-            adm.frame(&f, &mut |w, p| {
-                let b = &mut batches[shard_of(&work_key(&w), threads)];
-                let start = b.bytes.len();
-                b.bytes.extend_from_slice(p);
-                b.items.push((w, start, b.bytes.len()));
+            adm.frame(&f, &mut |id, w, p| {
+                let b = &mut batches[shard_of(id, threads)];
+                match f.shared.and_then(|whole| share(whole, p)) {
+                    Some(shared) => b.items.push((w, Payload::Shared(shared))),
+                    None => {
+                        let start = b.bytes.len();
+                        b.bytes.extend_from_slice(p);
+                        b.items.push((w, Payload::Copied(start, b.bytes.len())));
+                    }
+                }
                 items += 1;
                 bytes += p.len();
             });

@@ -5,6 +5,7 @@
 
 pub mod admit;
 pub mod analyze;
+pub mod classic;
 pub mod cli;
 pub mod flows;
 pub mod link;

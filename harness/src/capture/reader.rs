@@ -1,16 +1,17 @@
 //! Streaming pcap / pcapng reader: one [`Frame`] at a time, never the whole
 //! file in memory.
 //!
-//! Built on `pcap-file` 2.0.0. Its pcap reader refuses frames whose original
-//! length exceeds the snap length, which is exactly what a snaplen-truncated
-//! capture contains, so pcap frames are read raw and checked here. pcapng
+//! Classic pcap is read here ([`classic`](super::classic)): in shared
+//! chunks, so a frame's bytes can be kept without a copy (see
+//! [`Frame::shared`]). pcapng is read with `pcap-file` 2.0.0; its
 //! timestamps are scaled by each interface's `if_tsresol` (the crate reads
 //! them as nanoseconds).
 
-use pcap_file::pcap::PcapReader;
+use super::classic::{self, Chunks};
+use bytes::Bytes;
 use pcap_file::pcapng::blocks::interface_description::InterfaceDescriptionOption;
 use pcap_file::pcapng::{Block, PcapNgReader};
-use pcap_file::{PcapError, TsResolution};
+use pcap_file::PcapError;
 use std::cell::Cell;
 use std::io::{Cursor, Read};
 use std::rc::Rc;
@@ -94,6 +95,9 @@ pub struct Frame<'a> {
     /// Length of the frame on the wire; more than `data.len()` when the
     /// capture truncated it (snaplen).
     pub orig_len: u32,
+    /// The buffer `data` lies in, when it can be shared: a slice of it
+    /// ([`classic::share`]) keeps bytes of the frame without copying them.
+    pub shared: Option<&'a Bytes>,
 }
 
 /// Counts bytes read, for progress reports.
@@ -119,11 +123,9 @@ struct Iface {
 }
 
 enum Inner<R: Read> {
-    Pcap {
-        reader: PcapReader<Src<R>>,
-        linktype: u32,
-        nanos: bool,
-    },
+    /// Read straight from the source (counting bytes itself), so reads go
+    /// into its chunks without zeroing them first.
+    Pcap(Chunks<std::io::Chain<Cursor<Vec<u8>>, R>>),
     Ng {
         reader: PcapNgReader<Src<R>>,
         ifaces: Vec<Iface>,
@@ -172,27 +174,42 @@ impl<R: Read> CaptureReader<R> {
                 source,
             })?;
         let count = Rc::new(Cell::new(0));
-        let src = Counting {
-            inner: Cursor::new(magic.clone()).chain(reader),
-            count: count.clone(),
-        };
+        let src = Cursor::new(magic.clone()).chain(reader);
         let corrupt = |e: PcapError| CaptureError::Corrupt {
             file: file.into(),
             frame: 0,
             reason: describe(&e),
         };
         let (inner, format) = if PCAP_MAGICS.iter().any(|m| m[..] == magic[..]) {
-            let reader = PcapReader::new(src).map_err(corrupt)?;
-            let h = reader.header();
-            (
-                Inner::Pcap {
-                    linktype: u32::from(h.datalink),
-                    nanos: h.ts_resolution == TsResolution::NanoSecond,
-                    reader,
-                },
-                Format::Pcap,
-            )
+            let mut src = src;
+            let mut head = [0u8; 24];
+            src.read_exact(&mut head).map_err(|e| {
+                if e.kind() == std::io::ErrorKind::UnexpectedEof {
+                    CaptureError::Corrupt {
+                        file: file.into(),
+                        frame: 0,
+                        reason: TRUNCATED.into(),
+                    }
+                } else {
+                    CaptureError::Io {
+                        file: file.into(),
+                        source: e,
+                    }
+                }
+            })?;
+            let Some(header) = classic::Header::parse(&head) else {
+                return Err(CaptureError::NotACapture {
+                    file: file.into(),
+                    magic: hex::encode(&magic),
+                });
+            };
+            count.set(head.len() as u64);
+            (Inner::Pcap(Chunks::new(src, header)), Format::Pcap)
         } else if magic[..] == PCAPNG_MAGIC {
+            let src = Counting {
+                inner: src,
+                count: count.clone(),
+            };
             let reader = PcapNgReader::new(src).map_err(corrupt)?;
             (
                 Inner::Ng {
@@ -228,31 +245,53 @@ impl<R: Read> CaptureReader<R> {
 
     /// Bytes of the file read so far (for progress).
     pub fn bytes_read(&self) -> u64 {
-        self.read.get()
+        match &self.inner {
+            Inner::Pcap(chunks) => self.read.get() + chunks.bytes_read(),
+            Inner::Ng { .. } => self.read.get(),
+        }
     }
 
     /// The next frame, `Ok(None)` at the end of the file.
     pub fn next_frame(&mut self) -> Result<Option<Frame<'_>>, CaptureError> {
         let (ts, linktype, orig_len) = match &mut self.inner {
-            Inner::Pcap {
-                reader,
-                linktype,
-                nanos,
-            } => {
-                let Some(p) = reader.next_raw_packet() else {
-                    return Ok(None);
+            Inner::Pcap(chunks) => {
+                let r = match chunks.next_record() {
+                    Ok(Some(r)) => r,
+                    Ok(None) => return Ok(None),
+                    Err(e) => {
+                        return Err(match e {
+                            classic::ReadError::Io(source) => CaptureError::Io {
+                                file: self.file.clone(),
+                                source,
+                            },
+                            classic::ReadError::Truncated => CaptureError::Corrupt {
+                                file: self.file.clone(),
+                                frame: self.frame,
+                                reason: TRUNCATED.into(),
+                            },
+                            classic::ReadError::TooBig(n) => CaptureError::Corrupt {
+                                file: self.file.clone(),
+                                frame: self.frame,
+                                reason: format!(
+                                    "a frame claims {n} captured bytes (more than {} MiB)",
+                                    classic::MAX_FRAME >> 20
+                                ),
+                            },
+                        })
+                    }
                 };
-                let p = p.map_err(|e| corrupt(&self.file, self.frame, &e))?;
-                let frac = if *nanos {
-                    u64::from(p.ts_frac)
-                } else {
-                    u64::from(p.ts_frac).saturating_mul(1000)
-                };
-                let ts = Duration::from_secs(u64::from(p.ts_sec))
-                    .saturating_add(Duration::from_nanos(frac.min(999_999_999)));
-                self.scratch.clear();
-                self.scratch.extend_from_slice(&p.data);
-                (ts, *linktype, p.orig_len)
+                self.frame += 1;
+                let linktype = chunks.header().linktype;
+                let chunk = chunks.chunk();
+                let data = chunk.get(r.start..r.end).unwrap_or_default();
+                return Ok(Some(Frame {
+                    number: self.frame,
+                    ts: r.ts,
+                    linktype,
+                    data,
+                    orig_len: r.orig_len.max(data.len() as u32),
+                    shared: Some(chunk),
+                }));
             }
             Inner::Ng { reader, ifaces } => loop {
                 let Some(b) = reader.next_block() else {
@@ -313,6 +352,7 @@ impl<R: Read> CaptureReader<R> {
             linktype,
             data: &self.scratch,
             orig_len: orig_len.max(self.scratch.len() as u32),
+            shared: None,
         }))
     }
 }
@@ -335,6 +375,8 @@ fn units_to_duration(raw: u64, units_per_sec: u64) -> Duration {
     Duration::new(secs, nanos.min(999_999_999))
 }
 
+const TRUNCATED: &str = "the file ends in the middle of a header or frame";
+
 fn corrupt(file: &str, frame: u64, e: &PcapError) -> CaptureError {
     CaptureError::Corrupt {
         file: file.into(),
@@ -346,7 +388,7 @@ fn corrupt(file: &str, frame: u64, e: &PcapError) -> CaptureError {
 fn describe(e: &PcapError) -> String {
     match e {
         PcapError::IoError(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
-            "the file ends in the middle of a header or frame".into()
+            TRUNCATED.into()
         }
         other => other.to_string(),
     }
