@@ -435,12 +435,13 @@ fn run_sharded<R: Read>(
     let mut merge = Merge::new(threads);
     std::thread::scope(|scope| {
         let mut to: Vec<mpsc::SyncSender<(Batch, u64)>> = Vec::with_capacity(threads);
+        let mut handles = Vec::with_capacity(threads);
         for i in 0..threads {
             let (tx, rx) = mpsc::sync_channel::<(Batch, u64)>(2);
             to.push(tx);
             let back = back_tx.clone();
             let opts = opts.clone();
-            scope.spawn(move || {
+            handles.push(scope.spawn(move || {
                 let mut tr = Tracker::new(profile, opts);
                 for (batch, through) in rx {
                     for (w, p) in batch.items {
@@ -468,7 +469,7 @@ fn run_sharded<R: Read>(
                     }
                 }
                 let _ = back.send((i, Back::Through(u64::MAX)));
-            });
+            }));
         }
         drop(back_tx);
         let mut batches: Vec<Batch> = (0..threads).map(|_| Batch::default()).collect();
@@ -529,6 +530,14 @@ fn run_sharded<R: Read>(
             merge.drain(sink);
         }
         merge.drain(sink);
+        // Joined one by one: unlike the end of the scope, a join waits
+        // until the thread is gone, its thread-locals freed too (a leak
+        // check right after the analysis sees nothing of it).
+        for h in handles {
+            if let Err(panic) = h.join() {
+                std::panic::resume_unwind(panic);
+            }
+        }
         result
     })
 }
