@@ -111,6 +111,25 @@ struct RunArgs {
     /// Count every fail as unexpected, even when reports/<target>/expected.yaml records it.
     #[arg(long)]
     strict: bool,
+    /// Run only part K of N of the selected cases (e.g. `2/3`), for CI
+    /// shards: the cases in load order dealt out in turn, so N machines
+    /// running 1/N..N/N together run every case once.
+    #[arg(long, value_name = "K/N", value_parser = parse_partition)]
+    partition: Option<(usize, usize)>,
+}
+
+/// `K/N` with 1 <= K <= N.
+fn parse_partition(s: &str) -> Result<(usize, usize), String> {
+    let bad = || format!("`{s}`: expected K/N with 1 <= K <= N, e.g. 2/3");
+    let (k, n) = s.split_once('/').ok_or_else(bad)?;
+    let (k, n): (usize, usize) = (
+        k.trim().parse().map_err(|_| bad())?,
+        n.trim().parse().map_err(|_| bad())?,
+    );
+    if k == 0 || k > n {
+        return Err(bad());
+    }
+    Ok((k, n))
 }
 
 fn main() -> ExitCode {
@@ -152,13 +171,18 @@ fn select_cases(
     dir: Option<PathBuf>,
     filter: Option<&str>,
     rule: Option<&str>,
+    partition: Option<(usize, usize)>,
     keep: impl Fn(&conformance::case::Case) -> bool,
 ) -> Result<Vec<conformance::case::Case>, ExitCode> {
+    let (k, n) = partition.unwrap_or((1, 1));
     Ok(load_or_report(dir)?
         .into_iter()
         .filter(|c| keep(c))
         .filter(|c| filter.is_none_or(|f| glob_match(f, &c.id)))
         .filter(|c| rule.is_none_or(|r| c.rules.iter().any(|x| x == r)))
+        .enumerate()
+        .filter(|(i, _)| i % n == k - 1)
+        .map(|(_, c)| c)
         .collect())
 }
 
@@ -188,6 +212,7 @@ fn cmd_run(args: RunArgs) -> ExitCode {
         expected: expected_file,
         record,
         strict,
+        partition,
     } = args;
     if let Some(bad) = without
         .iter()
@@ -232,9 +257,13 @@ fn cmd_run(args: RunArgs) -> ExitCode {
                 return ExitCode::from(2);
             }
         };
-        let cases = match select_cases(cases_dir, filter.as_deref(), rule.as_deref(), |c| {
-            c.role == conformance::case::Role::Library
-        }) {
+        let cases = match select_cases(
+            cases_dir,
+            filter.as_deref(),
+            rule.as_deref(),
+            partition,
+            |c| c.role == conformance::case::Role::Library,
+        ) {
             Ok(c) => c,
             Err(code) => return code,
         };
@@ -299,14 +328,21 @@ fn cmd_run(args: RunArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let cases = match select_cases(cases_dir, filter.as_deref(), rule.as_deref(), |c| {
-        c.profile == profile && c.role != conformance::case::Role::Library
-    }) {
+    let cases = match select_cases(
+        cases_dir,
+        filter.as_deref(),
+        rule.as_deref(),
+        partition,
+        |c| c.profile == profile && c.role != conformance::case::Role::Library,
+    ) {
         Ok(c) => c,
         Err(code) => return code,
     };
     if cases.is_empty() {
-        eprintln!("error: no case matches (profile {profile}, filter {filter:?}, rule {rule:?})");
+        eprintln!(
+            "error: no case matches (profile {profile}, filter {filter:?}, rule {rule:?}, \
+             partition {partition:?})"
+        );
         return ExitCode::from(2);
     }
     let rt = match cli::runtime() {

@@ -174,3 +174,68 @@ fn record_makes_a_baseline_that_later_runs_compare_with() {
     assert!(String::from_utf8_lossy(&again.stdout).contains("(known)"));
     assert_eq!(run(&["--strict"]).status.code(), Some(1));
 }
+
+/// `run --partition K/N`: the N parts together run every selected case
+/// exactly once; a bad K/N is refused before anything runs.
+#[test]
+fn partitions_together_run_every_case_once() {
+    let dir = tmpdir("partition");
+    let cases = dir.join("cases");
+    std::fs::create_dir_all(&cases).expect("dir");
+    let ids: Vec<String> = (1..=7).map(|i| format!("cli/part-{i}")).collect();
+    for id in &ids {
+        std::fs::write(
+            cases.join(format!("{}.yaml", id.replace('/', "_"))),
+            format!(
+                "id: {id}\nrules: [MQTT-3.12.4-1]\nsteps:\n  - connect: {{}}\n  - send: pingreq\n  - expect: {{ pingresp: {{}} }}\n"
+            ),
+        )
+        .expect("write");
+    }
+    let mut seen: Vec<String> = Vec::new();
+    for k in 1..=3 {
+        let out_dir = dir.join(format!("out-{k}"));
+        let out = bin()
+            .args(["run", "--target", "embedded", "--partition"])
+            .arg(format!("{k}/3"))
+            .arg("--cases")
+            .arg(&cases)
+            .arg("--out")
+            .arg(&out_dir)
+            .output()
+            .expect("runs");
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        let json = std::fs::read_to_string(out_dir.join("report.json")).expect("report");
+        let v: serde_json::Value = serde_json::from_str(&json).expect("json");
+        let part: Vec<String> = v["results"]
+            .as_array()
+            .expect("results")
+            .iter()
+            .filter_map(|r| r["id"].as_str().map(String::from))
+            .collect();
+        assert!(
+            (2..=3).contains(&part.len()),
+            "7 cases in 3 parts: {part:?}"
+        );
+        seen.extend(part);
+    }
+    seen.sort();
+    assert_eq!(seen, ids, "every case once");
+    for bad in ["0/3", "4/3", "x", "1/0"] {
+        let out = bin()
+            .args(["run", "--target", "embedded", "--partition", bad])
+            .output()
+            .expect("runs");
+        assert_eq!(out.status.code(), Some(2), "{bad}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("expected K/N"),
+            "{bad}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
