@@ -22,6 +22,18 @@ pub const CHUNK: usize = 1 << 20;
 /// 256 KiB in practice); a bigger claim is a corrupt file.
 pub const MAX_FRAME: usize = 16 << 20;
 
+/// What a file's first four bytes say when they are a pcap magic number:
+/// (fields big-endian, timestamps in nanoseconds).
+pub fn magic(m: &[u8]) -> Option<(bool, bool)> {
+    match m {
+        [0xa1, 0xb2, 0xc3, 0xd4] => Some((true, false)),
+        [0xa1, 0xb2, 0x3c, 0x4d] => Some((true, true)),
+        [0xd4, 0xc3, 0xb2, 0xa1] => Some((false, false)),
+        [0x4d, 0x3c, 0xb2, 0xa1] => Some((false, true)),
+        _ => None,
+    }
+}
+
 /// The file header's fields that matter here.
 #[derive(Debug, Clone, Copy)]
 pub struct Header {
@@ -37,13 +49,7 @@ impl Header {
     /// Parses the 24-byte file header; `None` when the magic number is not
     /// a pcap one.
     pub fn parse(b: &[u8; 24]) -> Option<Header> {
-        let (big_endian, nanos) = match [b[0], b[1], b[2], b[3]] {
-            [0xa1, 0xb2, 0xc3, 0xd4] => (true, false),
-            [0xa1, 0xb2, 0x3c, 0x4d] => (true, true),
-            [0xd4, 0xc3, 0xb2, 0xa1] => (false, false),
-            [0x4d, 0x3c, 0xb2, 0xa1] => (false, true),
-            _ => return None,
-        };
+        let (big_endian, nanos) = magic(&b[..4])?;
         let h = Header {
             big_endian,
             nanos,

@@ -142,12 +142,6 @@ pub struct CaptureReader<R: Read> {
     format: Format,
 }
 
-const PCAP_MAGICS: [[u8; 4]; 4] = [
-    [0xd4, 0xc3, 0xb2, 0xa1],
-    [0xa1, 0xb2, 0xc3, 0xd4],
-    [0x4d, 0x3c, 0xb2, 0xa1],
-    [0xa1, 0xb2, 0x3c, 0x4d],
-];
 const PCAPNG_MAGIC: [u8; 4] = [0x0a, 0x0d, 0x0d, 0x0a];
 
 impl CaptureReader<std::io::BufReader<std::fs::File>> {
@@ -180,7 +174,7 @@ impl<R: Read> CaptureReader<R> {
             frame: 0,
             reason: describe(&e),
         };
-        let (inner, format) = if PCAP_MAGICS.iter().any(|m| m[..] == magic[..]) {
+        let (inner, format) = if classic::magic(&magic).is_some() {
             let mut src = src;
             let mut head = [0u8; 24];
             src.read_exact(&mut head).map_err(|e| {

@@ -19,7 +19,6 @@
 pub mod platform;
 
 use super::conn::ConnView;
-use super::onenet::per_conn;
 use super::topic_matches;
 use super::{Finding, Monitor, Views};
 use crate::payload::alink::{self, SysTopic};
@@ -216,7 +215,7 @@ impl Monitor for ConnectFields {
         ]
     }
     fn judge(&self, t: &Views<'_>) -> Vec<Finding> {
-        per_conn(t, |c, out| {
+        t.per_conn(|c, out| {
             let Some((ev, con)) = c.connect() else {
                 return;
             };
@@ -261,7 +260,7 @@ impl Monitor for ConnackToBadCredentials {
         if self.id.device_secret.is_none() {
             return vec![];
         }
-        per_conn(t, |c, out| {
+        t.per_conn(|c, out| {
             let (Some((_, con)), Some((ack_ev, ack))) = (c.connect(), c.connack()) else {
                 return;
             };
@@ -304,7 +303,7 @@ impl Monitor for SecuremodeTransport {
         &["aliyun.connect.securemode-transport"]
     }
     fn judge(&self, t: &Views<'_>) -> Vec<Finding> {
-        per_conn(t, |c, out| {
+        t.per_conn(|c, out| {
             let Some((ev, con)) = c.connect() else {
                 return;
             };
@@ -424,7 +423,7 @@ impl Monitor for SysTree {
         &["aliyun.topic.sys-tree"]
     }
     fn judge(&self, t: &Views<'_>) -> Vec<Finding> {
-        per_conn(t, |c, out| {
+        t.per_conn(|c, out| {
             let Some((pk, dn)) = self.id.pk_dn(c) else {
                 return;
             };
@@ -534,7 +533,7 @@ impl Monitor for AlinkPairing {
     }
     fn judge(&self, t: &Views<'_>) -> Vec<Finding> {
         const RULE: &str = "aliyun.alink.reply";
-        per_conn(t, |c, out| {
+        t.per_conn(|c, out| {
             let mut reqs: Vec<Req<'_>> = Vec::new();
             // Unanswered requests per (direction, topic), and those with an
             // id per (direction, topic, id), oldest first.
@@ -643,7 +642,7 @@ impl Monitor for Rrpc {
         &["aliyun.rrpc"]
     }
     fn judge(&self, t: &Views<'_>) -> Vec<Finding> {
-        per_conn(t, |c, out| {
+        t.per_conn(|c, out| {
             let mut pending: Vec<(&Event, String, bool)> = Vec::new();
             // Unanswered requests by the response topic they want, oldest first.
             let mut waiting: HashMap<String, VecDeque<usize>> = HashMap::new();
@@ -705,7 +704,7 @@ impl Monitor for Raw {
         &["aliyun.raw"]
     }
     fn judge(&self, t: &Views<'_>) -> Vec<Finding> {
-        per_conn(t, |c, out| {
+        t.per_conn(|c, out| {
             let mut pending: Vec<(&Event, &str, bool)> = Vec::new();
             // Unanswered down_raws by topic, oldest first.
             let mut waiting: HashMap<&str, VecDeque<usize>> = HashMap::new();

@@ -5,6 +5,7 @@
 //! Everything here is derived from the transcript alone, so the same code
 //! serves live runs, proxied sessions and captures.
 
+use super::Finding;
 use crate::fasthash::FastMap;
 use crate::transcript::{Dir, Event, EventKind, Side, Transcript};
 use crate::wire::{Connack, Connect, Packet, PacketType};
@@ -31,6 +32,18 @@ impl<'a> Views<'a> {
     /// The connections, in order of first appearance.
     pub(crate) fn conns(&self) -> &[ConnView<'a>] {
         &self.conns
+    }
+
+    /// Runs `f` on every connection and collects its findings.
+    pub(crate) fn per_conn(
+        &self,
+        mut f: impl FnMut(&ConnView<'a>, &mut Vec<Finding>),
+    ) -> Vec<Finding> {
+        let mut out = Vec::new();
+        for c in &self.conns {
+            f(c, &mut out);
+        }
+        out
     }
 }
 

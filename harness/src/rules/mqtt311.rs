@@ -71,15 +71,6 @@ pub fn monitors(implicit: &'static [&'static str]) -> Vec<Box<dyn Monitor>> {
     ]
 }
 
-/// Runs `f` on every connection of `t` and collects its findings.
-fn per_conn(t: &Views<'_>, mut f: impl FnMut(&ConnView<'_>, &mut Vec<Finding>)) -> Vec<Finding> {
-    let mut out = Vec::new();
-    for c in t.conns() {
-        f(c, &mut out);
-    }
-    out
-}
-
 /// The direction the other side sends in.
 fn peer(dir: Dir) -> Dir {
     dir.sender().other().sends()
@@ -215,7 +206,7 @@ impl Monitor for FirstPacketConnect {
 /// Reports, under `rule`, a connection seen from its opening whose first
 /// packet from `side` is not of type `want` (undecodable bytes are not judged).
 fn first_packet_is(t: &Views<'_>, side: Side, want: PacketType, rule: &str) -> Vec<Finding> {
-    per_conn(t, |c, out| {
+    t.per_conn(|c, out| {
         if !c.opened() {
             return;
         }
@@ -257,7 +248,7 @@ impl Monitor for SecondConnect {
         &["MQTT-3.1.0-2"]
     }
     fn judge(&self, t: &Views<'_>) -> Vec<Finding> {
-        per_conn(t, |c, out| {
+        t.per_conn(|c, out| {
             let is_connect = |p: &Pkt<'_>| {
                 p.dir == Dir::ClientToServer && matches!(p.packet, Packet::Connect(_))
             };
@@ -333,7 +324,7 @@ impl Monitor for ConnackSessionPresent {
         &["MQTT-3.2.2-1", "MQTT-3.2.2-4"]
     }
     fn judge(&self, t: &Views<'_>) -> Vec<Finding> {
-        per_conn(t, |c, out| {
+        t.per_conn(|c, out| {
             let connects: Vec<bool> = c
                 .packets()
                 .filter_map(|p| match p.packet {
@@ -388,7 +379,7 @@ impl Monitor for RefusedConnectionCloses {
         &["MQTT-3.2.2-5"]
     }
     fn judge(&self, t: &Views<'_>) -> Vec<Finding> {
-        per_conn(t, |c, out| {
+        t.per_conn(|c, out| {
             let refused = c.packets().find_map(|p| match p.packet {
                 Packet::Connack(a) if p.dir == Dir::ServerToClient && a.return_code != 0 => {
                     Some((p.ev.seq, a.return_code))
@@ -429,7 +420,7 @@ impl Monitor for PacketIdNonZero {
         &["MQTT-2.3.1-1"]
     }
     fn judge(&self, t: &Views<'_>) -> Vec<Finding> {
-        per_conn(t, |c, out| {
+        t.per_conn(|c, out| {
             for p in c.packets() {
                 let zero = match p.packet {
                     Packet::Publish(x) => x.qos > 0 && x.packet_id == Some(0),
@@ -474,7 +465,7 @@ impl Monitor for AckIds {
         ]
     }
     fn judge(&self, t: &Views<'_>) -> Vec<Finding> {
-        per_conn(t, |c, out| {
+        t.per_conn(|c, out| {
             if c.connect().is_none() {
                 return;
             }
@@ -575,7 +566,7 @@ impl Monitor for PacketIdInUse {
         &["MQTT-2.3.1-2", "MQTT-2.3.1-4", "MQTT-3.3.1-1"]
     }
     fn judge(&self, t: &Views<'_>) -> Vec<Finding> {
-        per_conn(t, |c, out| {
+        t.per_conn(|c, out| {
             // (sender's direction, id) → (request, PUBREL sent)
             let mut in_use: HashMap<(Dir, u16), (Pkt<'_>, bool)> = HashMap::new();
             for p in c.packets() {
@@ -680,7 +671,7 @@ impl Monitor for Qos2Flow {
         &["MQTT-2.3.1-6", "MQTT-4.3.3-1", "MQTT-4.3.3-2"]
     }
     fn judge(&self, t: &Views<'_>) -> Vec<Finding> {
-        per_conn(t, |c, out| {
+        t.per_conn(|c, out| {
             let fresh = c.fresh_session();
             // key: (direction of the QoS 2 PUBLISH, id)
             let mut st: HashMap<(Dir, u16), Q2> = HashMap::new();
@@ -793,7 +784,7 @@ impl Monitor for Qos2Flow {
 /// Reports requests of `kinds` (sent in `dirs`) that the peer read but never
 /// answered, under `rule`; see [`Exchanges::ignored`].
 fn unanswered(t: &Views<'_>, kinds: &[ReqKind], dirs: &[Dir], rule: &str) -> Vec<Finding> {
-    per_conn(t, |c, out| {
+    t.per_conn(|c, out| {
         let ex = c.exchanges();
         for (e, proof) in ex.ignored(c, kinds) {
             if !dirs.contains(&e.req.dir) {
@@ -904,7 +895,7 @@ impl Monitor for SubackCount {
         &["MQTT-3.8.4-5"]
     }
     fn judge(&self, t: &Views<'_>) -> Vec<Finding> {
-        per_conn(t, |c, out| {
+        t.per_conn(|c, out| {
             let ex = c.exchanges();
             for e in &ex.list {
                 let (Packet::Subscribe(s), Some(r)) = (e.req.packet, e.resp) else {
@@ -944,7 +935,7 @@ impl Monitor for SubackCodes {
         &["MQTT-3.9.3-2"]
     }
     fn judge(&self, t: &Views<'_>) -> Vec<Finding> {
-        per_conn(t, |c, out| {
+        t.per_conn(|c, out| {
             for p in c.packets() {
                 let Packet::Suback(a) = p.packet else {
                     continue;
@@ -984,7 +975,7 @@ impl Monitor for Qos0Dup {
         &["MQTT-3.3.1-2"]
     }
     fn judge(&self, t: &Views<'_>) -> Vec<Finding> {
-        per_conn(t, |c, out| {
+        t.per_conn(|c, out| {
             for p in c.packets() {
                 if let Packet::Publish(x) = p.packet {
                     if x.qos == 0 && x.dup && !has_malformation(p.ev, "MQTT-3.3.1-2") {
@@ -1012,7 +1003,7 @@ impl Monitor for NothingAfterDisconnect {
         &["MQTT-3.14.4-2"]
     }
     fn judge(&self, t: &Views<'_>) -> Vec<Finding> {
-        per_conn(t, |c, out| {
+        t.per_conn(|c, out| {
             let Some(d) = c
                 .packets()
                 .find(|p| p.dir == Dir::ClientToServer && matches!(p.packet, Packet::Disconnect))
@@ -1066,7 +1057,7 @@ impl Monitor for ViolationCloses {
         &["MQTT-4.8.0-1", "MQTT-3.1.4-1"]
     }
     fn judge(&self, t: &Views<'_>) -> Vec<Finding> {
-        per_conn(t, |c, out| {
+        t.per_conn(|c, out| {
             let ex = c.exchanges();
             let later = ex.later_responses();
             let mut blamed: HashSet<Side> = HashSet::new();
@@ -1314,7 +1305,7 @@ impl Monitor for DeliveredTopic {
         &["MQTT-3.3.2-3", "MQTT-4.7.2-1"]
     }
     fn judge(&self, t: &Views<'_>) -> Vec<Finding> {
-        per_conn(t, |c, out| {
+        t.per_conn(|c, out| {
             let ex = c.exchanges();
             let fresh = c.fresh_session();
             let mut subs = Subscriptions::new(ex);
@@ -1378,7 +1369,7 @@ impl Monitor for DeliveredQos {
         &["MQTT-3.8.4-6"]
     }
     fn judge(&self, t: &Views<'_>) -> Vec<Finding> {
-        per_conn(t, |c, out| {
+        t.per_conn(|c, out| {
             let ex = c.exchanges();
             let fresh = c.fresh_session();
             let mut subs = Subscriptions::new(ex);
@@ -1459,7 +1450,7 @@ impl Monitor for KeepAliveClient {
         &["MQTT-3.1.2-23"]
     }
     fn judge(&self, t: &Views<'_>) -> Vec<Finding> {
-        per_conn(t, |c, out| {
+        t.per_conn(|c, out| {
             if let Some(s) = first_client_silence(c) {
                 out.push(Finding::new(
                     "MQTT-3.1.2-23",
@@ -1531,7 +1522,7 @@ impl Monitor for KeepAliveServer {
         &["MQTT-3.1.2-24"]
     }
     fn judge(&self, t: &Views<'_>) -> Vec<Finding> {
-        per_conn(t, |c, out| {
+        t.per_conn(|c, out| {
             let Some((start, ka)) = keepalive_start(c) else {
                 return;
             };

@@ -11,7 +11,7 @@
 
 pub mod platform;
 
-use super::conn::{ConnView, ReqKind};
+use super::conn::ReqKind;
 use super::{Finding, Monitor, Views};
 use crate::payload::onenet_dp;
 use crate::profile::Profile;
@@ -39,18 +39,6 @@ pub fn monitors(profile: &Profile) -> Vec<Box<dyn Monitor>> {
         Box::new(PlatformAcks),
         Box::new(SubscribeTopics),
     ]
-}
-
-/// Runs `f` on every connection of `t` and collects its findings.
-pub(crate) fn per_conn(
-    t: &Views<'_>,
-    mut f: impl FnMut(&ConnView<'_>, &mut Vec<Finding>),
-) -> Vec<Finding> {
-    let mut out = Vec::new();
-    for c in t.conns() {
-        f(c, &mut out);
-    }
-    out
 }
 
 /// Every decoded PUBLISH of a transcript with its event and direction.
@@ -88,7 +76,7 @@ impl Monitor for ConnectFields {
         ]
     }
     fn judge(&self, t: &Views<'_>) -> Vec<Finding> {
-        per_conn(t, |c, out| {
+        t.per_conn(|c, out| {
             let Some((ev, con)) = c.connect() else {
                 return;
             };
@@ -237,7 +225,7 @@ impl Monitor for WaitConnack {
         &["onenet.connect.wait-connack"]
     }
     fn judge(&self, t: &Views<'_>) -> Vec<Finding> {
-        per_conn(t, |c, out| {
+        t.per_conn(|c, out| {
             let Some((connect, _)) = c.connect() else {
                 return;
             };
@@ -329,7 +317,7 @@ impl Monitor for Qos2Flow {
     }
     fn judge(&self, t: &Views<'_>) -> Vec<Finding> {
         const RULE: &str = "onenet.publish.qos2-flow";
-        per_conn(t, |c, out| {
+        t.per_conn(|c, out| {
             let fresh = c.fresh_session();
             // (publisher's direction, id) -> step.
             let mut flows: HashMap<(Dir, u16), Step> = HashMap::new();
@@ -538,7 +526,7 @@ impl Monitor for PlatformAcks {
         &["onenet.dp.puback", "onenet.cmd.response"]
     }
     fn judge(&self, t: &Views<'_>) -> Vec<Finding> {
-        per_conn(t, |c, out| {
+        t.per_conn(|c, out| {
             let ex = c.exchanges();
             for (e, proof) in ex.ignored(c, &[ReqKind::Publish1, ReqKind::Publish2]) {
                 let Packet::Publish(p) = e.req.packet else {
@@ -585,7 +573,7 @@ impl Monitor for SubscribeTopics {
         &["onenet.sub.topic-charset", "onenet.suback.codes"]
     }
     fn judge(&self, t: &Views<'_>) -> Vec<Finding> {
-        per_conn(t, |c, out| {
+        t.per_conn(|c, out| {
             for p in c.packets() {
                 match p.packet {
                     Packet::Subscribe(s) if p.dir == Dir::ClientToServer => {
