@@ -94,9 +94,8 @@ pub struct ServeArgs {
     /// Only cases whose id matches this glob or contains this text.
     #[arg(long)]
     filter: Option<String>,
-    /// Directory of case files.
-    #[arg(long)]
-    cases: Option<PathBuf>,
+    #[command(flatten)]
+    cases: CaseSource,
     /// Where reports go (default: reports/out/serve-<profile>/).
     #[arg(long)]
     out: Option<PathBuf>,
@@ -160,23 +159,40 @@ pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
         })
 }
 
+/// Where cases come from: the built-in set, layered with `--cases` folders.
+#[derive(clap::Args, Clone, Debug, Default)]
+pub(crate) struct CaseSource {
+    /// A folder of case files (repeatable). Its cases are added to the
+    /// built-in ones; a case with a built-in case's id replaces it.
+    #[arg(long = "cases", value_name = "DIR")]
+    pub dirs: Vec<PathBuf>,
+    /// Leave the built-in cases out: only the `--cases` folders are loaded.
+    #[arg(long, requires = "dirs")]
+    pub no_builtin: bool,
+}
+
+impl CaseSource {
+    /// Every case, or exit code 2 after printing each case file error.
+    pub(crate) fn load(&self) -> Result<Vec<Case>, ExitCode> {
+        match conformance::project::load_layered(&root(), &self.dirs, !self.no_builtin) {
+            Ok(c) => Ok(c),
+            Err(errors) => {
+                for e in &errors {
+                    eprintln!("{:?}", miette::Report::new(e.clone()));
+                }
+                eprintln!("{} case file error(s); nothing was run", errors.len());
+                Err(ExitCode::from(2))
+            }
+        }
+    }
+}
+
 fn load_device_cases(
-    dir: Option<PathBuf>,
+    source: &CaseSource,
     profile: &str,
     filter: Option<&str>,
 ) -> Result<Vec<Case>, ExitCode> {
-    let root = root();
-    let dir = dir.unwrap_or_else(|| root.join("cases"));
-    let cases = match conformance::project::load_cases(&root, &dir) {
-        Ok(c) => c,
-        Err(errors) => {
-            for e in &errors {
-                eprintln!("{:?}", miette::Report::new(e.clone()));
-            }
-            eprintln!("{} case file error(s); nothing was run", errors.len());
-            return Err(ExitCode::from(2));
-        }
-    };
+    let cases = source.load()?;
     let cases: Vec<Case> = cases
         .into_iter()
         .filter(|c| (c.role == Role::Device || c.devices) && c.profile == profile)
@@ -229,7 +245,7 @@ pub fn serve(a: ServeArgs) -> ExitCode {
     features.extend(a.features.iter().cloned());
     features.sort();
     features.dedup();
-    let cases = match load_device_cases(a.cases.clone(), profile.name(), a.filter.as_deref()) {
+    let cases = match load_device_cases(&a.cases, profile.name(), a.filter.as_deref()) {
         Ok(c) => c,
         Err(code) => return code,
     };
@@ -378,7 +394,12 @@ fn finish_report(
         s.error,
         report.duration_ms as f64 / 1000.0
     );
-    let out = out.unwrap_or_else(|| root().join("reports").join("out").join(label));
+    let out = out.unwrap_or_else(|| {
+        conformance::project::work_dir()
+            .join("reports")
+            .join("out")
+            .join(label)
+    });
     let mut files = match write_all(report, &out) {
         Ok(f) => f,
         Err(e) => {

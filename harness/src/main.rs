@@ -3,7 +3,7 @@
 
 use clap::{Parser, Subcommand};
 use conformance::engine::{run_all, EngineConfig};
-use conformance::project::{glob_match, load_cases, root};
+use conformance::project::glob_match;
 use conformance::report::expected::Expected;
 use conformance::report::{write_all, CaseResult, Verdict};
 use conformance::target::{start_for, TargetSpec};
@@ -43,6 +43,8 @@ enum Cmd {
         rule: Option<String>,
         /// Id glob (`*`, `?`) or substring.
         pattern: Option<String>,
+        #[command(flatten)]
+        cases: cli::CaseSource,
     },
     /// Show a rule: its text, source, roles and the cases that cite it.
     Explain {
@@ -78,9 +80,8 @@ struct RunArgs {
     rule: Option<String>,
     #[command(flatten)]
     prof: cli::ProfileArgs,
-    /// Directory of case files.
-    #[arg(long)]
-    cases: Option<PathBuf>,
+    #[command(flatten)]
+    cases: cli::CaseSource,
     /// Where reports go (default: reports/out/<target>/).
     #[arg(long)]
     out: Option<PathBuf>,
@@ -141,7 +142,8 @@ fn main() -> ExitCode {
             profile,
             rule,
             pattern,
-        } => cmd_list(rules, profile, rule, pattern),
+            cases,
+        } => cmd_list(rules, profile, rule, pattern, &cases),
         Cmd::Explain { rule } => cmd_explain(&rule),
         Cmd::Serve(a) => cli::serve(a),
         Cmd::Proxy(a) => cli::proxy(a),
@@ -150,32 +152,18 @@ fn main() -> ExitCode {
     }
 }
 
-fn load_or_report(dir: Option<PathBuf>) -> Result<Vec<conformance::case::Case>, ExitCode> {
-    let root = root();
-    let dir = dir.unwrap_or_else(|| root.join("cases"));
-    match load_cases(&root, &dir) {
-        Ok(c) => Ok(c),
-        Err(errors) => {
-            for e in &errors {
-                eprintln!("{:?}", miette::Report::new(e.clone()));
-            }
-            eprintln!("{} case file error(s); nothing was run", errors.len());
-            Err(ExitCode::from(2))
-        }
-    }
-}
-
-/// The cases under `dir` that `keep` accepts and that match `filter` (a
+/// The cases of `source` that `keep` accepts and that match `filter` (a
 /// glob or substring of the id) and cite `rule`.
 fn select_cases(
-    dir: Option<PathBuf>,
+    source: &cli::CaseSource,
     filter: Option<&str>,
     rule: Option<&str>,
     partition: Option<(usize, usize)>,
     keep: impl Fn(&conformance::case::Case) -> bool,
 ) -> Result<Vec<conformance::case::Case>, ExitCode> {
     let (k, n) = partition.unwrap_or((1, 1));
-    Ok(load_or_report(dir)?
+    Ok(source
+        .load()?
         .into_iter()
         .filter(|c| keep(c))
         .filter(|c| filter.is_none_or(|f| glob_match(f, &c.id)))
@@ -258,7 +246,7 @@ fn cmd_run(args: RunArgs) -> ExitCode {
             }
         };
         let cases = match select_cases(
-            cases_dir,
+            &cases_dir,
             filter.as_deref(),
             rule.as_deref(),
             partition,
@@ -329,7 +317,7 @@ fn cmd_run(args: RunArgs) -> ExitCode {
         }
     };
     let cases = match select_cases(
-        cases_dir,
+        &cases_dir,
         filter.as_deref(),
         rule.as_deref(),
         partition,
@@ -403,9 +391,9 @@ fn finish_run(
     strict: bool,
     record: bool,
 ) -> ExitCode {
-    let root = root();
+    let work = conformance::project::work_dir();
     let expected_path = expected_file.unwrap_or_else(|| {
-        root.join("reports")
+        work.join("reports")
             .join(&report.target)
             .join("expected.yaml")
     });
@@ -426,7 +414,7 @@ fn finish_run(
         s.error,
         report.duration_ms as f64 / 1000.0
     );
-    let out = out.unwrap_or_else(|| root.join("reports").join("out").join(&report.target));
+    let out = out.unwrap_or_else(|| work.join("reports").join("out").join(&report.target));
     match write_all(&report, &out) {
         Ok(files) => println!(
             "reports: {}",
@@ -524,11 +512,12 @@ fn cmd_list(
     profile: Option<String>,
     rule: Option<String>,
     pattern: Option<String>,
+    source: &cli::CaseSource,
 ) -> ExitCode {
     let matches = |id: &str| pattern.as_deref().is_none_or(|p| glob_match(p, id));
     if rules {
         let cat = conformance::rules::catalog::Catalog::builtin();
-        let cases = load_or_report(None).unwrap_or_default();
+        let cases = source.load().unwrap_or_default();
         let cited = |id: &str| {
             cases
                 .iter()
@@ -578,7 +567,7 @@ fn cmd_list(
         eprintln!("{n} rules, {covered} cited by a case or checked by a monitor");
         return ExitCode::SUCCESS;
     }
-    let cases = match load_or_report(None) {
+    let cases = match source.load() {
         Ok(c) => c,
         Err(code) => return code,
     };
@@ -651,7 +640,7 @@ fn cmd_explain(id: &str) -> ExitCode {
     if !monitors.is_empty() {
         println!("  monitors: {}", monitors.join(", "));
     }
-    match load_or_report(None) {
+    match cli::CaseSource::default().load() {
         Ok(cases) => {
             let citing: Vec<_> = cases
                 .iter()

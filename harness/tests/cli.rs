@@ -71,7 +71,13 @@ fn a_bad_case_file_is_reported_with_its_location() {
     )
     .expect("write");
     let out = bin()
-        .args(["run", "--target", "tcp://127.0.0.1:9", "--cases"])
+        .args([
+            "run",
+            "--target",
+            "tcp://127.0.0.1:9",
+            "--no-builtin",
+            "--cases",
+        ])
         .arg(&dir)
         .output()
         .expect("runs");
@@ -111,7 +117,7 @@ fn run_exits_non_zero_on_an_unexpected_failure_and_secrets_stay_out() {
     .expect("write");
     let out_dir = dir.join("out");
     let out = bin()
-        .args(["run", "--target", "embedded", "--cases"])
+        .args(["run", "--target", "embedded", "--no-builtin", "--cases"])
         .arg(&cases)
         .arg("--out")
         .arg(&out_dir)
@@ -150,7 +156,7 @@ fn record_makes_a_baseline_that_later_runs_compare_with() {
     let expected = dir.join("expected.yaml");
     let run = |extra: &[&str]| {
         bin()
-            .args(["run", "--target", "embedded", "--cases"])
+            .args(["run", "--target", "embedded", "--no-builtin", "--cases"])
             .arg(&cases)
             .arg("--out")
             .arg(dir.join("out"))
@@ -198,7 +204,7 @@ fn partitions_together_run_every_case_once() {
         let out = bin()
             .args(["run", "--target", "embedded", "--partition"])
             .arg(format!("{k}/3"))
-            .arg("--cases")
+            .args(["--no-builtin", "--cases"])
             .arg(&cases)
             .arg("--out")
             .arg(&out_dir)

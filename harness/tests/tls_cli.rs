@@ -296,7 +296,16 @@ fn serve_refuses_over_tls_a_device_with_the_wrong_ca_or_without_a_certificate() 
     ];
     for (name, dev_args, why) in runs {
         let out = dir.join(name).display().to_string();
-        let mut args = serve_args(&out, &["--profile", "thingspanel", "--cases", &cases]);
+        let mut args = serve_args(
+            &out,
+            &[
+                "--profile",
+                "thingspanel",
+                "--no-builtin",
+                "--cases",
+                &cases,
+            ],
+        );
         args.extend(TP_PARAMS);
         args.extend(tls);
         let mut suite = Suite::start(&args);

@@ -120,7 +120,11 @@ pub fn find_python() -> Result<PathBuf, String> {
             ))
         };
     }
-    let venv = crate::project::root().join(".venv-amqtt/bin/python");
+    let venv = std::iter::once(crate::project::work_dir())
+        .chain(crate::project::build_checkout())
+        .map(|d| d.join(".venv-amqtt/bin/python"))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| crate::project::work_dir().join(".venv-amqtt/bin/python"));
     if venv.is_file() {
         return Ok(venv);
     }

@@ -3,6 +3,8 @@
 use crate::case::{load_dir, Case, CaseError, LoadOptions};
 use std::path::{Path, PathBuf};
 
+pub mod bundle;
+
 /// Profiles the suite knows (see `shared/spec/rules.md`).
 pub const PROFILES: &[&str] = &[
     "mqtt311",
@@ -13,18 +15,42 @@ pub const PROFILES: &[&str] = &[
     "tpsrv",
 ];
 
-/// The project root: the current directory when it has `cases/`, else the
-/// source checkout this binary was built from.
+/// The data root: the folder holding `cases/` and `fixtures/`.
+///
+/// In order: `CONFORMANCE_ROOT`; the current folder when it has `cases/` and
+/// `fixtures/` (a checkout, so edited cases are used without a rebuild);
+/// else the data embedded in this binary, unpacked once per build into the
+/// user's cache folder (see [`bundle`]).
 pub fn root() -> PathBuf {
-    if let Ok(dir) = std::env::var("CONFORMANCE_ROOT") {
+    if let Some(dir) = std::env::var_os("CONFORMANCE_ROOT").filter(|d| !d.is_empty()) {
         return PathBuf::from(dir);
     }
     let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
-    if cwd.join("cases").is_dir() && cwd.join("fixtures").is_dir() {
+    if is_checkout(&cwd) {
         return cwd;
     }
+    bundle::unpacked()
+}
+
+/// Where reports and recorded baselines go: `CONFORMANCE_ROOT` when set,
+/// else the current folder (`./reports/...`).
+pub fn work_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("CONFORMANCE_ROOT").filter(|d| !d.is_empty()) {
+        return PathBuf::from(dir);
+    }
+    std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."))
+}
+
+/// The source checkout this binary was built from, when it is still there
+/// (development tools such as the amqtt virtualenv live in it).
+pub fn build_checkout() -> Option<PathBuf> {
     let built = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    built.canonicalize().unwrap_or(built)
+    let built = built.canonicalize().ok()?;
+    is_checkout(&built).then_some(built)
+}
+
+fn is_checkout(dir: &Path) -> bool {
+    dir.join("cases").is_dir() && dir.join("fixtures").is_dir()
 }
 
 /// Loader options with the built-in rule catalog and profiles.
@@ -52,6 +78,35 @@ pub fn load_cases(root: &Path, dir: &Path) -> Result<Vec<Case>, Vec<CaseError>> 
     }
     cases.sort_by(|a, b| a.id.cmp(&b.id));
     Ok(cases)
+}
+
+/// Loads the built-in cases (`<root>/cases`, unless `builtin` is false)
+/// and then each folder of `extra` in turn. A case whose id is already
+/// loaded replaces the earlier one; new ids are added. Within one folder a
+/// repeated id is still an error. Sorted by id.
+pub fn load_layered(
+    root: &Path,
+    extra: &[PathBuf],
+    builtin: bool,
+) -> Result<Vec<Case>, Vec<CaseError>> {
+    let mut dirs: Vec<PathBuf> = Vec::new();
+    if builtin {
+        dirs.push(root.join("cases"));
+    }
+    dirs.extend(extra.iter().cloned());
+    let mut by_id: std::collections::BTreeMap<String, Case> = Default::default();
+    let mut errors = Vec::new();
+    for dir in &dirs {
+        match load_cases(root, dir) {
+            Ok(cases) => by_id.extend(cases.into_iter().map(|c| (c.id.clone(), c))),
+            Err(e) => errors.extend(e),
+        }
+    }
+    if errors.is_empty() {
+        Ok(by_id.into_values().collect())
+    } else {
+        Err(errors)
+    }
 }
 
 /// Glob match with `*` (any run) and `?` (one char); a pattern without either matches as a substring.
