@@ -217,3 +217,84 @@ fn faults_never_pass_or_hang() {
     assert!(r.reason.contains("killed at step 5"), "{}", r.reason);
     target.stop();
 }
+
+/// The suite as a container image (`build-suite-image.sh`), run the way a CI
+/// would: on a Docker network beside a broker container, naming the broker
+/// by its container name. The image holds only the binary and its libraries,
+/// so the cases come from the data embedded in it.
+#[test]
+fn the_suite_image_runs_against_a_broker_container_by_name() {
+    use testcontainers::core::WaitFor;
+    use testcontainers::runners::AsyncRunner;
+    use testcontainers::{GenericImage, ImageExt};
+    if !docker_ready() {
+        return;
+    }
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../fixtures/containers/build-suite-image.sh"
+    );
+    let tag = format!("test-{}", std::process::id());
+    let built = Command::new("bash")
+        .args([script, env!("CARGO_BIN_EXE_mqtt-conformance"), &tag])
+        .output()
+        .expect("run the image script");
+    assert!(
+        built.status.success(),
+        "{}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+    let network = format!("mqttc-suite-{}", std::process::id());
+    let broker_name = format!("mqttc-broker-{}", std::process::id());
+    let (code, logs) = rt().block_on(async {
+        let broker = GenericImage::new("mqtt-conformance/mosquitto", "latest")
+            .with_wait_for(WaitFor::message_on_stderr("running"))
+            .with_network(network.clone())
+            .with_container_name(broker_name.clone())
+            .with_startup_timeout(Duration::from_secs(30))
+            .start()
+            .await
+            .expect("broker container");
+        let suite = GenericImage::new("mqtt-conformance/suite", tag.as_str())
+            .with_wait_for(WaitFor::Nothing)
+            .with_cmd([
+                "run",
+                "--target",
+                &format!("tcp://{broker_name}:1883"),
+                "--filter",
+                "mqtt311/ping/pingresp",
+            ])
+            .with_network(network.clone())
+            .start()
+            .await
+            .expect("suite container");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let code = loop {
+            if let Ok(Some(code)) = suite.exit_code().await {
+                break Some(code);
+            }
+            if Instant::now() > deadline {
+                break None;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        let out = suite.stdout_to_vec().await.unwrap_or_default();
+        let err = suite.stderr_to_vec().await.unwrap_or_default();
+        drop(suite);
+        drop(broker);
+        (
+            code,
+            format!(
+                "{}\n{}",
+                String::from_utf8_lossy(&out),
+                String::from_utf8_lossy(&err)
+            ),
+        )
+    });
+    let _ = Command::new("docker")
+        .args(["image", "rm", &format!("mqtt-conformance/suite:{tag}")])
+        .output();
+    assert_eq!(code, Some(0), "{logs}");
+    assert!(logs.contains("1 cases against tcp-"), "{logs}");
+    assert!(logs.contains("1 pass"), "{logs}");
+}
