@@ -221,6 +221,11 @@ fn write_certificate(
     let json = serde_json::to_string_pretty(&cert).map_err(|e| e.to_string())?;
     std::fs::write(out.join("certificate.json"), profile.redact(&json))
         .map_err(|e| format!("cannot write certificate.json: {e}"))?;
+    // report.html again, now with the certificate.
+    let extras = conformance::report::html::Extras {
+        certificate: Some(&cert),
+    };
+    conformance::report::write_html(report, out, &extras, &|s| profile.redact(s))?;
     Ok(p)
 }
 

@@ -127,15 +127,17 @@ pub fn build(report: &RunReport, profile: &Profile, under_test: Side) -> Certifi
                 .chain(r.findings.iter().map(|f| f.rule.as_str()))
         })
         .collect();
-    let relevant = cat
+    // The profile's own rules, then MQTT 3.1.1's (once, when the profile
+    // is plain MQTT 3.1.1).
+    let own = cat
         .by_profile(profile.name())
-        .chain(cat.by_profile("mqtt311"))
-        .filter(|r| {
-            blamed.contains(r.id.as_str())
-                || (r.binds_side(under_test)
-                    && (r.has_role(role) || r.has_role(Role::C))
-                    && r.untestable.is_none())
-        });
+        .filter(|_| profile.name() != "mqtt311");
+    let relevant = own.chain(cat.by_profile("mqtt311")).filter(|r| {
+        blamed.contains(r.id.as_str())
+            || (r.binds_side(under_test)
+                && (r.has_role(role) || r.has_role(Role::C))
+                && r.untestable.is_none())
+    });
     // Rules of a stimulus the device never answered (an undeclared
     // feature): not exercised, whatever a monitor saw.
     let unanswered: BTreeSet<&str> = report
