@@ -16,4 +16,5 @@ pub mod server;
 pub mod target;
 pub mod tls;
 pub mod transcript;
+pub mod trials;
 pub mod wire;

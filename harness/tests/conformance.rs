@@ -21,8 +21,8 @@ use conformance::engine::{run_all, run_case, EngineConfig};
 use conformance::project::{load_cases, root};
 use conformance::report::expected::Expected;
 use conformance::report::model::CaseResult;
+use conformance::report::statements;
 use conformance::report::Verdict;
-use conformance::report::{statements, wirelog};
 use conformance::target::{start, RunningTarget, TargetSpec};
 use libtest_mimic::{Arguments, Completion, Failed, Trial};
 use std::collections::BTreeMap;
@@ -140,7 +140,15 @@ fn trial(case: Case, slot: Arc<TargetSlot>, cfg: EngineConfig, all_cases: Arc<Ve
             dialer: target.tls.as_ref().map(|t| t.upgrade()),
             ..cfg
         };
+        // cargo-nextest runs each trial in its own process, with its own
+        // broker: the case runs alone there, with nothing left behind by
+        // earlier cases.
+        let own_process =
+            std::env::var_os("NEXTEST_EXECUTION_MODE").is_some_and(|m| m == "process-per-test");
         let result = match &slot.sequential {
+            Some(_) if own_process => {
+                runtime().block_on(run_case(&case, target.addr, &target.name, &cfg))
+            }
             None => runtime().block_on(run_case(&case, target.addr, &target.name, &cfg)),
             Some(cell) => {
                 let all = cell.get_or_init(|| {
@@ -164,73 +172,19 @@ fn trial(case: Case, slot: Arc<TargetSlot>, cfg: EngineConfig, all_cases: Arc<Ve
                 }
             }
         };
-        let rules: Vec<String> = result
-            .failures
-            .iter()
-            .flat_map(|f| f.rules.clone())
-            .chain(result.findings.iter().map(|f| f.rule.clone()))
-            .collect();
         if let Ok(mut m) = RESULTS.lock() {
             m.insert(
                 (slot.spec.name(), case.id.clone()),
-                (result.verdict, rules.clone()),
+                (result.verdict, Expected::blamed(&result)),
             );
         }
         if override_mode {
             return Ok(Completion::Completed);
         }
-        let entry = slot.expected.entries.get(&case.id);
-        let mut blamed = rules.clone();
-        blamed.sort();
-        blamed.dedup();
-        let same_rules = |e: &conformance::report::expected::Entry| {
-            let mut recorded = e.rules.clone();
-            recorded.sort();
-            recorded.dedup();
-            result.verdict != Verdict::Fail || e.verdict != Verdict::Fail || recorded == blamed
-        };
-        if entry.is_some_and(|e| e.accepts(result.verdict) && same_rules(e)) {
-            return Ok(Completion::Completed);
-        }
-        let recorded = entry.map(|e| e.verdict);
-        let mut msg = match recorded {
-            Some(Verdict::Fail) if result.verdict == Verdict::Fail => format!(
-                "blamed rules changed: recorded [{}] in {}, now [{}]",
-                entry.map(|e| e.rules.join(", ")).unwrap_or_default(),
-                slot.expected_path.display(),
-                blamed.join(", ")
-            ),
-            Some(v) => format!(
-                "verdict changed: recorded {} in {}, now {}",
-                v.name(),
-                slot.expected_path.display(),
-                result.verdict.name()
-            ),
-            None => format!(
-                "no recorded verdict in {} (now {}); review, then record with CONFORMANCE_OVERRIDE=1 cargo test --test conformance",
-                slot.expected_path.display(),
-                result.verdict.name()
-            ),
-        };
-        msg.push_str(&format!("\nreason: {}\n", result.reason));
-        for f in &result.failures {
-            msg.push_str(&format!(
-                "rules {} at {}\n  expected: {}\n  actual:   {}\n",
-                f.rules.join(","),
-                f.location,
-                f.expected,
-                f.actual
-            ));
-        }
-        for f in &result.findings {
-            msg.push_str(&format!(
-                "finding {} (event #{}): {}\n",
-                f.rule, f.event, f.message
-            ));
-        }
-        msg.push_str("wire log:\n");
-        msg.push_str(&wirelog::render(&result.transcript, 48));
-        Err(Failed::from(msg))
+        slot.expected
+            .judge(&result, &slot.expected_path)
+            .map(|()| Completion::Completed)
+            .map_err(Failed::from)
     })
 }
 

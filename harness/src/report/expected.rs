@@ -147,6 +147,75 @@ impl Expected {
         out
     }
 
+    /// The rule ids a result blames: its failures' and findings', sorted, once each.
+    pub fn blamed(result: &super::CaseResult) -> Vec<String> {
+        let mut rules: Vec<String> = result
+            .failures
+            .iter()
+            .flat_map(|f| f.rules.clone())
+            .chain(result.findings.iter().map(|f| f.rule.clone()))
+            .collect();
+        rules.sort();
+        rules.dedup();
+        rules
+    }
+
+    /// Compares `result` with its recorded entry: `Ok` when the verdict is
+    /// the recorded one (or an `also`) and, for a fail, the same rules are
+    /// blamed; else what changed, with the failures, findings and wire log.
+    /// `path` names the file in the message.
+    pub fn judge(&self, result: &super::CaseResult, path: &Path) -> Result<(), String> {
+        let entry = self.entries.get(&result.id);
+        let blamed = Self::blamed(result);
+        let same_rules = |e: &Entry| {
+            let mut recorded = e.rules.clone();
+            recorded.sort();
+            recorded.dedup();
+            result.verdict != Verdict::Fail || e.verdict != Verdict::Fail || recorded == blamed
+        };
+        if entry.is_some_and(|e| e.accepts(result.verdict) && same_rules(e)) {
+            return Ok(());
+        }
+        let mut msg = match entry.map(|e| e.verdict) {
+            Some(Verdict::Fail) if result.verdict == Verdict::Fail => format!(
+                "blamed rules changed: recorded [{}] in {}, now [{}]",
+                entry.map(|e| e.rules.join(", ")).unwrap_or_default(),
+                path.display(),
+                blamed.join(", ")
+            ),
+            Some(v) => format!(
+                "verdict changed: recorded {} in {}, now {}",
+                v.name(),
+                path.display(),
+                result.verdict.name()
+            ),
+            None => format!(
+                "no recorded verdict in {} (now {}); review, then record with CONFORMANCE_OVERRIDE=1",
+                path.display(),
+                result.verdict.name()
+            ),
+        };
+        msg.push_str(&format!("\nreason: {}\n", result.reason));
+        for f in &result.failures {
+            msg.push_str(&format!(
+                "rules {} at {}\n  expected: {}\n  actual:   {}\n",
+                f.rules.join(","),
+                f.location,
+                f.expected,
+                f.actual
+            ));
+        }
+        for f in &result.findings {
+            msg.push_str(&format!(
+                "finding {} (event #{}): {}\n",
+                f.rule, f.event, f.message
+            ));
+        }
+        msg.push_str("wire log:\n");
+        msg.push_str(&super::wirelog::render(&result.transcript, 48));
+        Err(msg)
+    }
+
     /// Sets a verdict; keeps the note when the verdict is unchanged (a
     /// fail's rules are replaced by the ones now blamed).
     pub fn record(&mut self, id: &str, verdict: Verdict, rules: Vec<String>) {
