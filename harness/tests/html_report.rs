@@ -20,6 +20,16 @@ fn bin() -> Command {
     c
 }
 
+/// Runs the binary; a verdict exit code (0 or 1) is expected.
+fn run_cli(cmd: &mut Command) {
+    let out = cmd.output().expect("runs");
+    assert!(
+        matches!(out.status.code(), Some(0 | 1)),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 fn tmpdir(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("mqttc-html-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
@@ -114,22 +124,17 @@ fn a_real_runs_report_renders_with_its_rule_matrix_and_cases() {
     };
     let dir = tmpdir("run");
     let out = dir.join("out");
-    let run = bin()
-        .args([
-            "run",
-            "--target",
-            "embedded",
-            "--filter",
-            "mqtt311/connect/",
-        ])
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .expect("runs");
-    assert!(
-        matches!(run.status.code(), Some(0 | 1)),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
+    run_cli(
+        bin()
+            .args([
+                "run",
+                "--target",
+                "embedded",
+                "--filter",
+                "mqtt311/connect/",
+            ])
+            .arg("--out")
+            .arg(&out),
     );
     let page = out.join("report.html");
     let html = std::fs::read_to_string(&page).expect("report.html written");
@@ -206,16 +211,7 @@ fn a_capture_analysis_report_renders_findings_per_rule_and_side() {
         env!("CARGO_MANIFEST_DIR"),
         "/../fixtures/pcap/gen-qos2-broken.pcap"
     );
-    let run = bin()
-        .args(["analyze", capture, "--out"])
-        .arg(&out)
-        .output()
-        .expect("runs");
-    assert!(
-        matches!(run.status.code(), Some(0 | 1)),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+    run_cli(bin().args(["analyze", capture, "--out"]).arg(&out));
     let page = out.join("report.html");
     assert!(page.is_file(), "report.html written");
     let dom = chromium(&browser, &dir.join("chrome"), &["--dump-dom"], &page);

@@ -196,23 +196,7 @@ impl Expected {
             ),
         };
         msg.push_str(&format!("\nreason: {}\n", result.reason));
-        for f in &result.failures {
-            msg.push_str(&format!(
-                "rules {} at {}\n  expected: {}\n  actual:   {}\n",
-                f.rules.join(","),
-                f.location,
-                f.expected,
-                f.actual
-            ));
-        }
-        for f in &result.findings {
-            msg.push_str(&format!(
-                "finding {} (event #{}): {}\n",
-                f.rule, f.event, f.message
-            ));
-        }
-        msg.push_str("wire log:\n");
-        msg.push_str(&super::wirelog::render(&result.transcript, 48));
+        msg.push_str(&result.details(48));
         Err(msg)
     }
 

@@ -24,25 +24,7 @@ pub fn render(report: &RunReport) -> Result<String, String> {
             if !rules.is_empty() {
                 desc.push_str(&format!("rules: {}\n", rules.join(", ")));
             }
-            for f in &c.failures {
-                desc.push_str(&format!(
-                    "step {} at {} ({} breaks {})\n  expected: {}\n  actual:   {}\n",
-                    f.step,
-                    f.location,
-                    f.observation,
-                    f.rules.join(", "),
-                    f.expected,
-                    f.actual
-                ));
-            }
-            for f in &c.findings {
-                desc.push_str(&format!(
-                    "finding {} at event #{}: {}\n",
-                    f.rule, f.event, f.message
-                ));
-            }
-            desc.push_str("\nwire log:\n");
-            desc.push_str(&super::wirelog::render(&c.transcript, 64));
+            desc.push_str(&c.details(64));
             status.set_description(desc);
         }
         let mut tc = TestCase::new(c.id.clone(), status);

@@ -115,6 +115,33 @@ pub struct CaseResult {
 }
 
 impl CaseResult {
+    /// The failures (each with the step, the observation and the rules it
+    /// breaks, expected vs actual), the findings and the wire log (hex cut
+    /// at `max_hex` bytes a packet), as plain text.
+    pub fn details(&self, max_hex: usize) -> String {
+        let mut out = String::new();
+        for f in &self.failures {
+            out.push_str(&format!(
+                "step {} at {} ({} breaks {})\n  expected: {}\n  actual:   {}\n",
+                f.step,
+                f.location,
+                f.observation,
+                f.rules.join(", "),
+                f.expected,
+                f.actual
+            ));
+        }
+        for f in &self.findings {
+            out.push_str(&format!(
+                "finding {} at event #{}: {}\n",
+                f.rule, f.event, f.message
+            ));
+        }
+        out.push_str("\nwire log:\n");
+        out.push_str(&super::wirelog::render(&self.transcript, max_hex));
+        out
+    }
+
     /// A result that ran no steps, summarising observations (a rule a
     /// capture breaks, sessions a proxy counted): `id`, `title`, `role`,
     /// `verdict` and `reason` as given, everything else empty.
