@@ -5,13 +5,12 @@
 //! baseline file, the way sqllogictest-rs's `harness!` does:
 //!
 //! ```no_run
-//! fn main() {
-//!     let addr = "127.0.0.1:1883"; // start your broker here, on a free port
-//!     conformance::trials::Suite::broker(&format!("tcp://{addr}"))
-//!         .named("my-broker")
-//!         .baseline("tests/conformance/expected.yaml")
-//!         .main()
-//! }
+//! // tests/mqtt-conformance.rs, the whole `main`:
+//! let addr = "127.0.0.1:1883"; // start your broker here, on a free port
+//! conformance::trials::Suite::broker(&format!("tcp://{addr}"))
+//!     .named("my-broker")
+//!     .baseline("tests/conformance/expected.yaml")
+//!     .main()
 //! ```
 //!
 //! Each case is one trial (`cargo test -- mqtt311/connect` picks some). A

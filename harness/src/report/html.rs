@@ -181,11 +181,11 @@ pub fn render(report: &RunReport, profile: &Profile, extras: &Extras) -> String 
         esc(&title),
         esc(&title)
     );
-    let _ = write!(
+    let _ = writeln!(
         h,
         "<dl id=\"run\"><dt>Target</dt><dd>{}</dd><dt>Profile</dt><dd>{}</dd>\
          <dt>Suite</dt><dd>mqtt-conformance {} (report schema <code>{}</code>)</dd>\
-         <dt>Started</dt><dd>{} (Unix time)</dd><dt>Wall time</dt><dd>{:.1} s</dd></dl>\n",
+         <dt>Started</dt><dd>{} (Unix time)</dd><dt>Wall time</dt><dd>{:.1} s</dd></dl>",
         esc(&report.target_description),
         esc(&report.profile),
         esc(report.tool_version),

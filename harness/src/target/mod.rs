@@ -320,6 +320,9 @@ pub async fn start_for(
         }
         TargetSpec::Tls { addr, opts } => tls::start_remote(spec, addr, opts).await,
         TargetSpec::MosquittoTls { client_cert } => tls::start_mosquitto(spec, *client_cert).await,
+        #[cfg(not(feature = "containers"))]
+        TargetSpec::Container(_) => Err(container::NOT_BUILT.into()),
+        #[cfg(feature = "containers")]
         TargetSpec::Container(c) => {
             let b = container::BrokerContainer::start(c).await?;
             Ok(RunningTarget {
