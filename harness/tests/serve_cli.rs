@@ -83,6 +83,22 @@ fn assert_reports(out: &Path, ended: &str) {
         "{cert}"
     );
     assert!(out.join("certificate.json").exists());
+    // The HTML report carries the certificate: identity, how it ended, and
+    // the profile's rules in its matrix.
+    let html = read(&out.join("report.html"));
+    assert!(html.contains("<h2 id=\"certificate\">"), "{html}");
+    assert!(html.contains("<dt>Client ids</dt><dd>1001</dd>"), "{html}");
+    assert!(
+        html.contains(&format!(
+            "<dt>Ended</dt><dd>{}</dd>",
+            ended.replace('\'', "&#39;")
+        )),
+        "{html}"
+    );
+    assert!(
+        html.contains("id=\"rule-onenet.connect.keepalive-range\" data-status=\"pass\""),
+        "{html}"
+    );
 }
 
 #[test]

@@ -6,7 +6,7 @@
 //! also in its payload, so failures and wire logs are written too), and
 //! every output is searched for the secret values: stdout, stderr and
 //! every file under `--out` (report.json, junit.xml, summary.md,
-//! certificate.md, certificate.json), as text (any case) and as hex (the
+//! certificate.md, certificate.json, report.html), as text (any case) and as hex (the
 //! transcripts' raw bytes).
 //!
 //! A missing `mosquitto_pub` skips these tests (a failure with
@@ -61,6 +61,11 @@ fn check(s: Scenario) {
             [
                 (x.to_lowercase(), format!("`{x}`")),
                 (hex::encode(x.as_bytes()), format!("hex of `{x}`")),
+                // As HTML and XML write it (report.html, junit.xml).
+                (
+                    conformance::report::html::esc(x).to_lowercase(),
+                    format!("escaped `{x}`"),
+                ),
             ]
         })
         .collect();
@@ -115,6 +120,7 @@ fn check(s: Scenario) {
             "summary.md",
             "certificate.md",
             "certificate.json",
+            "report.html",
         ] {
             assert!(
                 names.iter().any(|n| n == f),
@@ -247,7 +253,9 @@ fn aliyun_device_secret_and_signs_never_appear() {
 
 #[test]
 fn thingspanel_password_never_appears() {
-    let secret = "TpP4ss-w0rd-3k";
+    // `&` and `<` are escaped in HTML and XML reports: a leak there must
+    // still be found.
+    let secret = "TpP4ss&w0rd<3k";
     check(Scenario {
         name: "thingspanel",
         profile: "thingspanel",
