@@ -366,7 +366,7 @@ fn cmd_run(args: RunArgs) -> ExitCode {
                 .collect(),
             max_packet: max_packet.clamp(16, 268_435_460),
             profile: profile_cfg.clone(),
-            dialer: running.tls.as_ref().map(|t| t.upgrade()),
+            dialer: running.dialer(),
             ..EngineConfig::default()
         };
         let bar = case_bar(cases.len());
@@ -439,10 +439,7 @@ fn finish_run(
                 .collect();
             expected.record(&r.id, r.verdict, rules);
         }
-        if let Some(dir) = expected_path.parent() {
-            let _ = std::fs::create_dir_all(dir);
-        }
-        return match std::fs::write(&expected_path, expected.render(&report.target)) {
+        return match expected.save(&expected_path, &report.target) {
             Ok(()) => {
                 println!(
                     "recorded {} verdicts in {}; give every fail its rule ids and a note explaining it",
@@ -452,7 +449,7 @@ fn finish_run(
                 ExitCode::SUCCESS
             }
             Err(e) => {
-                eprintln!("error: cannot write {}: {e}", expected_path.display());
+                eprintln!("error: {e}");
                 ExitCode::from(2)
             }
         };

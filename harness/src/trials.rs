@@ -168,11 +168,7 @@ impl Suite {
                 for (id, (v, rules)) in results {
                     exp.record(&id, v, rules);
                 }
-                if let Some(dir) = baseline.parent() {
-                    let _ = std::fs::create_dir_all(dir);
-                }
-                std::fs::write(&baseline, exp.render(&name))
-                    .map_err(|e| format!("cannot write {}: {e}", baseline.display()))?;
+                exp.save(&baseline, &name)?;
                 eprintln!("recorded verdicts in {}", baseline.display());
             }
         }
@@ -241,7 +237,7 @@ impl Shared {
     fn run_one(&self, case: &Case, target: &RunningTarget) -> CaseResult {
         let mut cfg = EngineConfig {
             capabilities: target.capabilities.clone(),
-            dialer: target.tls.as_ref().map(|t| t.upgrade()),
+            dialer: target.dialer(),
             ..EngineConfig::default()
         };
         if let Some(t) = self.step_timeout {

@@ -137,7 +137,7 @@ fn trial(case: Case, slot: Arc<TargetSlot>, cfg: EngineConfig, all_cases: Arc<Ve
         let cfg = EngineConfig {
             capabilities: target.capabilities.clone(),
             faults: target.faults.clone(),
-            dialer: target.tls.as_ref().map(|t| t.upgrade()),
+            dialer: target.dialer(),
             ..cfg
         };
         // cargo-nextest runs each trial in its own process, with its own
@@ -312,22 +312,17 @@ fn main() {
             let mut n = 0;
             for ((t, id), (v, rules)) in &results {
                 if *t == name {
-                    let mut rules = rules.clone();
-                    rules.sort();
-                    rules.dedup();
-                    exp.record(id, *v, rules);
+                    // Already sorted, once each (`Expected::blamed`).
+                    exp.record(id, *v, rules.clone());
                     n += 1;
                 }
             }
             if n == 0 {
                 continue;
             }
-            if let Some(dir) = slot.expected_path.parent() {
-                let _ = std::fs::create_dir_all(dir);
-            }
-            match std::fs::write(&slot.expected_path, exp.render(&name)) {
+            match exp.save(&slot.expected_path, &name) {
                 Ok(()) => eprintln!("recorded {n} verdicts in {}", slot.expected_path.display()),
-                Err(e) => eprintln!("cannot write {}: {e}", slot.expected_path.display()),
+                Err(e) => eprintln!("{e}"),
             }
             let table = slot.expected_path.with_file_name("statements.md");
             if let Err(e) = std::fs::write(&table, statements::render(&name, &exp, &cases)) {

@@ -3,6 +3,10 @@
 //! folder, it still lists, explains, runs and analyzes, from the cases and
 //! fixtures embedded in it, and writes its reports under the current folder.
 
+#[path = "support/serve_bin.rs"]
+mod serve_bin;
+
+use serve_bin::files_under;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -57,20 +61,12 @@ impl Drop for Installed {
     }
 }
 
-fn files_under(dir: &Path) -> Vec<String> {
-    let mut out = Vec::new();
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return out;
-    };
-    for e in entries.flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            out.extend(files_under(&p));
-        } else {
-            out.push(p.display().to_string());
-        }
-    }
-    out
+/// The files under `dir`, named (for failure messages).
+fn listing(dir: &Path) -> Vec<String> {
+    files_under(dir)
+        .into_iter()
+        .map(|(p, _)| p.display().to_string())
+        .collect()
 }
 
 #[test]
@@ -109,7 +105,7 @@ fn list_explain_run_and_analyze_work_from_an_empty_folder() {
     let text = String::from_utf8_lossy(&fixture_case.stdout);
     assert!(text.contains("1 cases against embedded"), "{text}");
     let report = inst.work.join("reports/out/embedded/report.json");
-    assert!(report.is_file(), "{:?}", files_under(&inst.work));
+    assert!(report.is_file(), "{:?}", listing(&inst.work));
 
     // --record writes the baseline under the current folder; the next run
     // finds it there.
@@ -131,7 +127,7 @@ fn list_explain_run_and_analyze_work_from_an_empty_folder() {
     assert!(
         inst.work.join("reports/last").is_dir(),
         "{:?}",
-        files_under(&inst.work)
+        listing(&inst.work)
     );
 }
 

@@ -200,6 +200,15 @@ impl Expected {
         Err(msg)
     }
 
+    /// Writes the file for `target` at `path`, making its folder first.
+    pub fn save(&self, path: &Path, target: &str) -> Result<(), String> {
+        if let Some(dir) = path.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        std::fs::write(path, self.render(target))
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))
+    }
+
     /// Sets a verdict; keeps the note when the verdict is unchanged (a
     /// fail's rules are replaced by the ones now blamed).
     pub fn record(&mut self, id: &str, verdict: Verdict, rules: Vec<String>) {

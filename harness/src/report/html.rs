@@ -62,53 +62,49 @@ pub fn matrix(report: &RunReport, profile: &Profile) -> Vec<MatrixRow> {
         Some(s) => vec![s],
         None => vec![Side::Client, Side::Server],
     };
-    let mut rows: BTreeMap<String, MatrixRow> = BTreeMap::new();
+    // Per rule, the worst status over the sides judged, with its evidence.
+    let mut worst: BTreeMap<String, (RuleStatus, Vec<String>)> = BTreeMap::new();
     for side in sides {
         for r in certificate::build(report, profile, side).rules {
-            let status = r.status;
-            let e = rows.entry(r.id.clone()).or_insert_with(|| MatrixRow {
-                id: r.id.clone(),
-                status: status.name(),
-                evidence: vec![],
-                cases: BTreeMap::new(),
-            });
-            if status < status_of(e.status) {
-                e.status = status.name();
-                e.evidence.clear();
-            }
-            if status.name() == e.status {
-                e.evidence.extend(r.evidence);
+            match worst.get_mut(&r.id) {
+                Some((s, ev)) if r.status < *s => (*s, *ev) = (r.status, r.evidence),
+                Some((s, ev)) if r.status == *s => ev.extend(r.evidence),
+                Some(_) => {}
+                None => {
+                    worst.insert(r.id, (r.status, r.evidence));
+                }
             }
         }
     }
-    for row in rows.values_mut() {
-        for c in &report.results {
-            let blamed = c.failures.iter().any(|f| f.rules.contains(&row.id))
-                || c.findings.iter().any(|f| f.rule == row.id);
-            if blamed || c.rules.contains(&row.id) {
-                row.cases.entry(c.verdict).or_default().push(c.id.clone());
+    let mut out: Vec<MatrixRow> = worst
+        .into_iter()
+        .map(|(id, (status, evidence))| {
+            let mut cases: BTreeMap<Verdict, Vec<String>> = BTreeMap::new();
+            for c in &report.results {
+                let blamed = c.failures.iter().any(|f| f.rules.contains(&id))
+                    || c.findings.iter().any(|f| f.rule == id);
+                if blamed || c.rules.contains(&id) {
+                    cases.entry(c.verdict).or_default().push(c.id.clone());
+                }
             }
-        }
-        // A rule whose every citing case was skipped: skipped, not merely
-        // not exercised.
-        let only_skipped =
-            !row.cases.is_empty() && row.cases.keys().all(|v| *v == Verdict::Skipped);
-        if row.status == RuleStatus::NotExercised.name() && only_skipped {
-            row.status = "skipped";
-        }
-    }
-    let mut out: Vec<MatrixRow> = rows.into_values().collect();
+            // A rule whose every citing case was skipped: skipped, not
+            // merely not exercised.
+            let only_skipped = !cases.is_empty() && cases.keys().all(|v| *v == Verdict::Skipped);
+            let status = if status == RuleStatus::NotExercised && only_skipped {
+                "skipped"
+            } else {
+                status.name()
+            };
+            MatrixRow {
+                id,
+                status,
+                evidence,
+                cases,
+            }
+        })
+        .collect();
     out.sort_by_key(|r| (rank(r.status), r.id.clone()));
     out
-}
-
-fn status_of(name: &str) -> RuleStatus {
-    match name {
-        "fail" => RuleStatus::Fail,
-        "pass" => RuleStatus::Pass,
-        "monitored" => RuleStatus::Monitored,
-        _ => RuleStatus::NotExercised,
-    }
 }
 
 fn rank(status: &str) -> u8 {

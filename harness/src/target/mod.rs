@@ -161,6 +161,12 @@ pub trait Stop: Send + Sync {
 }
 
 impl RunningTarget {
+    /// The engine's dialer hook for this target (`EngineConfig::dialer`):
+    /// its TLS client's handshake, or `None` for plain TCP.
+    pub fn dialer(&self) -> Option<crate::engine::Upgrade> {
+        self.tls.as_ref().map(|t| t.upgrade())
+    }
+
     /// Stops what the suite started for this target (also done on drop).
     /// Needed for targets kept in statics, which are never dropped.
     pub fn stop(&self) {
@@ -269,7 +275,7 @@ pub async fn start_for(
             let cfg = crate::proxy::ProxyConfig {
                 profile: profile.clone(),
                 upstream: inner_t.addr.to_string(),
-                upstream_upgrade: inner_t.tls.as_ref().map(|t| t.upgrade()),
+                upstream_upgrade: inner_t.dialer(),
                 enforce: *enforce,
                 max_packet: 1 << 20,
                 max_events: 20_000,
