@@ -234,6 +234,7 @@ impl Gen {
         self.push(EventKind::Opened {
             peer: "127.0.0.1:50000".into(),
             tls: false,
+            websocket: None,
         });
         let con = self.connect();
         self.c(Packet::Connect(con));

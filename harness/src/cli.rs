@@ -270,7 +270,7 @@ pub fn serve(a: ServeArgs) -> ExitCode {
         Err(code) => return code,
     };
     rt.block_on(async move {
-        let listener = match bind(a.listen, tls.as_ref()).await {
+        let listener = match bind(a.listen, tls.as_ref(), a.tls.websocket).await {
             Ok(l) => l,
             Err(code) => return code,
         };
@@ -280,7 +280,7 @@ pub fn serve(a: ServeArgs) -> ExitCode {
             profile.label(),
             profile.shown_params(),
             listener.local_addr(),
-            transport(tls.as_ref()),
+            transport(tls.as_ref(), a.tls.websocket),
             cases.len(),
             if features.is_empty() {
                 String::new()
@@ -348,7 +348,7 @@ pub fn serve(a: ServeArgs) -> ExitCode {
         status_task.abort();
         println!("session ended: {}", outcome.ended.describe());
         let mut report = outcome.report;
-        let line = transport(tls.as_ref());
+        let line = transport(tls.as_ref(), a.tls.websocket);
         report.target_description = format!("{} over {line}", report.target_description);
         finish_report(
             &report,
@@ -379,9 +379,20 @@ fn resolve_with_tls(
     Ok((r.profile, r.tls, server))
 }
 
-/// Binds the device listener, over TLS when `tls` is given.
-async fn bind(addr: SocketAddr, tls: Option<&TlsServer>) -> Result<DeviceListener, ExitCode> {
-    DeviceListener::bind(addr, tls.map(TlsServer::upgrade))
+/// Binds the device listener, over TLS when `tls` is given, speaking MQTT
+/// over WebSocket when `websocket`.
+async fn bind(
+    addr: SocketAddr,
+    tls: Option<&TlsServer>,
+    websocket: bool,
+) -> Result<DeviceListener, ExitCode> {
+    let upgrade = tls.map(TlsServer::upgrade);
+    let upgrade = if websocket {
+        Some(conformance::ws::listener(upgrade))
+    } else {
+        upgrade
+    };
+    DeviceListener::bind_as(addr, upgrade, tls.is_some())
         .await
         .map_err(|e| {
             eprintln!("error: cannot listen on {addr}: {e}");
@@ -467,14 +478,14 @@ pub fn proxy(a: ProxyArgs) -> ExitCode {
         Err(code) => return code,
     };
     rt.block_on(async move {
-        let listener = match bind(a.listen, tls.as_ref()).await {
+        let listener = match bind(a.listen, tls.as_ref(), a.tls.websocket).await {
             Ok(l) => l,
             Err(code) => return code,
         };
         eprintln!(
             "proxy: {} over {} -> {} (profile {}{}); Ctrl-C stops and writes the report",
             listener.local_addr(),
-            transport(tls.as_ref()),
+            transport(tls.as_ref(), a.tls.websocket),
             up_about,
             profile.label(),
             if a.enforce { ", enforcing" } else { "" }
@@ -516,7 +527,7 @@ pub fn proxy(a: ProxyArgs) -> ExitCode {
         let sessions = handle.stop().await;
         printer.abort();
         let label = format!("proxy-{}", profile.name());
-        let line = transport(tls.as_ref());
+        let line = transport(tls.as_ref(), a.tls.websocket);
         let mut report = sessions_report(&sessions, &profile, &up_about, &label);
         report.target_description = format!("{} (devices over {line})", report.target_description);
         finish_report(

@@ -7,7 +7,7 @@ use conformance::tls::{ListenOptions, TlsMap, TlsServer};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-/// Server-side TLS flags of `serve` and `proxy`.
+/// Server-side transport flags of `serve` and `proxy`: TLS, WebSocket.
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct ListenTlsArgs {
     /// Listen over TLS with this certificate chain (PEM); needs --tls-key.
@@ -20,6 +20,10 @@ pub struct ListenTlsArgs {
     /// client-certificate mode, Aliyun securemode=2 style.
     #[arg(long = "tls-client-ca", value_name = "FILE")]
     client_ca: Option<PathBuf>,
+    /// Devices speak MQTT over WebSocket (any path, subprotocol `mqtt`;
+    /// with --tls-cert: wss).
+    #[arg(long)]
+    pub websocket: bool,
 }
 
 impl ListenTlsArgs {
@@ -35,10 +39,17 @@ impl ListenTlsArgs {
     }
 }
 
-/// The transport line of a report: TLS details, or plain TCP.
-pub fn transport(tls: Option<&TlsServer>) -> String {
-    tls.map(TlsServer::report_line)
-        .unwrap_or_else(|| "plain TCP (no TLS)".into())
+/// The transport line of a report: TLS details, or plain TCP; and
+/// WebSocket when `websocket`.
+pub fn transport(tls: Option<&TlsServer>, websocket: bool) -> String {
+    let base = tls
+        .map(TlsServer::report_line)
+        .unwrap_or_else(|| "plain TCP (no TLS)".into());
+    if websocket {
+        format!("MQTT over WebSocket, {base}")
+    } else {
+        base
+    }
 }
 
 /// The proxy's upstream: `tcp://HOST:PORT`, or `tls://HOST:PORT?...` (the
@@ -46,9 +57,12 @@ pub fn transport(tls: Option<&TlsServer>) -> String {
 /// address to dial, the TLS hook, and a description for the report.
 pub fn upstream(s: &str, file: &TlsMap) -> Result<(String, Option<Upgrade>, String), String> {
     let wrong = || {
-        format!("--upstream must be tcp://HOST:PORT or tls://HOST:PORT?ca=FILE[&...] (got `{s}`)")
+        format!("--upstream must be tcp://HOST:PORT, tls://HOST:PORT?ca=FILE[&...], ws://HOST:PORT/PATH or wss://HOST:PORT/PATH?ca=FILE[&...] (got `{s}`)")
     };
-    if !s.starts_with("tcp://") && !s.starts_with("tls://") {
+    if !["tcp://", "tls://", "ws://", "wss://"]
+        .iter()
+        .any(|p| s.starts_with(p))
+    {
         return Err(wrong());
     }
     match TargetSpec::parse_with_tls(s, &file.client_pairs(false))? {
@@ -58,6 +72,23 @@ pub fn upstream(s: &str, file: &TlsMap) -> Result<(String, Option<Upgrade>, Stri
                 Arc::new(tls_client_for(&addr, &opts).map_err(|e| format!("--upstream: {e}"))?);
             let about = format!("tls://{addr} ({})", client.summary());
             Ok((addr, Some(client.upgrade()), about))
+        }
+        TargetSpec::WebSocket { addr, path, tls } => {
+            let client = match &tls {
+                Some(o) => Some(Arc::new(
+                    tls_client_for(&addr, o).map_err(|e| format!("--upstream: {e}"))?,
+                )),
+                None => None,
+            };
+            let about = match &client {
+                Some(c) => format!("wss://{addr}{path} ({})", c.summary()),
+                None => format!("ws://{addr}{path}"),
+            };
+            let dial = conformance::ws::WsDial {
+                host: addr.clone(),
+                path,
+            };
+            Ok((addr, conformance::ws::dialer(client, Some(dial)), about))
         }
         _ => Err(wrong()),
     }

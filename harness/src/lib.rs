@@ -18,3 +18,4 @@ pub mod tls;
 pub mod transcript;
 pub mod trials;
 pub mod wire;
+pub mod ws;

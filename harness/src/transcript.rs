@@ -150,6 +150,10 @@ pub enum EventKind {
         /// capture, where a TLS connection cannot be decoded anyway).
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         tls: bool,
+        /// The connection carries MQTT over WebSocket: what its opening
+        /// handshake showed (`None`: plain MQTT over TCP or TLS).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        websocket: Option<crate::ws::WsOpen>,
     },
     /// One complete MQTT packet crossed the connection.
     Packet {

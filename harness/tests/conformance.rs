@@ -15,6 +15,12 @@
 //! with the reason, unless `CONFORMANCE_REQUIRE_TARGETS=1` (set by `.ci/run`),
 //! which turns that into failures. For the container targets (no Docker
 //! engine, image missing) the switch is `CONFORMANCE_REQUIRE_DOCKER=1`.
+//!
+//! MQTT over WebSocket: `embedded-ws` (the embedded rumqttd's WebSocket
+//! listener), `container-rabbitmq-ws` (the RabbitMQ image's
+//! `rabbitmq_web_mqtt` listener) and `amqtt-ws` (amqtt's `ws` listener) run
+//! the WebSocket cases and the folders listed in [`WS_FOLDERS`]: the
+//! transport under the same packets.
 
 use conformance::case::Case;
 use conformance::engine::{run_all, run_case, EngineConfig};
@@ -42,8 +48,26 @@ fn runtime() -> &'static tokio::runtime::Runtime {
 
 type Started = Result<Arc<RunningTarget>, String>;
 
+/// Case folders the WebSocket targets run, besides `mqtt311/websocket/`
+/// (the rest of the suite is the same packets over another transport; the
+/// TCP targets run it).
+const WS_FOLDERS: &[&str] = &[
+    "mqtt311/websocket/",
+    "mqtt311/connect/",
+    "mqtt311/ping/",
+    "mqtt311/publish/",
+    "mqtt311/subscribe/",
+    "mqtt311/unsubscribe/",
+];
+
+/// amqtt over WebSocket runs these only: amqtt's verdicts depend on load
+/// and on earlier cases (see `sequential`), and these do not.
+const AMQTT_WS_FOLDERS: &[&str] = &["mqtt311/websocket/", "mqtt311/ping/", "mqtt311/disconnect/"];
+
 struct TargetSlot {
     spec: TargetSpec,
+    /// Case id prefixes this target runs (empty: every broker case).
+    only: &'static [&'static str],
     /// For a broker whose verdicts are unstable under parallel load and
     /// depend on what earlier cases left behind (amqtt, see
     /// reports/amqtt/README.md): every broker case is run once, one at a
@@ -75,12 +99,17 @@ fn targets(root: &std::path::Path) -> Vec<Arc<TargetSlot>> {
     if cfg!(feature = "embedded") {
         specs.push(TargetSpec::Embedded);
     }
+    if cfg!(feature = "embedded-ws") {
+        specs.push(TargetSpec::EmbeddedWs);
+    }
     specs.push(TargetSpec::Mosquitto);
     for c in [
         "mosquitto-tls",
         "mosquitto-mtls",
         "container:mosquitto",
         "container:rabbitmq",
+        "container:rabbitmq-ws",
+        "amqtt-ws",
         // Last: its cases run one at a time (see `sequential`), after the
         // others have been handed out to the test threads.
         "amqtt",
@@ -98,7 +127,13 @@ fn targets(root: &std::path::Path) -> Vec<Arc<TargetSlot>> {
                 Ok(e) => (e, None),
                 Err(e) => (Expected::default(), Some(e)),
             };
+            let only = match &spec {
+                TargetSpec::AmqttWs => AMQTT_WS_FOLDERS,
+                s if s.name().ends_with("-ws") => WS_FOLDERS,
+                _ => &[],
+            };
             Arc::new(TargetSlot {
+                only,
                 sequential: matches!(spec, TargetSpec::Amqtt).then(OnceLock::new),
                 spec,
                 cell: OnceLock::new(),
@@ -216,7 +251,10 @@ fn main() {
             .collect(),
     );
     for slot in &slots {
-        for case in broker_cases.iter() {
+        for case in broker_cases
+            .iter()
+            .filter(|c| slot.only.is_empty() || slot.only.iter().any(|p| c.id.starts_with(p)))
+        {
             trials.push(trial(
                 case.clone(),
                 slot.clone(),
@@ -371,6 +409,55 @@ fn cross_target_trials(slots: &[Arc<TargetSlot>], cases: &[Case]) -> Vec<Trial> 
                         "{} and {} differ on {} cases:\n{}",
                         local.expected_path.display(),
                         boxed.expected_path.display(),
+                        diffs.len(),
+                        diffs.join("\n")
+                    )))
+                }
+            },
+        ));
+    }
+    // The same broker over WebSocket gives the verdicts it gives over TCP
+    // on the same packets (the WebSocket cases themselves aside).
+    // Known differences of a transport, each explained in the WebSocket
+    // target's expected.yaml.
+    const WS_DIFFERS: &[(&str, &str)] = &[
+        (
+            "container-rabbitmq-ws",
+            "mqtt311/connect/empty-client-id-persistent",
+        ),
+        (
+            "container-rabbitmq-ws",
+            "mqtt311/connect/password-without-username",
+        ),
+        ("container-rabbitmq-ws", "mqtt311/connect/username-bad-utf8"),
+    ];
+    for (tcp, ws) in [
+        ("embedded", "embedded-ws"),
+        ("container-rabbitmq", "container-rabbitmq-ws"),
+        ("amqtt", "amqtt-ws"),
+    ] {
+        let (Some(tcp_slot), Some(ws_slot)) = (by_name(tcp), by_name(ws)) else {
+            continue;
+        };
+        let comparable: Vec<String> = cases
+            .iter()
+            .filter(|c| c.profile == "mqtt311" && c.role == conformance::case::Role::Broker)
+            .filter(|c| !c.id.starts_with("mqtt311/websocket/"))
+            .filter(|c| !WS_DIFFERS.contains(&(ws, c.id.as_str())))
+            .filter(|c| ws_slot.only.iter().any(|p| c.id.starts_with(p)))
+            .map(|c| c.id.clone())
+            .collect();
+        out.push(Trial::test(
+            format!("{ws}::expected-file::same-verdicts-as-over-tcp"),
+            move || {
+                let diffs = verdict_differences(&tcp_slot.expected, &ws_slot.expected, &comparable);
+                if diffs.is_empty() {
+                    Ok(())
+                } else {
+                    Err(Failed::from(format!(
+                        "{} and {} differ on {} cases:\n{}",
+                        tcp_slot.expected_path.display(),
+                        ws_slot.expected_path.display(),
                         diffs.len(),
                         diffs.join("\n")
                     )))

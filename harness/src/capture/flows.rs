@@ -190,6 +190,7 @@ impl Conn {
             EventKind::Opened {
                 peer: format!("client {client} -> server {server}"),
                 tls: false,
+                websocket: None,
             },
         );
         if mid_stream {

@@ -82,6 +82,7 @@ struct RawStep {
     accept: Option<Spanned<Value>>,
     fault: Option<Spanned<String>>,
     tell: Option<Spanned<Value>>,
+    websocket: Option<Spanned<Value>>,
 }
 
 struct Ctx<'a> {
@@ -941,6 +942,15 @@ fn compile_step(
     if !r.capture.is_empty() && !matches!(action, Action::Expect(_)) {
         return cx.err(at, "`capture:` only works on an `expect` step");
     }
+    let websocket = match &r.websocket {
+        None => None,
+        Some(_) if !matches!(action, Action::Send(_) | Action::SendBytes { .. }) => {
+            return cx.err(at, "`websocket:` only works on a `send` step");
+        }
+        Some(w) => {
+            Some(crate::ws::WritePlan::parse(&w.value).or_else(|e| cx.err(&w.referenced, e))?)
+        }
+    };
     let capture: Vec<(String, String)> = r
         .capture
         .iter()
@@ -958,6 +968,7 @@ fn compile_step(
         blame,
         capture,
         strict: r.strict,
+        websocket,
         action,
     })
 }

@@ -172,6 +172,9 @@ pub struct Step {
     pub capture: Vec<(String, String)>,
     /// For `expect`: the match must be the very next packet (no skipping).
     pub strict: bool,
+    /// For `send` on a WebSocket connection: how the bytes go out as
+    /// frames (text instead of binary, split over frames, fragmented).
+    pub websocket: Option<crate::ws::WritePlan>,
     /// What the step does.
     pub action: Action,
 }

@@ -195,6 +195,7 @@ mod tests {
                     .collect(),
                 capture: vec![],
                 strict: false,
+                websocket: None,
                 action: Action::Expect(expect.clone()),
             },
             expect,

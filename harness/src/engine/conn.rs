@@ -13,13 +13,92 @@ use tokio::task::JoinHandle;
 pub trait Stream: AsyncRead + AsyncWrite + Send + Unpin {}
 impl<T: AsyncRead + AsyncWrite + Send + Unpin> Stream for T {}
 
-/// A boxed [`Stream`].
-pub type BoxStream = Box<dyn Stream>;
+/// A boxed [`Stream`], with what its WebSocket handshake showed when it
+/// carries MQTT over WebSocket.
+pub struct BoxStream {
+    io: Box<dyn Stream>,
+    tls: bool,
+    websocket: Option<crate::ws::Handle>,
+}
+
+impl BoxStream {
+    /// Boxes `io` (TCP, TLS, ...).
+    pub fn new(io: impl Stream + 'static) -> BoxStream {
+        BoxStream {
+            io: Box::new(io),
+            tls: false,
+            websocket: None,
+        }
+    }
+
+    /// Boxes a TLS stream.
+    pub fn tls(io: impl Stream + 'static) -> BoxStream {
+        BoxStream {
+            tls: true,
+            ..BoxStream::new(io)
+        }
+    }
+
+    /// Boxes a WebSocket stream with its handshake; `tls`: it runs over TLS.
+    pub fn with_websocket(
+        io: impl Stream + 'static,
+        tls: bool,
+        ws: crate::ws::Handle,
+    ) -> BoxStream {
+        BoxStream {
+            io: Box::new(io),
+            tls,
+            websocket: Some(ws),
+        }
+    }
+
+    /// True when the stream runs over TLS.
+    pub fn is_tls(&self) -> bool {
+        self.tls
+    }
+
+    /// The WebSocket handshake and write plan, for MQTT over WebSocket.
+    pub fn websocket(&self) -> Option<&crate::ws::Handle> {
+        self.websocket.as_ref()
+    }
+}
+
+impl AsyncRead for BoxStream {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut *self.get_mut().io).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for BoxStream {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut *self.get_mut().io).poll_write(cx, buf)
+    }
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut *self.get_mut().io).poll_flush(cx)
+    }
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut *self.get_mut().io).poll_shutdown(cx)
+    }
+}
 
 /// A TCP stream with Nagle off, boxed.
 pub fn boxed_tcp(stream: TcpStream) -> BoxStream {
     let _ = stream.set_nodelay(true);
-    Box::new(stream)
+    BoxStream::new(stream)
 }
 
 /// Something the reader saw.
@@ -69,6 +148,8 @@ pub enum Incoming {
 pub struct Conn {
     /// Write half; `None` once closed by the suite.
     pub writer: Option<WriteHalf<BoxStream>>,
+    /// MQTT over WebSocket: where a step puts how its next write goes out.
+    pub websocket: Option<crate::ws::PlanSlot>,
     reader: JoinHandle<()>,
 }
 
@@ -87,10 +168,12 @@ impl Conn {
         dir: Dir,
         tx: mpsc::Sender<Incoming>,
     ) -> Conn {
+        let websocket = stream.websocket().map(|h| h.plan.clone());
         let (r, w) = tokio::io::split(stream);
         let reader = tokio::spawn(read_loop(name.to_string(), r, max_packet, dir, tx));
         Conn {
             writer: Some(w),
+            websocket,
             reader,
         }
     }

@@ -52,12 +52,23 @@ impl Drop for DeviceListener {
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl DeviceListener {
-    /// Binds `addr` (use `127.0.0.1:0` for a free port) and starts accepting.
+    /// Binds `addr` (use `127.0.0.1:0` for a free port) and starts
+    /// accepting; `upgrade` is a TLS handshake.
     pub async fn bind(addr: SocketAddr, upgrade: Option<Upgrade>) -> std::io::Result<Self> {
+        let tls = upgrade.is_some();
+        DeviceListener::bind_as(addr, upgrade, tls).await
+    }
+
+    /// [`DeviceListener::bind`] with any `upgrade` (e.g. a WebSocket
+    /// handshake, after TLS or not); `tls` says whether it includes TLS.
+    pub async fn bind_as(
+        addr: SocketAddr,
+        upgrade: Option<Upgrade>,
+        tls: bool,
+    ) -> std::io::Result<Self> {
         let listener = TcpListener::bind(addr).await?;
         let local = listener.local_addr()?;
         let (tx, rx) = mpsc::channel(64);
-        let tls = upgrade.is_some();
         let task = tokio::spawn(accept_loop(listener, upgrade, tx));
         Ok(DeviceListener {
             local,

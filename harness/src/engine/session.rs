@@ -658,11 +658,14 @@ impl Session<'_> {
             Action::Send(spec) => {
                 let (_, key) = self.step_conn(step)?;
                 let packet = spec.build(&self.vars).map_err(StepEnd::Error)?;
-                self.send_bytes(&key, encode(&packet)).await;
+                let bytes = encode(&packet);
+                self.plan_frames(&key, step, bytes.len())?;
+                self.send_bytes(&key, bytes).await;
                 Ok(())
             }
             Action::SendBytes { bytes, .. } => {
                 let (_, key) = self.step_conn(step)?;
+                self.plan_frames(&key, step, bytes.len())?;
                 self.send_bytes(&key, bytes.clone()).await;
                 Ok(())
             }
@@ -894,7 +897,7 @@ impl Session<'_> {
     /// Starts reading `stream` as case connection `name`; returns its key.
     fn attach(&mut self, name: &str, stream: super::conn::BoxStream, peer: SocketAddr) -> String {
         let tls = match self.endpoint {
-            Endpoint::Dial(_) => self.cfg.dialer.is_some(),
+            Endpoint::Dial(_) => stream.is_tls(),
             Endpoint::Listen(l) => l.tls(),
             Endpoint::Library(end) => end.listener.tls(),
         };
@@ -906,6 +909,7 @@ impl Session<'_> {
             format!("{name}#{n}")
         };
         self.keys.insert(name.to_string(), key.clone());
+        let websocket = stream.websocket().map(|h| h.open.clone());
         let conn = Conn::start(
             &key,
             stream,
@@ -920,6 +924,7 @@ impl Session<'_> {
             EventKind::Opened {
                 peer: peer.to_string(),
                 tls,
+                websocket,
             },
         );
         let st = self.conns.entry(key.clone()).or_default();
@@ -931,7 +936,45 @@ impl Session<'_> {
         key
     }
 
+    /// A send step's `websocket:` plan goes to connection `key`'s
+    /// WebSocket layer (and into the transcript as a note).
+    fn plan_frames(&mut self, key: &str, step: &Step, len: usize) -> Result<(), StepEnd> {
+        let Some(plan) = &step.websocket else {
+            return Ok(());
+        };
+        let slot = self
+            .conns
+            .get(key)
+            .and_then(|s| s.conn.as_ref())
+            .and_then(|c| c.websocket.clone());
+        let Some(slot) = slot else {
+            return Err(StepEnd::Error(format!(
+                "step {}: `websocket:` on connection `{key}`, which is not MQTT over WebSocket (give the case `requires: [websocket]`)",
+                step.index
+            )));
+        };
+        if let Ok(mut s) = slot.lock() {
+            *s = Some(plan.clone());
+        }
+        self.note(
+            key,
+            format!("step {}: sent as {}", step.index, plan.describe(len)),
+        );
+        Ok(())
+    }
+
     async fn send_bytes(&mut self, name: &str, bytes: Vec<u8>) {
+        // Bytes that are several whole packets (e.g. all in one WebSocket
+        // frame) are recorded packet by packet; anything else as written.
+        for part in whole_packets(&bytes) {
+            self.record_sent(name, part.to_vec());
+        }
+        self.write_bytes(name, &bytes).await;
+    }
+
+    /// Records a packet the suite sends (and what it changes: retained
+    /// topics, the last CONNECT).
+    fn record_sent(&mut self, name: &str, bytes: Vec<u8>) {
         let d = decode(&bytes);
         match &d.packet {
             Some(crate::wire::Packet::Publish(p)) if p.retain && self.suite == Side::Client => {
@@ -962,6 +1005,10 @@ impl Session<'_> {
                 by_suite: true,
             },
         );
+    }
+
+    /// Writes `bytes` on connection `name` (a note when that fails).
+    async fn write_bytes(&mut self, name: &str, bytes: &[u8]) {
         let timeout = self.cfg.step_timeout;
         let Some(w) = self
             .conns
@@ -973,7 +1020,7 @@ impl Session<'_> {
             return;
         };
         let res = tokio::time::timeout(timeout, async {
-            w.write_all(&bytes).await?;
+            w.write_all(bytes).await?;
             w.flush().await
         })
         .await;
@@ -1177,4 +1224,25 @@ impl Session<'_> {
             }
         }
     }
+}
+
+/// `bytes` cut into the packets it holds when it is exactly two or more
+/// whole packets; otherwise `bytes` as one piece.
+fn whole_packets(bytes: &[u8]) -> Vec<&[u8]> {
+    let mut parts = Vec::new();
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        match crate::wire::peek_frame_len(rest) {
+            Ok(Some((h, b))) if h + b <= rest.len() => {
+                let (one, tail) = rest.split_at(h + b);
+                parts.push(one);
+                rest = tail;
+            }
+            _ => return vec![bytes],
+        }
+    }
+    if parts.len() < 2 {
+        return vec![bytes];
+    }
+    parts
 }

@@ -270,6 +270,7 @@ async fn session(
     s.push(EventKind::Opened {
         peer: peer.addr.to_string(),
         tls: peer.tls,
+        websocket: client.websocket().map(|h| h.open.clone()),
     });
     let upstream = match connect_upstream(&cfg).await {
         Ok(u) => u,

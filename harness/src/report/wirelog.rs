@@ -11,8 +11,19 @@ pub fn render(t: &Transcript, max_hex: usize) -> String {
     for e in &t.events {
         let ms = e.at.as_secs_f64() * 1000.0;
         let line = match &e.kind {
-            EventKind::Opened { peer, tls } => {
-                format!("opened to {peer}{}", if *tls { " (TLS)" } else { "" })
+            EventKind::Opened {
+                peer,
+                tls,
+                websocket,
+            } => {
+                format!(
+                    "opened to {peer}{}{}",
+                    if *tls { " (TLS)" } else { "" },
+                    websocket
+                        .as_ref()
+                        .map(|w| format!(", {}", w.summary()))
+                        .unwrap_or_default()
+                )
             }
             EventKind::Packet {
                 dir,

@@ -68,6 +68,7 @@ pub fn monitors(implicit: &'static [&'static str]) -> Vec<Box<dyn Monitor>> {
         Box::new(DeliveredQos { implicit }),
         Box::new(KeepAliveClient),
         Box::new(KeepAliveServer),
+        Box::new(WebSocketSubprotocol),
     ]
 }
 
@@ -1576,6 +1577,9 @@ impl Monitor for KeepAliveServer {
         })
     }
 }
+
+mod websocket;
+pub use websocket::WebSocketSubprotocol;
 
 #[cfg(test)]
 mod byte_tests;

@@ -39,6 +39,7 @@ impl Tb {
             EventKind::Opened {
                 peer: "127.0.0.1:1883".into(),
                 tls: false,
+                websocket: None,
             },
         )
     }
@@ -50,6 +51,24 @@ impl Tb {
             EventKind::Opened {
                 peer: "127.0.0.1:8883".into(),
                 tls: true,
+                websocket: None,
+            },
+        )
+    }
+
+    /// Opens `conn` over WebSocket: the client offered `offered`, the
+    /// server selected `selected`.
+    pub fn open_ws(&mut self, conn: &str, offered: &[&str], selected: Option<&str>) -> usize {
+        self.push(
+            conn,
+            EventKind::Opened {
+                peer: "127.0.0.1:8080".into(),
+                tls: false,
+                websocket: Some(crate::ws::WsOpen {
+                    path: "/mqtt".into(),
+                    offered: offered.iter().map(|s| s.to_string()).collect(),
+                    selected: selected.map(str::to_string),
+                }),
             },
         )
     }

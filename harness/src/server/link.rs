@@ -122,6 +122,7 @@ impl Drop for Link {
 
 /// Serves connection number `n` (1-based) until it closes.
 pub(super) async fn serve(ctx: Arc<Ctx>, n: usize, peer: SocketAddr, stream: BoxStream) {
+    let websocket = stream.websocket().map(|h| h.open.clone());
     let (mut r, w) = tokio::io::split(stream);
     let (cmd_tx, mut cmd_rx) = mpsc::channel(64);
     let base = if ctx.library.is_some() {
@@ -144,6 +145,7 @@ pub(super) async fn serve(ctx: Arc<Ctx>, n: usize, peer: SocketAddr, stream: Box
             EventKind::Opened {
                 peer: peer.to_string(),
                 tls: ctx.tls,
+                websocket,
             },
         );
     }
@@ -803,7 +805,7 @@ impl Link {
         let arrival = Arrival {
             peer: self.peer,
             at: Instant::now(),
-            stream: Ok(Box::new(theirs)),
+            stream: Ok(crate::engine::BoxStream::new(theirs)),
         };
         let _ = self.ctx.launch.send(Launch {
             pending: p,

@@ -127,6 +127,7 @@ impl Platform {
             crate::transcript::EventKind::Opened {
                 peer: "device".into(),
                 tls,
+                websocket: None,
             },
         );
         t.push(

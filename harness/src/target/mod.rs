@@ -13,6 +13,9 @@
 //!   `conformance`, password `conformance-pass`; claims `auth`);
 //! - `mosquitto-tls`, `mosquitto-mtls`: a local Mosquitto with a TLS
 //!   listener (the second requires client certificates).
+//! - `ws://HOST:PORT/PATH`, `wss://HOST:PORT/PATH?ca=FILE&...`: any
+//!   broker speaking MQTT over WebSocket (see [`websocket`]); `amqtt-ws`:
+//!   a local amqtt with its WebSocket listener;
 //! - `proxy:INNER` / `proxy+enforce:INNER`: the suite's proxy in front of
 //!   another target, running the profile's monitors (and, with `+enforce`,
 //!   refusing what the profile forbids: a local stand-in for the platform).
@@ -27,6 +30,7 @@ mod embedded;
 pub mod fault;
 mod mosquitto;
 mod tls;
+pub mod websocket;
 
 pub use tls::client_for as tls_client_for;
 
@@ -70,6 +74,19 @@ pub enum TargetSpec {
     },
     /// A broker in a Docker container started by the suite.
     Container(container::ContainerSpec),
+    /// A broker speaking MQTT over WebSocket at this address and path.
+    WebSocket {
+        /// `HOST:PORT`.
+        addr: String,
+        /// The request path (`/mqtt` unless the URL names one).
+        path: String,
+        /// `wss://`: how to verify the server and what to present.
+        tls: Option<crate::tls::TlsOptions>,
+    },
+    /// An amqtt broker with a WebSocket listener, started by the suite.
+    AmqttWs,
+    /// The embedded rumqttd's WebSocket listener (feature `embedded-ws`).
+    EmbeddedWs,
 }
 
 impl TargetSpec {
@@ -98,17 +115,25 @@ impl TargetSpec {
         if let Some(rest) = s.strip_prefix("tls://") {
             return tls::parse(rest, tls);
         }
+        if let Some(rest) = s.strip_prefix("ws://") {
+            return websocket::parse(rest, false, tls);
+        }
+        if let Some(rest) = s.strip_prefix("wss://") {
+            return websocket::parse(rest, true, tls);
+        }
         match s {
             "embedded" | "rumqttd" => Ok(TargetSpec::Embedded),
             "mosquitto" => Ok(TargetSpec::Mosquitto),
             "amqtt" => Ok(TargetSpec::Amqtt),
+            "amqtt-ws" => Ok(TargetSpec::AmqttWs),
+            "embedded-ws" => Ok(TargetSpec::EmbeddedWs),
             "mosquitto-auth" => Ok(TargetSpec::MosquittoAuth),
             "mosquitto-tls" => Ok(TargetSpec::MosquittoTls { client_cert: false }),
             "mosquitto-mtls" => Ok(TargetSpec::MosquittoTls { client_cert: true }),
             _ => match s.strip_prefix("tcp://") {
                 Some(rest) if !rest.is_empty() => Ok(TargetSpec::Tcp(rest.to_string())),
                 _ => Err(format!(
-                    "unknown target `{s}`; expected embedded, mosquitto, amqtt, mosquitto-auth, mosquitto-tls, mosquitto-mtls, tcp://HOST:PORT, tls://HOST:PORT?ca=FILE, container:mosquitto|rabbitmq|IMAGE[:TAG] or proxy[+enforce]:TARGET"
+                    "unknown target `{s}`; expected embedded, embedded-ws, mosquitto, amqtt, amqtt-ws, mosquitto-auth, mosquitto-tls, mosquitto-mtls, tcp://HOST:PORT, tls://HOST:PORT?ca=FILE, ws://HOST:PORT/PATH, wss://HOST:PORT/PATH?ca=FILE, container:mosquitto|rabbitmq|rabbitmq-ws|IMAGE[:TAG] or proxy[+enforce]:TARGET"
                 )),
             },
         }
@@ -131,6 +156,9 @@ impl TargetSpec {
                 inner.name()
             ),
             TargetSpec::Container(c) => c.short.clone(),
+            TargetSpec::WebSocket { addr, path, tls } => websocket::name(addr, path, tls.is_some()),
+            TargetSpec::AmqttWs => "amqtt-ws".into(),
+            TargetSpec::EmbeddedWs => "embedded-ws".into(),
         }
     }
 }
@@ -148,6 +176,8 @@ pub struct RunningTarget {
     /// TLS every connection to it uses (`None`: plain TCP); its
     /// [`crate::tls::TlsClient::upgrade`] goes into `EngineConfig::dialer`.
     pub tls: Option<std::sync::Arc<crate::tls::TlsClient>>,
+    /// MQTT over WebSocket: where the handshake goes (after TLS, if any).
+    pub websocket: Option<crate::ws::WsDial>,
     /// Starts a broker of this target's kind for a case with `fault:` steps
     /// (`None`: the target cannot inject faults).
     pub faults: Option<Arc<dyn fault::Faults>>,
@@ -162,9 +192,10 @@ pub trait Stop: Send + Sync {
 
 impl RunningTarget {
     /// The engine's dialer hook for this target (`EngineConfig::dialer`):
-    /// its TLS client's handshake, or `None` for plain TCP.
+    /// its TLS client's handshake and then the WebSocket handshake, as the
+    /// target needs them, or `None` for plain TCP.
     pub fn dialer(&self) -> Option<crate::engine::Upgrade> {
-        self.tls.as_ref().map(|t| t.upgrade())
+        crate::ws::dialer(self.tls.clone(), self.websocket.clone())
     }
 
     /// Stops what the suite started for this target (also done on drop).
@@ -204,6 +235,7 @@ pub const CAPABILITIES: &[&str] = &[
     "faults",
     "persistence",
     "auth",
+    "websocket",
 ];
 
 /// Capabilities of a full MQTT 3.1.1 broker (the optional `sys-topics` and
@@ -234,13 +266,15 @@ pub const AUTH_PASSWORD: &str = "conformance-pass";
 /// `faults`: the target can pause, kill and restart its broker (container
 /// targets); `persistence`: sessions survive a broker restart.
 /// `auth`: the broker checks user name and password (give them as profile
-/// parameters).
+/// parameters). `websocket`: the target speaks MQTT over WebSocket (its
+/// targets claim it).
 pub const OPTIONAL_CAPABILITIES: &[&str] = &[
     "sys-topics",
     "empty-client-id",
     "faults",
     "persistence",
     "auth",
+    "websocket",
 ];
 
 /// Starts (or resolves) a target for plain MQTT 3.1.1.
@@ -298,6 +332,7 @@ pub async fn start_for(
                 addr: proxy.addr,
                 capabilities,
                 tls: None,
+                websocket: None,
                 faults: None,
                 guard: Some(Box::new(ProxyGuard {
                     proxy,
@@ -320,11 +355,39 @@ pub async fn start_for(
                 addr,
                 capabilities: full_broker_capabilities(),
                 tls: None,
+                websocket: None,
                 faults: None,
                 guard: None,
             })
         }
         TargetSpec::Tls { addr, opts } => tls::start_remote(spec, addr, opts).await,
+        TargetSpec::WebSocket { addr, path, tls } => {
+            websocket::start_remote(spec, addr, path, tls.as_ref()).await
+        }
+        TargetSpec::AmqttWs => websocket::start_amqtt(spec).await,
+        #[cfg(feature = "embedded-ws")]
+        TargetSpec::EmbeddedWs => {
+            let addr = embedded::start_ws().await?;
+            let mut capabilities = full_broker_capabilities();
+            capabilities.push(websocket::CAPABILITY.into());
+            Ok(RunningTarget {
+                name: spec.name(),
+                description: format!("rumqttd 0.20 (embedded, in-process), WebSocket listener on {addr}"),
+                addr,
+                capabilities,
+                tls: None,
+                websocket: Some(crate::ws::WsDial {
+                    host: addr.to_string(),
+                    path: "/mqtt".into(),
+                }),
+                faults: None,
+                guard: None,
+            })
+        }
+        #[cfg(not(feature = "embedded-ws"))]
+        TargetSpec::EmbeddedWs => Err(
+            "this build's embedded broker has no WebSocket listener: rebuild with `--features embedded-ws`".into(),
+        ),
         TargetSpec::MosquittoTls { client_cert } => tls::start_mosquitto(spec, *client_cert).await,
         #[cfg(not(feature = "containers"))]
         TargetSpec::Container(_) => Err(container::NOT_BUILT.into()),
@@ -337,6 +400,10 @@ pub async fn start_for(
                 addr: b.addr,
                 capabilities: c.capabilities.clone(),
                 tls: None,
+                websocket: c.websocket.as_ref().map(|path| crate::ws::WsDial {
+                    host: b.addr.to_string(),
+                    path: path.clone(),
+                }),
                 faults: Some(Arc::new(container::ContainerFaults(c.clone()))),
                 guard: Some(Box::new(b)),
             })
@@ -355,6 +422,7 @@ pub async fn start_for(
                 addr: m.addr,
                 capabilities,
                 tls: None,
+                websocket: None,
                 faults: None,
                 guard: Some(Box::new(m)),
             })
@@ -367,6 +435,7 @@ pub async fn start_for(
                 addr: m.addr,
                 capabilities: full_broker_capabilities(),
                 tls: None,
+                websocket: None,
                 faults: None,
                 guard: Some(Box::new(m)),
             })
@@ -379,6 +448,7 @@ pub async fn start_for(
                 addr: a.addr,
                 capabilities: amqtt_capabilities(),
                 tls: None,
+                websocket: None,
                 faults: None,
                 guard: Some(Box::new(a)),
             })
@@ -393,6 +463,7 @@ pub async fn start_for(
                     addr,
                     capabilities: full_broker_capabilities(),
                     tls: None,
+                    websocket: None,
                     faults: None,
                     guard: None,
                 })

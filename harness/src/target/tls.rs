@@ -64,6 +64,7 @@ pub(super) async fn start_remote(
         addr: sock,
         capabilities: full_broker_capabilities(),
         tls: Some(Arc::new(client)),
+        websocket: None,
         faults: None,
         guard: None,
     })
@@ -108,6 +109,7 @@ pub(super) async fn start_mosquitto(
         addr: m.addr,
         capabilities: full_broker_capabilities(),
         tls: Some(Arc::new(client)),
+        websocket: None,
         faults: None,
         guard: Some(Box::new(m)),
     })

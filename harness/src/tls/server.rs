@@ -149,7 +149,7 @@ impl TlsServer {
         match tokio::time::timeout(self.handshake_timeout, acceptor.accept(tcp)).await {
             Ok(Ok(s)) => {
                 self.record_client(s.get_ref().1.peer_certificates());
-                Ok(Box::new(s))
+                Ok(crate::engine::BoxStream::tls(s))
             }
             Ok(Err(e)) => {
                 self.record_refusal();

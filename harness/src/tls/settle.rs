@@ -62,7 +62,7 @@ pub(super) async fn settle(
 ) -> Result<BoxStream, String> {
     let tls13 = stream.get_ref().1.protocol_version() == Some(ProtocolVersion::TLSv1_3);
     if !tls13 || !watch.asked.load(Ordering::SeqCst) {
-        return Ok(Box::new(stream));
+        return Ok(BoxStream::tls(stream));
     }
     let mut buf = vec![0u8; 4096];
     let read = tokio::select! {
@@ -71,14 +71,14 @@ pub(super) async fn settle(
         _ = tokio::time::sleep(SETTLE_LIMIT) => None,
     };
     match read {
-        None => Ok(Box::new(stream)),
+        None => Ok(BoxStream::tls(stream)),
         Some(Ok(0)) => Err(
             "the server closed the connection right after the handshake (client certificate refused?)"
                 .into(),
         ),
         Some(Ok(n)) => {
             buf.truncate(n);
-            Ok(Box::new(Prefixed {
+            Ok(BoxStream::tls(Prefixed {
                 prefix: buf,
                 pos: 0,
                 inner: stream,

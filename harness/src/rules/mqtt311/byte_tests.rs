@@ -135,6 +135,9 @@ const COVERED: &[&str] = &[
     "mqtt311.delivered-qos",
     "mqtt311.keepalive-client",
     "mqtt311.keepalive-server",
+    // Judges WebSocket handshakes and text-frame closes, not packet bytes:
+    // its tests are in websocket.rs.
+    "mqtt311.websocket",
 ];
 
 // --- helpers ------------------------------------------------------------------
@@ -1154,6 +1157,7 @@ fn replay(recs: &[Rec]) -> Transcript {
             "opened" => EventKind::Opened {
                 peer: "127.0.0.1:1883".into(),
                 tls: false,
+                websocket: None,
             },
             "closed_by_client" | "closed_by_server" => EventKind::Closed {
                 by: if r.dir == "closed_by_client" {

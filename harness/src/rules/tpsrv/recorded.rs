@@ -21,6 +21,7 @@ pub(crate) fn replay(json: &str) -> Transcript {
             "opened" => EventKind::Opened {
                 peer: "127.0.0.1:1883".into(),
                 tls: false,
+                websocket: None,
             },
             "closed_by_client" => EventKind::Closed {
                 by: ClosedBy::Client,

@@ -197,7 +197,7 @@ impl BrokerContainer {
                 next_log_check = Instant::now() + Duration::from_millis(300);
             }
             if seen_log {
-                match mqtt_probe(self.addr).await {
+                match mqtt_probe(self.addr, self.spec.websocket.as_deref()).await {
                     Ok(()) => return Ok(()),
                     Err(e) => last = e,
                 }
@@ -274,15 +274,20 @@ async fn docker_op(id: String, fault: Fault) -> Result<(), String> {
 
 /// Sends a minimal CONNECT (clean session, client id `mqttcprobe`) and waits for a CONNACK.
 /// Docker's port proxy accepts TCP before the broker listens, so TCP alone proves nothing.
-pub async fn mqtt_probe(addr: SocketAddr) -> Result<(), String> {
+/// With `websocket` (a path), the CONNECT goes over MQTT over WebSocket.
+pub async fn mqtt_probe(addr: SocketAddr, websocket: Option<&str>) -> Result<(), String> {
     const CONNECT: &[u8] = &[
         0x10, 0x16, 0x00, 0x04, b'M', b'Q', b'T', b'T', 0x04, 0x02, 0x00, 0x3c, 0x00, 0x0a, b'm',
         b'q', b't', b't', b'c', b'p', b'r', b'o', b'b', b'e',
     ];
     let attempt = async {
-        let mut s = tokio::net::TcpStream::connect(addr)
+        let tcp = tokio::net::TcpStream::connect(addr)
             .await
             .map_err(|e| e.to_string())?;
+        let mut s = crate::engine::boxed_tcp(tcp);
+        if let Some(path) = websocket {
+            s = crate::ws::connect(s, &addr.to_string(), path).await?;
+        }
         s.write_all(CONNECT).await.map_err(|e| e.to_string())?;
         let mut ack = [0u8; 4];
         s.read_exact(&mut ack)

@@ -6,13 +6,16 @@
 //! - `container:mosquitto`: `mqtt-conformance/mosquitto:2.0.11` (built by
 //!   `fixtures/containers/build-images.sh`);
 //! - `container:rabbitmq`: `mqtt-conformance/rabbitmq:3.10.8` with its MQTT plugin;
+//! - `container:rabbitmq-ws`: the same image, MQTT over WebSocket through
+//!   its `rabbitmq_web_mqtt` plugin (port 15675, path `/ws`);
 //! - `container:IMAGE[:TAG]`: any image, MQTT on port 1883, ready when it
 //!   answers an MQTT CONNECT;
 //! - options after `?`, joined by `&`: `port=N` (the MQTT port inside the
 //!   container), `wait=TEXT` (a log line to wait for first), `image=NAME[:TAG]`
 //!   (swap the image of a built-in, e.g. `container:mosquitto?image=eclipse-mosquitto:2`),
 //!   `without=CAP,CAP` and `with=CAP,CAP` (capability claims),
-//!   `startup=SECONDS` (default 90).
+//!   `startup=SECONDS` (default 90), `ws=PATH` (the port speaks MQTT over
+//!   WebSocket at PATH).
 //!
 //! No image is ever pulled: there may be no registry. A missing image is a
 //! one-line error saying how to build it.
@@ -59,6 +62,8 @@ pub struct ContainerSpec {
     pub startup: Duration,
     /// Which built-in recipe made the image (for the "how to build it" hint).
     pub recipe: Option<&'static str>,
+    /// The port speaks MQTT over WebSocket at this path.
+    pub websocket: Option<String>,
 }
 
 /// Capabilities of the project's Mosquitto image: a full broker, faults, and
@@ -110,7 +115,7 @@ impl ContainerSpec {
         };
         if base.is_empty() || base.contains(char::is_whitespace) {
             return Err(format!(
-                "container target `container:{rest}`: expected container:mosquitto, container:rabbitmq or container:IMAGE[:TAG][?port=N&wait=TEXT]"
+                "container target `container:{rest}`: expected container:mosquitto, container:rabbitmq, container:rabbitmq-ws or container:IMAGE[:TAG][?port=N&wait=TEXT]"
             ));
         }
         let mut spec = match base {
@@ -123,6 +128,7 @@ impl ContainerSpec {
                 capabilities: mosquitto_caps(),
                 startup: Duration::from_secs(90),
                 recipe: Some("mosquitto"),
+                websocket: None,
             },
             "rabbitmq" => ContainerSpec {
                 short: "container-rabbitmq".into(),
@@ -133,6 +139,25 @@ impl ContainerSpec {
                 capabilities: rabbitmq_caps(),
                 startup: Duration::from_secs(120),
                 recipe: Some("rabbitmq"),
+                websocket: None,
+            },
+            // The web_mqtt listener of the same image. No `faults`: a fault
+            // case's second broker is dialled over plain TCP.
+            "rabbitmq-ws" => ContainerSpec {
+                short: "container-rabbitmq-ws".into(),
+                image: "mqtt-conformance/rabbitmq".into(),
+                tag: "3.10.8".into(),
+                port: 15675,
+                wait: "Server startup complete".into(),
+                capabilities: {
+                    let mut c = rabbitmq_caps();
+                    c.retain(|c| c != "faults");
+                    c.push(super::websocket::CAPABILITY.into());
+                    c
+                },
+                startup: Duration::from_secs(120),
+                recipe: Some("rabbitmq"),
+                websocket: Some("/ws".into()),
             },
             other => {
                 let (image, tag) = split_image(other);
@@ -147,6 +172,7 @@ impl ContainerSpec {
                     capabilities: caps,
                     startup: Duration::from_secs(90),
                     recipe: None,
+                    websocket: None,
                 }
             }
         };
@@ -161,6 +187,15 @@ impl ContainerSpec {
                         .ok_or_else(|| format!("container option port=`{v}`: expected 1-65535"))?
                 }
                 "wait" => spec.wait = v.to_string(),
+                "ws" => {
+                    if !v.starts_with('/') {
+                        return Err(format!("container option ws=`{v}`: expected a path, e.g. ws=/mqtt"));
+                    }
+                    spec.websocket = Some(v.to_string());
+                    if !spec.capabilities.iter().any(|c| c == super::websocket::CAPABILITY) {
+                        spec.capabilities.push(super::websocket::CAPABILITY.into());
+                    }
+                }
                 "image" => {
                     let (image, tag) = split_image(v);
                     if image.is_empty() {
@@ -196,7 +231,7 @@ impl ContainerSpec {
                 }
                 _ => {
                     return Err(format!(
-                        "unknown container option `{k}`; known: port, wait, image, with, without, startup"
+                        "unknown container option `{k}`; known: port, wait, image, with, without, startup, ws"
                     ))
                 }
             }
@@ -232,6 +267,13 @@ mod tests {
         assert_eq!(r.reference(), "mqtt-conformance/rabbitmq:3.10.8");
         assert!(!r.capabilities.contains(&"qos2".to_string()));
         assert!(r.capabilities.contains(&"faults".to_string()));
+        let w = ContainerSpec::parse("rabbitmq-ws").unwrap();
+        assert_eq!((w.port, w.websocket.as_deref()), (15675, Some("/ws")));
+        assert!(w.capabilities.contains(&"websocket".to_string()));
+        assert!(!w.capabilities.contains(&"faults".to_string()));
+        let g = ContainerSpec::parse("img:1?port=8080&ws=/mqtt").unwrap();
+        assert_eq!(g.websocket.as_deref(), Some("/mqtt"));
+        assert!(ContainerSpec::parse("img:1?ws=mqtt").is_err());
     }
 
     #[test]
