@@ -264,3 +264,132 @@ impl AsyncWrite for WsStream {
         Pin::new(&mut me.inner).poll_shutdown(cx)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ws::WritePlan;
+    use std::sync::{Arc, Mutex};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
+
+    /// A server-side WsStream over one end of a pipe; the test holds the
+    /// other end (the client's raw bytes).
+    fn server() -> (WsStream, DuplexStream, PlanSlot) {
+        let (a, b) = tokio::io::duplex(1 << 16);
+        let plan: PlanSlot = Arc::new(Mutex::new(None));
+        (
+            WsStream::new(BoxStream::new(a), Vec::new(), false, plan.clone()),
+            b,
+            plan,
+        )
+    }
+
+    fn framed(fin: bool, op: u8, payload: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        frame::encode(&mut out, fin, op, payload, Some([9, 8, 7, 6]));
+        out
+    }
+
+    /// Every frame in `raw`: (fin, opcode, unmasked payload).
+    fn frames(mut raw: &[u8]) -> Vec<(bool, u8, Vec<u8>)> {
+        let mut out = vec![];
+        while let Ok(Some(h)) = frame::parse_header(raw) {
+            let end = h.header_len + h.payload_len as usize;
+            let mut p = raw[h.header_len..end].to_vec();
+            if let Some(k) = h.mask {
+                frame::apply_mask(&mut p, k);
+            }
+            out.push((h.fin, h.opcode, p));
+            raw = &raw[end..];
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn reads_packets_however_frames_cut_them_and_answers_pings() {
+        let (mut ws, mut peer, _) = server();
+        let mut input = framed(true, frame::BINARY, &[0xc0]);
+        input.extend(framed(true, frame::PING, b"hi"));
+        input.extend(framed(false, frame::BINARY, &[0x00, 0xd0]));
+        input.extend(framed(true, frame::CONTINUATION, &[0x00]));
+        input.extend(framed(true, frame::CLOSE, &1000u16.to_be_bytes()));
+        peer.write_all(&input).await.expect("write");
+        let mut got = Vec::new();
+        ws.read_to_end(&mut got).await.expect("read to the close");
+        assert_eq!(got, [0xc0, 0x00, 0xd0, 0x00]);
+        drop(ws);
+        let mut back = Vec::new();
+        peer.read_to_end(&mut back).await.expect("read back");
+        assert_eq!(
+            frames(&back),
+            [
+                (true, frame::PONG, b"hi".to_vec()),
+                (true, frame::CLOSE, 1000u16.to_be_bytes().to_vec())
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_text_frame_stops_reading_with_the_rule() {
+        let (mut ws, mut peer, _) = server();
+        peer.write_all(&framed(true, frame::TEXT, b"\x10"))
+            .await
+            .expect("write");
+        let mut buf = [0u8; 8];
+        let e = ws.read(&mut buf).await.expect_err("text frame");
+        assert!(e.to_string().starts_with(crate::ws::TEXT_FRAME), "{e}");
+        assert!(e.to_string().contains("MQTT-6.0.0-1"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn oversized_frames_and_reserved_bits_are_refused() {
+        let (mut ws, mut peer, _) = server();
+        // A header claiming 1 GiB: refused before any payload is buffered.
+        peer.write_all(&[0x82, 0x7f, 0, 0, 0, 0, 0x40, 0, 0, 0])
+            .await
+            .expect("write");
+        let mut buf = [0u8; 8];
+        assert!(ws.read(&mut buf).await.is_err());
+        let (mut ws, mut peer, _) = server();
+        peer.write_all(&[0xc2, 0x00]).await.expect("write");
+        let e = ws.read(&mut buf).await.expect_err("RSV1");
+        assert!(e.to_string().contains("reserved bits"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn writes_follow_the_plan_once_then_binary_frames() {
+        let (mut ws, mut peer, plan) = server();
+        if let Ok(mut p) = plan.lock() {
+            *p = Some(WritePlan {
+                opcode: None,
+                frames: vec![1, 2],
+                fragmented: true,
+            });
+        }
+        ws.write_all(&[1, 2, 3, 4, 5]).await.expect("write");
+        ws.write_all(&[6]).await.expect("write");
+        if let Ok(mut p) = plan.lock() {
+            *p = Some(WritePlan {
+                opcode: Some(frame::TEXT),
+                ..WritePlan::default()
+            });
+        }
+        ws.write_all(&[7]).await.expect("write");
+        ws.flush().await.expect("flush");
+        drop(ws);
+        let mut raw = Vec::new();
+        peer.read_to_end(&mut raw).await.expect("read");
+        assert_eq!(
+            frames(&raw),
+            [
+                (false, frame::BINARY, vec![1]),
+                (false, frame::CONTINUATION, vec![2, 3]),
+                (true, frame::CONTINUATION, vec![4, 5]),
+                (true, frame::BINARY, vec![6]),
+                (true, frame::TEXT, vec![7]),
+            ]
+        );
+        // A server's frames are not masked.
+        assert_eq!(raw[1] & 0x80, 0);
+    }
+}
