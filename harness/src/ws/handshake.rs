@@ -41,7 +41,7 @@ async fn read_head(s: &mut BoxStream, what: &str) -> Result<(String, Vec<u8>), S
             });
         }
         buf.extend_from_slice(&chunk[..n]);
-        if buf.len() >= 2 && !buf.starts_with(b"GET") && !buf.starts_with(b"HTTP") {
+        if !looks_like_http(&buf) {
             // Not HTTP at all (e.g. MQTT bytes straight on the socket).
             let shown: Vec<String> = buf.iter().take(16).map(|b| format!("{b:02x}")).collect();
             return Err(format!(
@@ -55,6 +55,13 @@ async fn read_head(s: &mut BoxStream, what: &str) -> Result<(String, Vec<u8>), S
             ));
         }
     }
+}
+
+/// True while `buf` can still be the start of an HTTP request or response
+/// (it may have arrived a few bytes at a time).
+fn looks_like_http(buf: &[u8]) -> bool {
+    let n = buf.len().min(4);
+    b"GET ".starts_with(&buf[..n]) || b"HTTP".starts_with(&buf[..n])
 }
 
 /// The value of header `name` (case-insensitive), the first one.
@@ -195,6 +202,16 @@ fn wrap(s: BoxStream, rest: Vec<u8>, client: bool, open: WsOpen) -> BoxStream {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn http_is_recognised_from_its_first_bytes() {
+        for ok in [&b"H"[..], b"HT", b"HTTP/1.1 101", b"G", b"GET /mqtt"] {
+            assert!(looks_like_http(ok), "{ok:?}");
+        }
+        for bad in [&b"\x10\x0c"[..], b"POST /", b"HX"] {
+            assert!(!looks_like_http(bad), "{bad:?}");
+        }
+    }
 
     #[test]
     fn headers_are_found_case_insensitively() {
