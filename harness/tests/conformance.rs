@@ -398,22 +398,11 @@ fn cross_target_trials(slots: &[Arc<TargetSlot>], cases: &[Case]) -> Vec<Trial> 
             })
             .map(|c| c.id.clone())
             .collect();
-        out.push(Trial::test(
+        out.push(same_verdicts_trial(
             format!("{other}::expected-file::same-verdicts-as-local-mosquitto"),
-            move || {
-                let diffs = verdict_differences(&local.expected, &boxed.expected, &comparable);
-                if diffs.is_empty() {
-                    Ok(())
-                } else {
-                    Err(Failed::from(format!(
-                        "{} and {} differ on {} cases:\n{}",
-                        local.expected_path.display(),
-                        boxed.expected_path.display(),
-                        diffs.len(),
-                        diffs.join("\n")
-                    )))
-                }
-            },
+            local,
+            boxed,
+            comparable,
         ));
     }
     // The same broker over WebSocket gives the verdicts it gives over TCP
@@ -447,22 +436,11 @@ fn cross_target_trials(slots: &[Arc<TargetSlot>], cases: &[Case]) -> Vec<Trial> 
             .filter(|c| ws_slot.only.iter().any(|p| c.id.starts_with(p)))
             .map(|c| c.id.clone())
             .collect();
-        out.push(Trial::test(
+        out.push(same_verdicts_trial(
             format!("{ws}::expected-file::same-verdicts-as-over-tcp"),
-            move || {
-                let diffs = verdict_differences(&tcp_slot.expected, &ws_slot.expected, &comparable);
-                if diffs.is_empty() {
-                    Ok(())
-                } else {
-                    Err(Failed::from(format!(
-                        "{} and {} differ on {} cases:\n{}",
-                        tcp_slot.expected_path.display(),
-                        ws_slot.expected_path.display(),
-                        diffs.len(),
-                        diffs.join("\n")
-                    )))
-                }
-            },
+            tcp_slot,
+            ws_slot,
+            comparable,
         ));
     }
     for slot in slots
@@ -512,6 +490,29 @@ fn cross_target_trials(slots: &[Arc<TargetSlot>], cases: &[Case]) -> Vec<Trial> 
         ));
     }
     out
+}
+
+/// A trial passing when `a` and `b` recorded the same verdicts for `ids`.
+fn same_verdicts_trial(
+    name: String,
+    a: Arc<TargetSlot>,
+    b: Arc<TargetSlot>,
+    ids: Vec<String>,
+) -> Trial {
+    Trial::test(name, move || {
+        let diffs = verdict_differences(&a.expected, &b.expected, &ids);
+        if diffs.is_empty() {
+            Ok(())
+        } else {
+            Err(Failed::from(format!(
+                "{} and {} differ on {} cases:\n{}",
+                a.expected_path.display(),
+                b.expected_path.display(),
+                diffs.len(),
+                diffs.join("\n")
+            )))
+        }
+    })
 }
 
 /// `id: a vs b` for every case in `ids` whose recorded verdicts differ (or one is missing).

@@ -5,7 +5,8 @@
 //!   `websockets` library (amqtt's dependency, from `.venv-amqtt/`) in front
 //!   of Mosquitto, the way deployments put one before a TCP-only broker:
 //!   configured right it keeps MQTT-6.0.0-4 (over TLS too); without a
-//!   subprotocol it breaks it, and only that rule is blamed;
+//!   subprotocol it breaks it, and only that rule is blamed; a SIMULATED
+//!   broken front end taking each frame as one packet breaks MQTT-6.0.0-2;
 //! - `serve --websocket` certifying paho-mqtt over WebSocket (keeps
 //!   MQTT-6.0.0-3), a `websockets` client offering no subprotocol (breaks
 //!   MQTT-6.0.0-3) and one sending its CONNECT in a text frame (breaks
@@ -126,7 +127,7 @@ fn blamed(report: &serde_json::Value) -> Vec<String> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ws_and_wss_targets_judge_the_server_s_subprotocol() {
+async fn ws_and_wss_targets_judge_the_subprotocol_and_the_framing() {
     let Some(python) = ws_python() else { return };
     let broker = match conformance::target::start(&conformance::target::TargetSpec::Mosquitto).await
     {
@@ -148,6 +149,7 @@ async fn ws_and_wss_targets_judge_the_server_s_subprotocol() {
         &["--tls", &pem("server.pem"), &pem("server.key")],
     );
     let (_bad, bad_port) = bridge(&python, up, &["--no-subprotocol"]);
+    let (_naive, naive_port) = bridge(&python, up, &["--one-packet-per-frame"]);
     let dir = tmpdir("ws-targets");
 
     // wss:// to a front end that selects `mqtt`: the WebSocket cases that
@@ -220,6 +222,35 @@ async fn ws_and_wss_targets_judge_the_server_s_subprotocol() {
     assert_eq!(blamed(&r), ["MQTT-6.0.0-4"], "{r}");
     let text = serde_json::to_string(&r["results"][0]["findings"]).unwrap_or_default();
     assert!(text.contains("selected no subprotocol"), "{text}");
+
+    // A front end taking each frame as one packet (a simulator): the split
+    // and merged packets are lost, MQTT-6.0.0-2 and nothing else is blamed.
+    let out = dir.join("ws-naive");
+    let target = format!("ws://127.0.0.1:{naive_port}/mqtt");
+    let o = suite(&[
+        "run",
+        "--target",
+        &target,
+        "--filter",
+        "mqtt311/websocket/packet*",
+        "--out",
+        &out.display().to_string(),
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    let r = report(&out);
+    let fails = r["results"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|c| c["verdict"] == "fail")
+        .count();
+    assert_eq!(fails, 2, "{r}");
+    assert_eq!(blamed(&r), ["MQTT-6.0.0-2"], "{r}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -341,14 +341,7 @@ pub async fn start_for(
             })
         }
         TargetSpec::Tcp(a) => {
-            let addr = tokio::net::lookup_host(a.as_str())
-                .await
-                .map_err(|e| format!("cannot resolve {a}: {e}"))?
-                .next()
-                .ok_or_else(|| format!("{a} resolves to no address"))?;
-            wait_ready(addr, Duration::from_secs(5))
-                .await
-                .map_err(|e| format!("nothing accepts connections on {addr}: {e}"))?;
+            let addr = resolve_ready(a).await?;
             Ok(RunningTarget {
                 name: spec.name(),
                 description: format!("broker at {addr}"),
@@ -482,6 +475,20 @@ pub fn free_port() -> Result<u16, String> {
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .map_err(|e| format!("cannot find a free port: {e}"))
+}
+
+/// Resolves `HOST:PORT` of a running broker and checks, for up to 5 s,
+/// that something accepts TCP there.
+async fn resolve_ready(addr: &str) -> Result<SocketAddr, String> {
+    let sock = tokio::net::lookup_host(addr)
+        .await
+        .map_err(|e| format!("cannot resolve {addr}: {e}"))?
+        .next()
+        .ok_or_else(|| format!("{addr} resolves to no address"))?;
+    wait_ready(sock, Duration::from_secs(5))
+        .await
+        .map_err(|e| format!("nothing accepts connections on {sock}: {e}"))?;
+    Ok(sock)
 }
 
 /// Waits until `addr` accepts a TCP connection, up to `limit`.

@@ -4,10 +4,9 @@
 //! certificates and the suite presents `fixtures/tls/client.pem`).
 
 use super::mosquitto::{Mosquitto, TlsListener};
-use super::{full_broker_capabilities, wait_ready, RunningTarget, TargetSpec};
+use super::{full_broker_capabilities, RunningTarget, TargetSpec};
 use crate::tls::{fixture, TlsClient, TlsOptions};
 use std::sync::Arc;
-use std::time::Duration;
 
 /// Parses what follows `tls://`: `HOST:PORT` and an optional `?query` of
 /// [`TlsOptions`]; `defaults` (a target file's `tls:` entries) come first,
@@ -50,14 +49,7 @@ pub(super) async fn start_remote(
     opts: &TlsOptions,
 ) -> Result<RunningTarget, String> {
     let client = client_for(addr, opts)?;
-    let sock = tokio::net::lookup_host(addr)
-        .await
-        .map_err(|e| format!("cannot resolve {addr}: {e}"))?
-        .next()
-        .ok_or_else(|| format!("{addr} resolves to no address"))?;
-    wait_ready(sock, Duration::from_secs(5))
-        .await
-        .map_err(|e| format!("nothing accepts connections on {sock}: {e}"))?;
+    let sock = super::resolve_ready(addr).await?;
     Ok(RunningTarget {
         name: spec.name(),
         description: format!("broker at {sock} ({})", client.summary()),

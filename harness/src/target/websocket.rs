@@ -3,10 +3,9 @@
 //! WebSocket, MQTT 3.1.1 §6; the path defaults to `/mqtt`), and
 //! `amqtt-ws` (a local amqtt with its WebSocket listener).
 
-use super::{full_broker_capabilities, wait_ready, RunningTarget, TargetSpec};
+use super::{full_broker_capabilities, RunningTarget, TargetSpec};
 use crate::ws::WsDial;
 use std::sync::Arc;
-use std::time::Duration;
 
 /// The capability every WebSocket target claims: cases about the
 /// WebSocket transport itself (`requires: [websocket]`) run only there.
@@ -62,14 +61,7 @@ pub(super) async fn start_remote(
         Some(o) => Some(Arc::new(super::tls::client_for(addr, o)?)),
         None => None,
     };
-    let sock = tokio::net::lookup_host(addr)
-        .await
-        .map_err(|e| format!("cannot resolve {addr}: {e}"))?
-        .next()
-        .ok_or_else(|| format!("{addr} resolves to no address"))?;
-    wait_ready(sock, Duration::from_secs(5))
-        .await
-        .map_err(|e| format!("nothing accepts connections on {sock}: {e}"))?;
+    let sock = super::resolve_ready(addr).await?;
     let mut capabilities = full_broker_capabilities();
     capabilities.push(CAPABILITY.into());
     Ok(RunningTarget {
