@@ -82,6 +82,11 @@ fn assert_reports(out: &Path, ended: &str) {
         cert.contains("onenet.connect.keepalive-range | pass"),
         "{cert}"
     );
+    // Over plain TCP the WebSocket statements had no occasion.
+    assert!(
+        cert.contains("| MQTT-6.0.0-3 | not exercised | monitored, but no connection was MQTT over WebSocket |"),
+        "{cert}"
+    );
     assert!(out.join("certificate.json").exists());
     // The HTML report carries the certificate: identity, how it ended, and
     // the profile's rules in its matrix.

@@ -355,6 +355,10 @@ fn serve_over_websocket_judges_each_client_s_handshake_and_frames() {
         html.contains("MQTT over WebSocket"),
         "the certificate's transport"
     );
+    let cert = read(&out.join("certificate.md"));
+    for rule in ["MQTT-6.0.0-1", "MQTT-6.0.0-3"] {
+        assert!(cert.contains(&format!("| {rule} | fail |")), "{cert}");
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }
 

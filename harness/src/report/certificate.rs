@@ -6,7 +6,7 @@
 use super::model::{RunReport, Verdict};
 use crate::profile::Profile;
 use crate::rules::catalog::{Catalog, Role};
-use crate::transcript::{Dir, EventKind, Side};
+use crate::transcript::{Dir, Event, EventKind, Side};
 use crate::wire::Packet;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
@@ -176,7 +176,13 @@ pub fn build(report: &RunReport, profile: &Profile, under_test: Side) -> Certifi
                 status = RuleStatus::Pass;
                 evidence.extend(passing.iter().map(|id| format!("case {id} passed")));
             } else if monitored.contains(rule.id.as_str())
-                && had_occasion(&rule.id, report)
+                && had_occasion(
+                    &rule.id,
+                    report
+                        .results
+                        .iter()
+                        .flat_map(|r| r.transcript.events.iter()),
+                )
                 && !unanswered.contains(rule.id.as_str())
             {
                 status = RuleStatus::Monitored;
@@ -219,15 +225,28 @@ fn section_type(rule: &str) -> Option<u8> {
     (1..=14).contains(&n).then_some(n)
 }
 
+/// True for the statements of MQTT 3.1.1 section 6 (MQTT over WebSocket).
+fn websocket_rule(rule: &str) -> bool {
+    rule.starts_with("MQTT-6.")
+}
+
 /// True when the session gave a monitored rule an occasion to be kept or
 /// broken: a statement about one packet type (section 3 of MQTT 3.1.1)
-/// needs a packet of that type in some transcript; other rules need any
+/// needs a packet of that type in some transcript, a statement about
+/// WebSocket (section 6) a connection over WebSocket; other rules need any
 /// traffic. A rule without occasion is "not exercised", never "monitored".
-fn had_occasion(rule: &str, report: &RunReport) -> bool {
-    let mut events = report
-        .results
-        .iter()
-        .flat_map(|r| r.transcript.events.iter());
+fn had_occasion<'a>(rule: &str, mut events: impl Iterator<Item = &'a Event>) -> bool {
+    if websocket_rule(rule) {
+        return events.any(|e| {
+            matches!(
+                &e.kind,
+                EventKind::Opened {
+                    websocket: Some(_),
+                    ..
+                }
+            )
+        });
+    }
     match section_type(rule) {
         None => events.next().is_some(),
         Some(t) => events.any(|e| match &e.kind {
@@ -258,6 +277,9 @@ fn why_not_exercised(rule: &str, report: &RunReport, monitored: bool) -> String 
                 .map_or("such packet".to_string(), |p| format!("{p:?}")
                     .to_uppercase())
         ),
+        (true, None) if websocket_rule(rule) => {
+            "monitored, but no connection was MQTT over WebSocket".into()
+        }
         (true, None) => "monitored, but nothing in this session gave it an occasion".into(),
         (false, _) => "no case or monitor of this profile observes it in this role".into(),
     }
@@ -332,5 +354,29 @@ mod occasion_tests {
         assert_eq!(section_type("MQTT-3.14.4-2"), Some(14));
         assert_eq!(section_type("MQTT-4.3.2-2"), None);
         assert_eq!(section_type("onenet.dp.topic"), None);
+    }
+
+    #[test]
+    fn websocket_statements_need_a_websocket_connection() {
+        let mut tcp = crate::transcript::Transcript::new();
+        let opened = |websocket| EventKind::Opened {
+            peer: "127.0.0.1:1".into(),
+            tls: false,
+            websocket,
+        };
+        tcp.push(std::time::Duration::ZERO, "c", opened(None));
+        assert!(had_occasion("MQTT-4.3.2-2", tcp.events.iter()));
+        assert!(!had_occasion("MQTT-6.0.0-3", tcp.events.iter()));
+        let mut ws = crate::transcript::Transcript::new();
+        ws.push(
+            std::time::Duration::ZERO,
+            "c",
+            opened(Some(crate::ws::WsOpen {
+                path: "/mqtt".into(),
+                offered: vec!["mqtt".into()],
+                selected: Some("mqtt".into()),
+            })),
+        );
+        assert!(had_occasion("MQTT-6.0.0-3", ws.events.iter()));
     }
 }
