@@ -1,7 +1,7 @@
 //! Command-line parts shared by `run`, `serve` and `proxy`: profile
 //! selection, and the `serve` / `proxy` commands.
 
-use crate::cli_tls::{transport, ListenTlsArgs};
+use crate::cli_tls::{transport, ListenArgs};
 use conformance::case::{Case, Role};
 use conformance::engine::{DeviceListener, EngineConfig};
 use conformance::profile::{Profile, TargetFile};
@@ -90,7 +90,7 @@ pub struct ServeArgs {
     #[arg(long, default_value = "127.0.0.1:1883")]
     listen: SocketAddr,
     #[command(flatten)]
-    tls: ListenTlsArgs,
+    tls: ListenArgs,
     /// Only cases whose id matches this glob or contains this text.
     #[arg(long)]
     filter: Option<String>,
@@ -129,7 +129,7 @@ pub struct ProxyArgs {
     #[arg(long, default_value = "127.0.0.1:1883")]
     listen: SocketAddr,
     #[command(flatten)]
-    tls: ListenTlsArgs,
+    tls: ListenArgs,
     /// The real broker or platform: tcp://HOST:PORT or
     /// tls://HOST:PORT?ca=FILE[&cert=FILE&key=FILE][&server_name=NAME][&insecure=1].
     #[arg(long)]
@@ -368,7 +368,7 @@ pub fn serve(a: ServeArgs) -> ExitCode {
 /// server (flags over the file); errors are printed (exit code 2).
 fn resolve_with_tls(
     prof: &ProfileArgs,
-    tls: &ListenTlsArgs,
+    tls: &ListenArgs,
 ) -> Result<(Profile, TlsMap, Option<TlsServer>), ExitCode> {
     let fail = |e: String| {
         eprintln!("error: {e}");

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 /// Server-side transport flags of `serve` and `proxy`: TLS, WebSocket.
 #[derive(clap::Args, Debug, Clone, Default)]
-pub struct ListenTlsArgs {
+pub struct ListenArgs {
     /// Listen over TLS with this certificate chain (PEM); needs --tls-key.
     #[arg(long = "tls-cert", value_name = "FILE")]
     cert: Option<PathBuf>,
@@ -26,7 +26,7 @@ pub struct ListenTlsArgs {
     pub websocket: bool,
 }
 
-impl ListenTlsArgs {
+impl ListenArgs {
     /// The TLS server these flags (then the target file's `tls:` map) ask
     /// for, or `None` for plain TCP.
     pub fn server(&self, file: &TlsMap) -> Result<Option<TlsServer>, String> {

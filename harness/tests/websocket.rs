@@ -104,6 +104,20 @@ fn suite(args: &[&str]) -> std::process::Output {
     run_bounded(cmd, Duration::from_secs(120))
 }
 
+/// `run --target TARGET --filter FILTER --out OUT`: its output and report.
+fn run_into(target: &str, filter: &str, out: &Path) -> (std::process::Output, serde_json::Value) {
+    let o = suite(&[
+        "run",
+        "--target",
+        target,
+        "--filter",
+        filter,
+        "--out",
+        &out.display().to_string(),
+    ]);
+    (o, report(out))
+}
+
 fn report(dir: &Path) -> serde_json::Value {
     serde_json::from_str(&read(&dir.join("report.json"))).expect("report.json parses")
 }
@@ -154,18 +168,8 @@ async fn ws_and_wss_targets_judge_the_subprotocol_and_the_framing() {
 
     // wss:// to a front end that selects `mqtt`: the WebSocket cases that
     // hold for any relay pass (a relay passes text frames on as bytes).
-    let out = dir.join("wss");
     let target = format!("wss://localhost:{tls_port}/mqtt?ca={}", pem("ca.pem"));
-    let o = suite(&[
-        "run",
-        "--target",
-        &target,
-        "--filter",
-        "mqtt311/websocket/*",
-        "--out",
-        &out.display().to_string(),
-    ]);
-    let r = report(&out);
+    let (o, r) = run_into(&target, "mqtt311/websocket/*", &dir.join("wss"));
     let verdict = |id: &str| {
         r["results"]
             .as_array()
@@ -201,48 +205,32 @@ async fn ws_and_wss_targets_judge_the_subprotocol_and_the_framing() {
 
     // ws:// to a front end selecting no subprotocol: MQTT-6.0.0-4, and
     // nothing else, on the subprotocol case.
-    let out = dir.join("ws-bad");
     let target = format!("ws://127.0.0.1:{bad_port}/mqtt");
-    let o = suite(&[
-        "run",
-        "--target",
+    let (o, r) = run_into(
         &target,
-        "--filter",
         "mqtt311/websocket/subprotocol-mqtt",
-        "--out",
-        &out.display().to_string(),
-    ]);
+        &dir.join("ws-bad"),
+    );
     assert_eq!(
         o.status.code(),
         Some(1),
         "{}",
         String::from_utf8_lossy(&o.stdout)
     );
-    let r = report(&out);
     assert_eq!(blamed(&r), ["MQTT-6.0.0-4"], "{r}");
     let text = serde_json::to_string(&r["results"][0]["findings"]).unwrap_or_default();
     assert!(text.contains("selected no subprotocol"), "{text}");
 
     // A front end taking each frame as one packet (a simulator): the split
     // and merged packets are lost, MQTT-6.0.0-2 and nothing else is blamed.
-    let out = dir.join("ws-naive");
     let target = format!("ws://127.0.0.1:{naive_port}/mqtt");
-    let o = suite(&[
-        "run",
-        "--target",
-        &target,
-        "--filter",
-        "mqtt311/websocket/packet*",
-        "--out",
-        &out.display().to_string(),
-    ]);
+    let (o, r) = run_into(&target, "mqtt311/websocket/packet*", &dir.join("ws-naive"));
     assert_eq!(
         o.status.code(),
         Some(1),
         "{}",
         String::from_utf8_lossy(&o.stdout)
     );
-    let r = report(&out);
     let fails = r["results"]
         .as_array()
         .into_iter()
