@@ -412,3 +412,41 @@ async fn proxy_over_websocket_relays_paho_to_a_websocket_broker() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_server_that_never_answers_the_upgrade_is_an_error_with_the_reason() {
+    // Accepts TCP and holds every connection silent.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        let mut held = vec![];
+        for c in listener.incoming().take(8).flatten() {
+            held.push(c);
+        }
+        std::thread::sleep(Duration::from_secs(30));
+    });
+    let dir = tmpdir("ws-silent");
+    let started = std::time::Instant::now();
+    let (o, r) = run_into(
+        &format!("ws://127.0.0.1:{port}/mqtt"),
+        "mqtt311/ping/pingresp",
+        &dir.join("out"),
+    );
+    assert!(started.elapsed() < Duration::from_secs(30), "bounded");
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    let c = &r["results"][0];
+    assert_eq!(c["verdict"], "error", "{c}");
+    assert!(
+        c["reason"]
+            .as_str()
+            .unwrap_or("")
+            .contains("handshake with 127.0.0.1"),
+        "{c}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
