@@ -32,9 +32,16 @@ enum Cmd {
     Run(RunArgs),
     /// List cases (default) or rules.
     List {
-        /// List rules instead of cases.
+        /// List rules instead of cases (with, for broker-bound MQTT 3.1.1
+        /// statements, the number of keeping and breaking cases).
         #[arg(long)]
         rules: bool,
+        /// Print the MQTT 3.1.1 broker coverage table as Markdown (the
+        /// keeping and breaking cases of every broker-bound statement; this
+        /// is `cases/COVERAGE.md`). Exits 1 if a side has neither a case
+        /// nor a written reason.
+        #[arg(long, conflicts_with = "rules")]
+        coverage: bool,
         /// Only this profile.
         #[arg(long)]
         profile: Option<String>,
@@ -138,11 +145,17 @@ fn main() -> ExitCode {
     match cli.cmd {
         Cmd::Run(args) => cmd_run(args),
         Cmd::List {
+            coverage: true,
+            cases,
+            ..
+        } => cmd_coverage(&cases),
+        Cmd::List {
             rules,
             profile,
             rule,
             pattern,
             cases,
+            ..
         } => cmd_list(rules, profile, rule, pattern, &cases),
         Cmd::Explain { rule } => cmd_explain(&rule),
         Cmd::Serve(a) => cli::serve(a),
@@ -504,6 +517,39 @@ fn print_results(
     unexpected
 }
 
+fn cmd_coverage(source: &cli::CaseSource) -> ExitCode {
+    let cases = match source.load() {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let rows = match conformance::rules::coverage::builtin_rows(&cases) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let n = cases
+        .iter()
+        .filter(|c| c.profile == "mqtt311" && c.role == conformance::case::Role::Broker)
+        .count();
+    print!("{}", conformance::rules::coverage::markdown(&rows, n));
+    let gaps: Vec<String> = rows
+        .iter()
+        .flat_map(|r| r.gaps().into_iter().map(move |g| format!("{} ({g})", r.id)))
+        .collect();
+    if gaps.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        eprintln!(
+            "{} sides without a case or a reason: {}",
+            gaps.len(),
+            gaps.join(", ")
+        );
+        ExitCode::from(1)
+    }
+}
+
 fn cmd_list(
     rules: bool,
     profile: Option<String>,
@@ -525,9 +571,18 @@ fn cmd_list(
                 .count()
         };
         let (mut n, mut covered) = (0, 0);
+        let coverage: std::collections::HashMap<String, conformance::rules::coverage::Row> =
+            conformance::rules::coverage::CoverageNotes::builtin()
+                .map(|notes| {
+                    conformance::rules::coverage::broker_rows(cat, &cases, &notes)
+                        .into_iter()
+                        .map(|r| (r.id.clone(), r))
+                        .collect()
+                })
+                .unwrap_or_default();
         println!(
-            "{:<36} {:<6} {:>5} {:<4} text",
-            "rule", "roles", "cases", "mon"
+            "{:<36} {:<6} {:>5} {:>4} {:>5} {:<4} text",
+            "rule", "roles", "cases", "keep", "break", "mon"
         );
         for r in cat.iter() {
             if profile.as_deref().is_some_and(|p| p != r.profile)
@@ -553,11 +608,26 @@ fn cmd_list(
                 r.text.clone()
             };
             let text: String = text.chars().take(90).collect();
+            // Keeping and breaking cases of a broker-bound statement ("-":
+            // not broker-bound; a breaking count only for bad-input ones).
+            let (keep, brk) = match coverage.get(&r.id) {
+                Some(row) => (
+                    row.keeping.len().to_string(),
+                    if row.bad_input {
+                        row.breaking.len().to_string()
+                    } else {
+                        "-".to_string()
+                    },
+                ),
+                None => ("-".to_string(), "-".to_string()),
+            };
             println!(
-                "{:<36} {:<6} {:>5} {:<4} {text}",
+                "{:<36} {:<6} {:>5} {:>4} {:>5} {:<4} {text}",
                 r.id,
                 roles.join(""),
                 k,
+                keep,
+                brk,
                 if monitored { "yes" } else { "" }
             );
         }

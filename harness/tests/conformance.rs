@@ -340,6 +340,8 @@ fn main() {
         ));
     }
     trials.extend(cross_target_trials(&slots, &cases));
+    trials.extend(coverage_trials(&root, &cases));
+    trials.push(findings_trial(&root, &slots));
     let conclusion = libtest_mimic::run(&args, trials);
 
     if std::env::var("CONFORMANCE_OVERRIDE").is_ok_and(|v| v == "1") {
@@ -367,6 +369,22 @@ fn main() {
                 eprintln!("cannot write {}: {e}", table.display());
             }
         }
+        // The README's findings table, from the files as now recorded.
+        let fresh: Vec<(String, Expected)> = slots
+            .iter()
+            .map(|s| {
+                let e = Expected::load(&s.expected_path).unwrap_or_else(|_| s.expected.clone());
+                (s.spec.name(), e)
+            })
+            .collect();
+        let refs: Vec<(String, &Expected)> = fresh.iter().map(|(n, e)| (n.clone(), e)).collect();
+        let path = root.join("README.md");
+        let readme = std::fs::read_to_string(&path).unwrap_or_default();
+        if let Some(text) = readme_with_findings(&readme, &findings_table(&refs)) {
+            if let Err(e) = std::fs::write(&path, text) {
+                eprintln!("cannot write {}: {e}", path.display());
+            }
+        }
     }
     for slot in &slots {
         if let Some(Ok(t)) = slot.cell.get() {
@@ -374,6 +392,144 @@ fn main() {
         }
     }
     conclusion.exit();
+}
+
+const FINDINGS_BEGIN: &str = "<!-- findings: generated from reports/*/expected.yaml by `CONFORMANCE_OVERRIDE=1 cargo test --test conformance`; do not edit -->";
+const FINDINGS_END: &str = "<!-- findings: end -->";
+
+/// The table in the README's "What it finds today": per recorded target,
+/// what its `expected.yaml` says.
+fn findings_table(recorded: &[(String, &Expected)]) -> String {
+    let broker = |name: &str| match name {
+        "embedded" => "rumqttd 0.20 (in-process)",
+        "embedded-ws" => "rumqttd 0.20 over WebSocket",
+        "mosquitto" => "Mosquitto 2.0.11",
+        "mosquitto-tls" => "Mosquitto 2.0.11 over TLS",
+        "mosquitto-mtls" => "Mosquitto 2.0.11 over TLS, client certificates",
+        "container-mosquitto" => "Mosquitto 2.0.11 in a container",
+        "container-rabbitmq" => "RabbitMQ 3.10.8 in a container",
+        "container-rabbitmq-ws" => "RabbitMQ 3.10.8 web_mqtt (WebSocket)",
+        "amqtt" => "amqtt 0.12.1 (one case at a time)",
+        "amqtt-ws" => "amqtt 0.12.1 over WebSocket",
+        _ => "",
+    };
+    let mut table = String::from(
+        "| target | broker | cases | pass | fail | inconclusive/error | skipped | statements failed |\n|---|---|---:|---:|---:|---:|---:|---:|\n",
+    );
+    for (name, exp) in recorded {
+        let e = &exp.entries;
+        let count = |v: Verdict| e.values().filter(|x| x.verdict == v).count();
+        let failed: std::collections::BTreeSet<&String> = e
+            .values()
+            .filter(|x| x.verdict == Verdict::Fail)
+            .flat_map(|x| x.rules.iter())
+            .collect();
+        table.push_str(&format!(
+            "| [`{name}`](reports/{name}/README.md) | {} | {} | {} | {} | {} | {} | {} |\n",
+            broker(name),
+            e.len(),
+            count(Verdict::Pass),
+            count(Verdict::Fail),
+            count(Verdict::Inconclusive) + count(Verdict::Error),
+            count(Verdict::Skipped),
+            failed.len()
+        ));
+    }
+    table
+}
+
+/// `readme` with `table` between the findings markers (None: no markers).
+fn readme_with_findings(readme: &str, table: &str) -> Option<String> {
+    match (readme.find(FINDINGS_BEGIN), readme.find(FINDINGS_END)) {
+        (Some(b), Some(e)) if b < e => Some(format!(
+            "{}{FINDINGS_BEGIN}\n{table}{}",
+            &readme[..b],
+            &readme[e..]
+        )),
+        _ => None,
+    }
+}
+
+/// The README's findings table is what the recorded verdicts say.
+fn findings_trial(root: &std::path::Path, slots: &[Arc<TargetSlot>]) -> Trial {
+    let recorded: Vec<(String, &Expected)> =
+        slots.iter().map(|s| (s.spec.name(), &s.expected)).collect();
+    let table = findings_table(&recorded);
+    let path = root.join("README.md");
+    let readme = std::fs::read_to_string(&path).unwrap_or_default();
+    let want = readme_with_findings(&readme, &table);
+    Trial::test("readme::what-it-finds-today-is-current", move || {
+        match want {
+        None => Err(Failed::from(format!(
+            "{}: the markers of the findings table are missing",
+            path.display()
+        ))),
+        Some(w) if w == readme => Ok(()),
+        Some(_) => Err(Failed::from(format!(
+            "{}: the findings table is not what reports/*/expected.yaml say; rewrite with CONFORMANCE_OVERRIDE=1 cargo test --test conformance",
+            path.display()
+        ))),
+    }
+    })
+}
+
+/// The broker coverage table: every broker-bound statement has a keeping
+/// case (or a monitor, or a reason) and every bad-input statement a breaking
+/// case (or a reason); `cases/COVERAGE.md` is the table the cases give
+/// (`CONFORMANCE_OVERRIDE=1` rewrites it).
+fn coverage_trials(root: &std::path::Path, cases: &[Case]) -> Vec<Trial> {
+    use conformance::rules::coverage;
+    let path = root.join("cases").join("COVERAGE.md");
+    let n = cases
+        .iter()
+        .filter(|c| c.profile == "mqtt311" && c.role == conformance::case::Role::Broker)
+        .count();
+    let rows = coverage::builtin_rows(cases);
+    let want = rows
+        .as_ref()
+        .map(|r| coverage::markdown(r, n))
+        .map_err(String::clone);
+    if let (Ok(text), true) = (
+        &want,
+        std::env::var("CONFORMANCE_OVERRIDE").is_ok_and(|v| v == "1"),
+    ) {
+        if let Err(e) = std::fs::write(&path, text) {
+            eprintln!("cannot write {}: {e}", path.display());
+        }
+    }
+    let gaps = rows
+        .as_ref()
+        .map(|rows| {
+            rows.iter()
+                .flat_map(|r| r.gaps().into_iter().map(move |g| format!("{} ({g})", r.id)))
+                .collect::<Vec<_>>()
+        })
+        .map_err(String::clone);
+    vec![
+        Trial::test(
+            "coverage::every-statement-kept-and-broken",
+            move || match gaps {
+                Err(e) => Err(Failed::from(e)),
+                Ok(g) if g.is_empty() => Ok(()),
+                Ok(g) => Err(Failed::from(format!(
+                "sides with neither a case nor a reason in harness/rules/mqtt311-coverage.yaml: {}",
+                g.join(", ")
+            ))),
+            },
+        ),
+        Trial::test("coverage::cases-COVERAGE.md-is-current", move || {
+            let want = want.map_err(Failed::from)?;
+            let have = std::fs::read_to_string(&path).unwrap_or_default();
+            if have == want {
+                Ok(())
+            } else {
+                Err(Failed::from(format!(
+                    "{} is not the table the cases give; rewrite with `cargo run -q -- list --coverage > cases/COVERAGE.md` (or CONFORMANCE_OVERRIDE=1 cargo test --test conformance)",
+                    path.display()
+                )))
+            }
+        }),
+    ]
 }
 
 /// Meta-trials across targets:

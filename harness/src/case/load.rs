@@ -1070,7 +1070,7 @@ fn dry_build(spec: &PacketSpec) -> Result<(), String> {
     {
         vars.set(n, "0");
     }
-    spec.build(&vars).map(|_| ())
+    spec.bytes(&vars).map(|_| ())
 }
 
 fn walk_strings(v: &Value, f: &mut dyn FnMut(&str)) {

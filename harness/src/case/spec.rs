@@ -40,6 +40,7 @@ pub fn send_fields(t: PacketType) -> &'static [&'static str] {
             "packet_id",
             "payload",
             "payload_hex",
+            "payload_size",
         ],
         Puback | Pubrec | Pubrel | Pubcomp | Unsuback => &["packet_id"],
         Subscribe => &["packet_id", "topics"],
@@ -48,6 +49,20 @@ pub fn send_fields(t: PacketType) -> &'static [&'static str] {
         Pingreq | Pingresp | Disconnect => &[],
     }
 }
+
+/// Largest `payload_size` a PUBLISH may ask for (16 MiB).
+pub const MAX_PAYLOAD_SIZE: u64 = 16 * 1024 * 1024;
+
+/// Fields every packet type accepts in a `send` step that change its bytes
+/// after encoding, to break one thing in an otherwise valid packet:
+/// `flags` (the fixed header's low nibble, 0-15), `cut` (drop the last N
+/// bytes of the body, remaining length following), `extra_hex` (bytes
+/// appended to the body, remaining length following), `remaining_length`
+/// (declare this value whatever the body's length), `patch` (`"40 40 > ed a0"`:
+/// replace the first occurrence of these body bytes by those, e.g. to put a
+/// surrogate or U+0000 into a string written with placeholder characters;
+/// both sides must have the same length, so every length prefix stays right).
+pub const TAMPER_FIELDS: &[&str] = &["flags", "cut", "extra_hex", "remaining_length", "patch"];
 
 struct Fields<'a> {
     map: &'a Map<String, Value>,
@@ -108,6 +123,38 @@ impl Fields<'_> {
     }
 }
 
+/// Applies a `patch` field (`"FROM > TO"`, hex on both sides, same length)
+/// to the first occurrence of FROM in the packet's body.
+fn patch_body(raw: crate::wire::RawPacket, patch: &str) -> Result<crate::wire::RawPacket, String> {
+    let Some((from, to)) = patch.split_once('>') else {
+        return Err(format!(
+            "patch: `{patch}`: write the bytes to find and their replacement as hex, e.g. \"40 40 40 > ed a0 80\""
+        ));
+    };
+    let from = super::hex::parse_hex(from).map_err(|e| format!("patch: {e}"))?;
+    let to = super::hex::parse_hex(to).map_err(|e| format!("patch: {e}"))?;
+    if from.is_empty() || from.len() != to.len() {
+        return Err(format!(
+            "patch: both sides must hold the same number of bytes (at least one), got {} and {}",
+            from.len(),
+            to.len()
+        ));
+    }
+    let body = raw.body();
+    let Some(at) = body.windows(from.len()).position(|w| w == from.as_slice()) else {
+        return Err(format!(
+            "patch: the packet holds no bytes {}",
+            from.iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        ));
+    };
+    let mut out = body.to_vec();
+    out[at..at + to.len()].copy_from_slice(&to);
+    Ok(raw.cut(usize::MAX).bytes(&out))
+}
+
 fn parse_int(s: &str) -> Option<u64> {
     let s = s.trim();
     match s.strip_prefix("0x") {
@@ -155,19 +202,56 @@ impl PacketSpec {
     pub fn check_fields(&self) -> Result<(), String> {
         let allowed = send_fields(self.ptype);
         for k in self.fields.keys() {
-            if !allowed.contains(&k.as_str()) {
+            if !allowed.contains(&k.as_str()) && !TAMPER_FIELDS.contains(&k.as_str()) {
                 return Err(format!(
                     "unknown field `{k}` for {}; expected one of: {}",
                     self.ptype.name(),
-                    if allowed.is_empty() {
-                        "(none)".to_string()
-                    } else {
-                        allowed.join(", ")
-                    }
+                    allowed
+                        .iter()
+                        .chain(TAMPER_FIELDS)
+                        .copied()
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ));
             }
         }
         Ok(())
+    }
+
+    /// Whether a tampering field ([`TAMPER_FIELDS`]) is present.
+    pub fn is_tampered(&self) -> bool {
+        TAMPER_FIELDS.iter().any(|k| self.fields.contains_key(*k))
+    }
+
+    /// The packet's bytes: built with variables expanded, then changed as
+    /// its tampering fields ([`TAMPER_FIELDS`]) say.
+    pub fn bytes(&self, vars: &Vars) -> Result<Vec<u8>, String> {
+        let packet = self.build(vars)?;
+        if !self.is_tampered() {
+            return Ok(crate::wire::encode(&packet));
+        }
+        let f = Fields {
+            map: &self.fields,
+            vars,
+        };
+        let mut raw = crate::wire::RawPacket::from_packet(&packet);
+        if let Some(p) = f.string("patch")? {
+            raw = patch_body(raw, &p)?;
+        }
+        if let Some(flags) = f.int("flags", 15)? {
+            raw = raw.flags(flags as u8);
+        }
+        if let Some(n) = f.int("cut", u64::from(u32::MAX))? {
+            raw = raw.cut(n as usize);
+        }
+        if let Some(h) = f.string("extra_hex")? {
+            let extra = super::hex::parse_hex(&h).map_err(|e| format!("extra_hex: {e}"))?;
+            raw = raw.bytes(&extra);
+        }
+        if let Some(n) = f.int("remaining_length", 268_435_455)? {
+            raw = raw.remaining_length_override(n as usize);
+        }
+        Ok(raw.build())
     }
 
     /// Builds the packet with variables expanded.
@@ -232,7 +316,11 @@ impl PacketSpec {
                         None if qos > 0 => Some(1),
                         None => None,
                     },
-                    payload: f.payload("payload", "payload_hex")?,
+                    payload: match f.int("payload_size", MAX_PAYLOAD_SIZE)? {
+                        // a, b, ..., z, a, ...: a cut or a shift shows.
+                        Some(n) => (0..n).map(|i| b'a' + (i % 26) as u8).collect(),
+                        None => f.payload("payload", "payload_hex")?,
+                    },
                 })
             }
             T::Puback => Packet::Puback {
@@ -319,4 +407,72 @@ fn subscribe_topics(v: Option<&Value>, vars: &Vars) -> Result<Vec<(String, u8)>,
             Ok((filter, qos))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(t: PacketType, json: &str) -> PacketSpec {
+        let fields: Map<String, Value> = serde_json::from_str(json).expect("test json");
+        PacketSpec { ptype: t, fields }
+    }
+
+    #[test]
+    fn tamper_fields_change_the_encoded_bytes() {
+        let v = Vars::new();
+        let b = |t, j| spec(t, j).bytes(&v).expect("builds");
+        assert_eq!(b(PacketType::Pingreq, r#"{"flags": 4}"#), [0xc4, 0x00]);
+        assert_eq!(
+            b(PacketType::Puback, r#"{"packet_id": 1, "extra_hex": "00"}"#),
+            [0x40, 0x03, 0x00, 0x01, 0x00]
+        );
+        assert_eq!(
+            b(PacketType::Puback, r#"{"packet_id": 1, "cut": 1}"#),
+            [0x40, 0x01, 0x00]
+        );
+        assert_eq!(
+            b(
+                PacketType::Pubrel,
+                r#"{"packet_id": 1, "remaining_length": 0}"#
+            ),
+            [0x62, 0x00, 0x00, 0x01]
+        );
+        // A surrogate written over placeholder bytes; the length prefix stays 3.
+        assert_eq!(
+            b(
+                PacketType::Unsubscribe,
+                r#"{"packet_id": 2, "topics": ["@@@"], "patch": "40 40 40 > ed a0 80"}"#
+            ),
+            [0xa2, 0x07, 0x00, 0x02, 0x00, 0x03, 0xed, 0xa0, 0x80]
+        );
+        // Without tampering, the plain encoding.
+        assert_eq!(b(PacketType::Pingreq, "{}"), [0xc0, 0x00]);
+    }
+
+    #[test]
+    fn bad_tamper_values_are_refused_with_the_field_named() {
+        let v = Vars::new();
+        let e = |j| spec(PacketType::Pingreq, j).bytes(&v).expect_err("refused");
+        assert!(e(r#"{"flags": 16}"#).contains("flags"));
+        assert!(e(r#"{"extra_hex": "zz"}"#).contains("extra_hex"));
+        let p = |j| {
+            spec(PacketType::Unsubscribe, j)
+                .bytes(&v)
+                .expect_err("refused")
+        };
+        assert!(
+            p(r#"{"packet_id": 1, "topics": ["a"], "patch": "40 > 00"}"#)
+                .contains("holds no bytes")
+        );
+        assert!(
+            p(r#"{"packet_id": 1, "topics": ["a"], "patch": "61 > 00 00"}"#)
+                .contains("same number")
+        );
+        assert!(p(r#"{"packet_id": 1, "topics": ["a"], "patch": "61"}"#).contains("patch"));
+        assert!(spec(PacketType::Pingreq, r#"{"flag": 1}"#)
+            .check_fields()
+            .expect_err("unknown")
+            .contains("flags"));
+    }
 }

@@ -657,8 +657,7 @@ impl Session<'_> {
             }
             Action::Send(spec) => {
                 let (_, key) = self.step_conn(step)?;
-                let packet = spec.build(&self.vars).map_err(StepEnd::Error)?;
-                let bytes = encode(&packet);
+                let bytes = spec.bytes(&self.vars).map_err(StepEnd::Error)?;
                 self.plan_frames(&key, step, bytes.len())?;
                 self.send_bytes(&key, bytes).await;
                 Ok(())

@@ -8,6 +8,7 @@
 pub mod aliyun;
 pub mod catalog;
 pub(crate) mod conn;
+pub mod coverage;
 pub mod fbox;
 pub mod mqtt311;
 pub mod onenet;

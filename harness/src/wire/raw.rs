@@ -161,6 +161,14 @@ impl RawPacket {
         self
     }
 
+    /// Drops the last `n` bytes of the body (all of it when `n` is larger):
+    /// a truncated packet whose remaining length still matches its bytes.
+    pub fn cut(mut self, n: usize) -> Self {
+        let keep = self.body.len().saturating_sub(n);
+        self.body.truncate(keep);
+        self
+    }
+
     /// The body built so far (everything after the remaining length).
     pub fn body(&self) -> &[u8] {
         &self.body
