@@ -104,6 +104,7 @@ fn targets(root: &std::path::Path) -> Vec<Arc<TargetSlot>> {
     }
     specs.push(TargetSpec::Mosquitto);
     for c in [
+        "rmqtt",
         "mosquitto-tls",
         "mosquitto-mtls",
         "container:mosquitto",
@@ -411,6 +412,7 @@ fn findings_table(recorded: &[(String, &Expected)]) -> String {
         "container-rabbitmq-ws" => "RabbitMQ 3.10.8 web_mqtt (WebSocket)",
         "amqtt" => "amqtt 0.12.1 (one case at a time)",
         "amqtt-ws" => "amqtt 0.12.1 over WebSocket",
+        "rmqtt" => "RMQTT 0.24 (rmqtt crate)",
         _ => "",
     };
     let mut table = String::from(

@@ -48,6 +48,11 @@ def main():
     out, i, changed, differ = [], 0, 0, []
     while i < len(lines):
         line = lines[i]
+        one = re.match(r"^(mqtt311/\S+): (fail|inconclusive|error)$", line)
+        if one:
+            # The one-line form of a verdict without rules: make it a block.
+            line = f"{one.group(1)}:"
+            lines.insert(i + 1, f"  verdict: {one.group(2)}")
         m = re.match(r"^(mqtt311/\S+):$", line)
         if not m:
             out.append(line)

@@ -94,7 +94,7 @@ impl Drop for Amqtt {
 }
 
 /// SIGKILL to the process group led by `pid` (the broker and anything it started).
-fn kill_group(pid: Option<u32>) {
+pub(crate) fn kill_group(pid: Option<u32>) {
     if let Some(pid) = pid.and_then(|p| libc::pid_t::try_from(p).ok()) {
         if pid > 0 {
             // SAFETY: kill(2) with a negative pid signals that process group;

@@ -29,6 +29,7 @@ pub mod container;
 mod embedded;
 pub mod fault;
 mod mosquitto;
+pub mod rmqtt;
 mod tls;
 pub mod websocket;
 
@@ -48,6 +49,8 @@ pub enum TargetSpec {
     Mosquitto,
     /// An amqtt (Python) broker process started by the suite.
     Amqtt,
+    /// An RMQTT broker process (`peers/rmqtt-broker`) started by the suite.
+    Rmqtt,
     /// A broker already listening at this address.
     Tcp(String),
     /// A broker speaking MQTT over TLS at this address.
@@ -125,6 +128,7 @@ impl TargetSpec {
             "embedded" | "rumqttd" => Ok(TargetSpec::Embedded),
             "mosquitto" => Ok(TargetSpec::Mosquitto),
             "amqtt" => Ok(TargetSpec::Amqtt),
+            "rmqtt" => Ok(TargetSpec::Rmqtt),
             "amqtt-ws" => Ok(TargetSpec::AmqttWs),
             "embedded-ws" => Ok(TargetSpec::EmbeddedWs),
             "mosquitto-auth" => Ok(TargetSpec::MosquittoAuth),
@@ -133,7 +137,7 @@ impl TargetSpec {
             _ => match s.strip_prefix("tcp://") {
                 Some(rest) if !rest.is_empty() => Ok(TargetSpec::Tcp(rest.to_string())),
                 _ => Err(format!(
-                    "unknown target `{s}`; expected embedded, embedded-ws, mosquitto, amqtt, amqtt-ws, mosquitto-auth, mosquitto-tls, mosquitto-mtls, tcp://HOST:PORT, tls://HOST:PORT?ca=FILE, ws://HOST:PORT/PATH, wss://HOST:PORT/PATH?ca=FILE, container:mosquitto|rabbitmq|rabbitmq-ws|IMAGE[:TAG] or proxy[+enforce]:TARGET"
+                    "unknown target `{s}`; expected embedded, embedded-ws, mosquitto, amqtt, amqtt-ws, rmqtt, mosquitto-auth, mosquitto-tls, mosquitto-mtls, tcp://HOST:PORT, tls://HOST:PORT?ca=FILE, ws://HOST:PORT/PATH, wss://HOST:PORT/PATH?ca=FILE, container:mosquitto|rabbitmq|rabbitmq-ws|IMAGE[:TAG] or proxy[+enforce]:TARGET"
                 )),
             },
         }
@@ -145,6 +149,7 @@ impl TargetSpec {
             TargetSpec::Embedded => "embedded".into(),
             TargetSpec::Mosquitto => "mosquitto".into(),
             TargetSpec::Amqtt => "amqtt".into(),
+            TargetSpec::Rmqtt => "rmqtt".into(),
             TargetSpec::MosquittoAuth => "mosquitto-auth".into(),
             TargetSpec::Tcp(a) => format!("tcp-{}", a.replace([':', '/'], "_")),
             TargetSpec::Tls { addr, .. } => format!("tls-{}", addr.replace([':', '/'], "_")),
@@ -431,6 +436,19 @@ pub async fn start_for(
                 websocket: None,
                 faults: None,
                 guard: Some(Box::new(m)),
+            })
+        }
+        TargetSpec::Rmqtt => {
+            let r = rmqtt::Rmqtt::start().await?;
+            Ok(RunningTarget {
+                name: spec.name(),
+                description: r.description(),
+                addr: r.addr,
+                capabilities: full_broker_capabilities(),
+                tls: None,
+                websocket: None,
+                faults: None,
+                guard: Some(Box::new(r)),
             })
         }
         TargetSpec::Amqtt => {
