@@ -15,7 +15,7 @@ fn main() {
     let cases = match load_cases(&root, &root.join("cases")) {
         Ok(c) => c
             .into_iter()
-            .filter(|c| c.profile == "mqtt311")
+            .filter(|c| c.profile == "mqtt311" && c.role == conformance::case::Role::Broker)
             .collect::<Vec<_>>(),
         Err(e) => {
             eprintln!(
