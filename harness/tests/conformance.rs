@@ -362,7 +362,9 @@ fn main() {
             // tables are rendered again from the files as they are.
             if n > 0 {
                 match exp.save(&slot.expected_path, &name) {
-                    Ok(()) => eprintln!("recorded {n} verdicts in {}", slot.expected_path.display()),
+                    Ok(()) => {
+                        eprintln!("recorded {n} verdicts in {}", slot.expected_path.display())
+                    }
                     Err(e) => eprintln!("{e}"),
                 }
             }

@@ -16,13 +16,14 @@
 //!
 //! `AMQTT_LOG=FILE` appends the broker's own log (INFO level) to FILE.
 
+use super::process::{kill_group, Owned, TempDir};
 use super::{free_port, wait_ready};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, ChildStdin, Command};
+use tokio::process::{Child, Command};
 
 /// The amqtt version the recorded verdicts (`reports/amqtt/`) belong to.
 pub const RECORDED_VERSION: &str = "0.12.1";
@@ -59,50 +60,19 @@ pub struct Amqtt {
     pub addr: SocketAddr,
     version: String,
     python: PathBuf,
-    pid: Option<u32>,
-    child: std::sync::Mutex<Option<(Child, ChildStdin)>>,
+    proc: Owned,
     _dir: TempDir,
-}
-
-struct TempDir(PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 impl super::Stop for Amqtt {
     fn stop(&self) {
-        let Ok(mut slot) = self.child.lock() else {
-            return;
-        };
-        if let Some((mut child, stdin)) = slot.take() {
-            drop(stdin);
-            kill_group(self.pid);
-            let _ = child.start_kill();
-            // Reap it (it was SIGKILLed: this returns at once).
-            let _ = child.try_wait();
-        }
+        self.proc.stop();
     }
 }
 
 impl Drop for Amqtt {
     fn drop(&mut self) {
-        super::Stop::stop(self);
-    }
-}
-
-/// SIGKILL to the process group led by `pid` (the broker and anything it started).
-pub(crate) fn kill_group(pid: Option<u32>) {
-    if let Some(pid) = pid.and_then(|p| libc::pid_t::try_from(p).ok()) {
-        if pid > 0 {
-            // SAFETY: kill(2) with a negative pid signals that process group;
-            // it has no memory effects.
-            unsafe {
-                libc::kill(-pid, libc::SIGKILL);
-            }
-        }
+        self.proc.stop();
     }
 }
 
@@ -274,8 +244,7 @@ impl Amqtt {
             addr,
             version,
             python,
-            pid,
-            child: std::sync::Mutex::new(Some((child, stdin))),
+            proc: Owned::new(child, stdin),
             _dir: dir,
         })
     }
@@ -285,7 +254,8 @@ impl Amqtt {
         format!(
             "{} (pid {}, {}) on {}",
             self.version,
-            self.pid
+            self.proc
+                .pid
                 .map(|p| p.to_string())
                 .unwrap_or_else(|| "?".into()),
             self.python.display(),

@@ -29,6 +29,7 @@ pub mod container;
 mod embedded;
 pub mod fault;
 mod mosquitto;
+mod process;
 pub mod rmqtt;
 mod tls;
 pub mod websocket;

@@ -14,13 +14,14 @@
 //! It exits when its stdin closes (the suite holds the other end) and runs
 //! in its own process group, killed on stop/drop.
 
+use super::process::{kill_group, Owned, TempDir};
 use super::{free_port, wait_ready};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, ChildStdin, Command};
+use tokio::process::Command;
 
 /// The RMQTT version the recorded verdicts (`reports/rmqtt/`) belong to.
 pub const RECORDED_VERSION: &str = "0.24.0";
@@ -38,36 +39,19 @@ pub struct Rmqtt {
     /// Listening address.
     pub addr: SocketAddr,
     bin: PathBuf,
-    pid: Option<u32>,
-    child: std::sync::Mutex<Option<(Child, ChildStdin)>>,
+    proc: Owned,
     _dir: TempDir,
-}
-
-struct TempDir(PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 impl super::Stop for Rmqtt {
     fn stop(&self) {
-        let Ok(mut slot) = self.child.lock() else {
-            return;
-        };
-        if let Some((mut child, stdin)) = slot.take() {
-            drop(stdin);
-            super::amqtt::kill_group(self.pid);
-            let _ = child.start_kill();
-            let _ = child.try_wait();
-        }
+        self.proc.stop();
     }
 }
 
 impl Drop for Rmqtt {
     fn drop(&mut self) {
-        super::Stop::stop(self);
+        self.proc.stop();
     }
 }
 
@@ -136,7 +120,7 @@ impl Rmqtt {
         .await
         .unwrap_or_else(|_| Err(format!("did not get ready within {START_TIMEOUT:?}")));
         if let Err(why) = ready {
-            super::amqtt::kill_group(pid);
+            kill_group(pid);
             let _ = child.start_kill();
             return Err(format!("rmqtt-broker ({}) {why}", bin.display()));
         }
@@ -146,8 +130,7 @@ impl Rmqtt {
         Ok(Rmqtt {
             addr,
             bin,
-            pid,
-            child: std::sync::Mutex::new(Some((child, stdin))),
+            proc: Owned::new(child, stdin),
             _dir: dir,
         })
     }
@@ -156,7 +139,8 @@ impl Rmqtt {
     pub fn description(&self) -> String {
         format!(
             "RMQTT {RECORDED_VERSION} (rmqtt crate, retainer plugin; pid {}, {}) on {}",
-            self.pid
+            self.proc
+                .pid
                 .map(|p| p.to_string())
                 .unwrap_or_else(|| "?".into()),
             self.bin.display(),
