@@ -534,10 +534,7 @@ fn cmd_coverage(source: &cli::CaseSource) -> ExitCode {
         .filter(|c| c.profile == "mqtt311" && c.role == conformance::case::Role::Broker)
         .count();
     print!("{}", conformance::rules::coverage::markdown(&rows, n));
-    let gaps: Vec<String> = rows
-        .iter()
-        .flat_map(|r| r.gaps().into_iter().map(move |g| format!("{} ({g})", r.id)))
-        .collect();
+    let gaps = conformance::rules::coverage::gap_list(&rows);
     if gaps.is_empty() {
         ExitCode::SUCCESS
     } else {

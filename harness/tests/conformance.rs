@@ -504,11 +504,7 @@ fn coverage_trials(root: &std::path::Path, cases: &[Case]) -> Vec<Trial> {
     }
     let gaps = rows
         .as_ref()
-        .map(|rows| {
-            rows.iter()
-                .flat_map(|r| r.gaps().into_iter().map(move |g| format!("{} ({g})", r.id)))
-                .collect::<Vec<_>>()
-        })
+        .map(|rows| coverage::gap_list(rows))
         .map_err(String::clone);
     vec![
         Trial::test(

@@ -86,6 +86,13 @@ impl Row {
     }
 }
 
+/// Every side without a case or a reason, as `"MQTT-x.y.z-n (keeping)"`.
+pub fn gap_list(rows: &[Row]) -> Vec<String> {
+    rows.iter()
+        .flat_map(|r| r.gaps().into_iter().map(move |g| format!("{} ({g})", r.id)))
+        .collect()
+}
+
 /// True for a statement a broker is judged on: it binds the server (or
 /// both sides) and can be observed with the suite as the client.
 pub fn broker_bound(r: &Rule) -> bool {

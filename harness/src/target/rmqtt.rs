@@ -26,11 +26,21 @@ use tokio::process::Command;
 /// The RMQTT version the recorded verdicts (`reports/rmqtt/`) belong to.
 pub const RECORDED_VERSION: &str = "0.24.0";
 
+macro_rules! build_command {
+    () => {
+        "cargo build --locked --manifest-path peers/rmqtt-broker/Cargo.toml --target-dir target/rmqtt-broker"
+    };
+}
+
 /// The command that builds the launcher, run at the repository root.
-pub const BUILD: &str = "cargo build --locked --manifest-path peers/rmqtt-broker/Cargo.toml --target-dir target/rmqtt-broker";
+pub const BUILD: &str = build_command!();
 
 /// How to build the launcher, for error messages.
-pub const INSTALL_HINT: &str = "build it with `cargo build --locked --manifest-path peers/rmqtt-broker/Cargo.toml --target-dir target/rmqtt-broker` at the repository root (.ci/run does this), or set RMQTT_BROKER_BIN to its path";
+pub const INSTALL_HINT: &str = concat!(
+    "build it with `",
+    build_command!(),
+    "` at the repository root (.ci/run does this), or set RMQTT_BROKER_BIN to its path"
+);
 
 const START_TIMEOUT: Duration = Duration::from_secs(20);
 
